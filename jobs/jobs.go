@@ -1,0 +1,167 @@
+// Package jobs is the job model (one Request/Result type per operation, defaults and the
+// only validation rule set) and the bounded worker Pool that runs them.
+package jobs
+
+import (
+	"context"
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Kind names an operation on the wire (pipelines, metrics labels).
+type Kind string
+
+const (
+	KindSimulate  Kind = "simulate"
+	KindValidate  Kind = "validate"
+	KindNernst    Kind = "nernst"
+	KindFederated Kind = "federated_aggregate"
+)
+
+var (
+	// ErrBusy is returned by Pool.Do when the queue is full.
+	ErrBusy = errors.New("jobs: queue full")
+	// ErrClosed is returned once the pool has stopped accepting work.
+	ErrClosed = errors.New("jobs: pool closed")
+)
+
+// ValidationError names the request field that is wrong and why.
+type ValidationError struct {
+	Field  string // wire name, e.g. "grid_size"
+	Reason string // e.g. "must be between 8 and 256"
+}
+
+func (e *ValidationError) Error() string { return e.Field + ": " + e.Reason }
+
+// Request is one job. Decode JSON into the Default*Request value so absent fields keep defaults.
+type Request interface {
+	Kind() Kind
+	// Validate returns a *ValidationError for the first bad field.
+	Validate() error
+}
+
+// Result is a job's outcome; its JSON encoding is the REST response body.
+type Result interface{ Kind() Kind }
+
+// SimulateRequest is POST /simulate.
+type SimulateRequest struct {
+	Seed             int64   `json:"seed"`
+	GridSize         int     `json:"grid_size"`
+	Steps            int     `json:"steps"`
+	Alpha            float64 `json:"alpha"`
+	SpikeProbability float64 `json:"spike_probability"`
+	TuringEnabled    bool    `json:"turing_enabled"`
+	ThresholdMV      float64 `json:"threshold_mV"` // binarisation for fractal_dimension; default -60
+}
+
+// SimulateResult is the /simulate response.
+type SimulateResult struct {
+	GrowthEvents     int     `json:"growth_events"`
+	PotMinMV         float64 `json:"pot_min_mV"`
+	PotMaxMV         float64 `json:"pot_max_mV"`
+	PotMeanMV        float64 `json:"pot_mean_mV"`
+	PotStdMV         float64 `json:"pot_std_mV"`
+	FractalDimension float64 `json:"fractal_dimension"`
+}
+
+// Snapshot is what an observed simulation reports after a step.
+type Snapshot struct {
+	Step         int // 0-based index of the step just done
+	TotalSteps   int // the request's steps
+	GrowthEvents int // so far
+	PotMeanMV    float64
+	PotStdMV     float64
+	PotMinMV     float64
+	PotMaxMV     float64
+	Field        []float64 // volts, row-major; only valid during the callback: copy to keep
+}
+
+// ObservedSimulation is a SimulateRequest whose steps are reported as they are computed.
+// Observe runs on the worker after every Every-th step and after the last; it must not
+// block for long; returning false stops the run (the job then returns context.Canceled).
+type ObservedSimulation struct {
+	SimulateRequest
+	Every   int
+	Observe func(Snapshot) bool
+}
+
+// ValidateRequest is POST /validate.
+type ValidateRequest struct {
+	Seed          int64 `json:"seed"`
+	Epochs        int   `json:"epochs"`
+	BatchSize     int   `json:"batch_size"`
+	GridSize      int   `json:"grid_size"`
+	Steps         int   `json:"steps"`
+	TuringEnabled bool  `json:"turing_enabled"`
+	QuantumJitter bool  `json:"quantum_jitter"`
+}
+
+// ValidateResult is the /validate response (10 fields).
+type ValidateResult struct {
+	LossStart         float64 `json:"loss_start"`
+	LossFinal         float64 `json:"loss_final"`
+	LossDrop          float64 `json:"loss_drop"`
+	PotMinMV          float64 `json:"pot_min_mV"`
+	PotMaxMV          float64 `json:"pot_max_mV"`
+	ExampleFractalDim float64 `json:"example_fractal_dim"`
+	LyapunovExponent  float64 `json:"lyapunov_exponent"`
+	GrowthEvents      float64 `json:"growth_events"`
+	NernstSymbolicMV  float64 `json:"nernst_symbolic_mV"`
+	NernstNumericMV   float64 `json:"nernst_numeric_mV"`
+}
+
+// NernstRequest is POST /nernst; the concentrations are required (nil = absent).
+type NernstRequest struct {
+	ZValence              int      `json:"z_valence"`
+	ConcentrationOutMolar *float64 `json:"concentration_out_molar"`
+	ConcentrationInMolar  *float64 `json:"concentration_in_molar"`
+	TemperatureK          float64  `json:"temperature_k"`
+}
+
+// NernstResult is the /nernst response.
+type NernstResult struct {
+	PotentialMV float64 `json:"potential_mV"`
+}
+
+// FederatedRequest is POST /federated/aggregate.
+type FederatedRequest struct {
+	Gradients         [][]float64 `json:"gradients"`
+	NumClusters       int         `json:"num_clusters"`
+	ByzantineFraction float64     `json:"byzantine_fraction"`
+}
+
+// FederatedResult is the /federated/aggregate response.
+type FederatedResult struct {
+	AggregatedGradient []float64 `json:"aggregated_gradient"`
+	NumInputGradients  int       `json:"num_input_gradients"`
+}
+
+// DefaultSimulateRequest etc. return requests holding the reference defaults.
+func DefaultSimulateRequest() SimulateRequest   { panic("jobs: TODO") }
+func DefaultValidateRequest() ValidateRequest   { panic("jobs: TODO") }
+func DefaultNernstRequest() NernstRequest       { panic("jobs: TODO") }
+func DefaultFederatedRequest() FederatedRequest { panic("jobs: TODO") }
+
+// PoolConfig sizes the pool.
+type PoolConfig struct {
+	Workers   int `mapstructure:"workers"`    // 0 = GOMAXPROCS
+	QueueSize int `mapstructure:"queue_size"` // jobs waiting beyond the running ones
+}
+
+// Pool runs jobs on a fixed set of workers with a bounded queue.
+type Pool struct{}
+
+// NewPool allocates a pool and registers its metrics on reg (nil: none); it starts no
+// goroutines until Run.
+func NewPool(cfg PoolConfig, reg prometheus.Registerer) (*Pool, error) { panic("jobs: TODO") }
+
+// Run starts the workers and blocks until ctx is done, then drains the queue and returns.
+func (p *Pool) Run(ctx context.Context) error { panic("jobs: TODO") }
+
+// Do validates req, queues it (ErrBusy if the queue is full) and waits for its result.
+// ctx cancels the job between simulation steps.
+func (p *Pool) Do(ctx context.Context, req Request) (Result, error) { panic("jobs: TODO") }
+
+// DoWait is Do but waits for queue space instead of returning ErrBusy (pipelines).
+func (p *Pool) DoWait(ctx context.Context, req Request) (Result, error) { panic("jobs: TODO") }
