@@ -29,11 +29,11 @@ import (
 	_ "google.golang.org/protobuf/proto"
 	_ "google.golang.org/protobuf/reflect/protoreflect"
 	_ "google.golang.org/protobuf/runtime/protoimpl"
+	_ "gopkg.in/yaml.v3"
 	_ "k8s.io/api/apps/v1"
+	_ "k8s.io/api/autoscaling/v2"
 	_ "k8s.io/api/core/v1"
 	_ "k8s.io/api/networking/v1"
 	_ "k8s.io/api/policy/v1"
-	_ "k8s.io/api/autoscaling/v2"
 	_ "sigs.k8s.io/yaml"
-	_ "gopkg.in/yaml.v3"
 )
