@@ -1,0 +1,58 @@
+# mfn — run `make help` for the list of targets.
+GO        ?= go
+BIN       ?= bin/mfn
+IMAGE     ?= mfn:latest
+BENCHTIME ?= 3s
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## build the static binary into bin/mfn
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(BIN) .
+
+.PHONY: run
+run: ## serve on :8000 with the embedded defaults
+	$(GO) run .
+
+.PHONY: test
+test: ## the whole suite, with the race detector
+	$(GO) test -race -timeout 30m ./...
+
+.PHONY: bench
+bench: ## micro-benchmarks and the loopback load benchmarks (bounded in time)
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./sim ./nprand ./jobs ./federated ./validation
+	./scripts/loadbench.sh
+
+.PHONY: lint
+lint: ## gofmt and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+.PHONY: fuzz
+fuzz: ## run every fuzz target for FUZZTIME each (default 20s)
+	./scripts/fuzz.sh $(or $(FUZZTIME),20s)
+
+.PHONY: cover
+cover: ## test coverage report in coverage.html
+	$(GO) test -coverprofile=coverage.out ./...
+	$(GO) tool cover -html=coverage.out -o coverage.html
+
+.PHONY: proto
+proto: ## regenerate proto/*.pb.go (Debian protobuf-compiler + pinned Go plugins)
+	./proto/gen.sh
+
+.PHONY: check-proto
+check-proto: proto ## fail when the committed generated code is stale
+	git diff --exit-code -- proto
+
+.PHONY: docker
+docker: ## build the container image
+	docker build -t $(IMAGE) .
+
+.PHONY: k8s-apply
+k8s-apply: ## apply k8s.yaml to the current kubectl context
+	kubectl apply -f k8s.yaml
