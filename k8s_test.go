@@ -1,0 +1,266 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"sigs.k8s.io/yaml"
+)
+
+// serviceMonitor is the part of prometheus-operator's ServiceMonitor that k8s.yaml uses;
+// its CRD types are not in k8s.io/api, and strict decoding still rejects unknown fields.
+type serviceMonitor struct {
+	APIVersion string             `json:"apiVersion"`
+	Kind       string             `json:"kind"`
+	Metadata   map[string]any     `json:"metadata"`
+	Spec       serviceMonitorSpec `json:"spec"`
+}
+
+type serviceMonitorSpec struct {
+	Selector struct {
+		MatchLabels map[string]string `json:"matchLabels"`
+	} `json:"selector"`
+	NamespaceSelector struct {
+		MatchNames []string `json:"matchNames"`
+	} `json:"namespaceSelector"`
+	Endpoints []struct {
+		Port          string `json:"port"`
+		Path          string `json:"path"`
+		Interval      string `json:"interval"`
+		ScrapeTimeout string `json:"scrapeTimeout"`
+	} `json:"endpoints"`
+}
+
+// manifest is every object of k8s.yaml, decoded strictly into its API type.
+type manifest struct {
+	namespaces  []corev1.Namespace
+	configMaps  []corev1.ConfigMap
+	secrets     []corev1.Secret
+	deployments []appsv1.Deployment
+	services    []corev1.Service
+	hpas        []autoscalingv2.HorizontalPodAutoscaler
+	pdbs        []policyv1.PodDisruptionBudget
+	netpols     []networkingv1.NetworkPolicy
+	ingresses   []networkingv1.Ingress
+	monitors    []serviceMonitor
+}
+
+func decodeManifest(t *testing.T, path string) manifest {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var m manifest
+	for i, doc := range bytes.Split(raw, []byte("\n---\n")) {
+		var head struct {
+			APIVersion string `json:"apiVersion"`
+			Kind       string `json:"kind"`
+		}
+		require.NoError(t, yaml.Unmarshal(doc, &head), "document %d", i)
+		strict := func(into any) {
+			require.NoError(t, yaml.UnmarshalStrict(doc, into), "document %d (%s)", i, head.Kind)
+		}
+		switch head.APIVersion + " " + head.Kind {
+		case "v1 Namespace":
+			m.namespaces = append(m.namespaces, corev1.Namespace{})
+			strict(&m.namespaces[len(m.namespaces)-1])
+		case "v1 ConfigMap":
+			m.configMaps = append(m.configMaps, corev1.ConfigMap{})
+			strict(&m.configMaps[len(m.configMaps)-1])
+		case "v1 Secret":
+			m.secrets = append(m.secrets, corev1.Secret{})
+			strict(&m.secrets[len(m.secrets)-1])
+		case "apps/v1 Deployment":
+			m.deployments = append(m.deployments, appsv1.Deployment{})
+			strict(&m.deployments[len(m.deployments)-1])
+		case "v1 Service":
+			m.services = append(m.services, corev1.Service{})
+			strict(&m.services[len(m.services)-1])
+		case "autoscaling/v2 HorizontalPodAutoscaler":
+			m.hpas = append(m.hpas, autoscalingv2.HorizontalPodAutoscaler{})
+			strict(&m.hpas[len(m.hpas)-1])
+		case "policy/v1 PodDisruptionBudget":
+			m.pdbs = append(m.pdbs, policyv1.PodDisruptionBudget{})
+			strict(&m.pdbs[len(m.pdbs)-1])
+		case "networking.k8s.io/v1 NetworkPolicy":
+			m.netpols = append(m.netpols, networkingv1.NetworkPolicy{})
+			strict(&m.netpols[len(m.netpols)-1])
+		case "networking.k8s.io/v1 Ingress":
+			m.ingresses = append(m.ingresses, networkingv1.Ingress{})
+			strict(&m.ingresses[len(m.ingresses)-1])
+		case "monitoring.coreos.com/v1 ServiceMonitor":
+			m.monitors = append(m.monitors, serviceMonitor{})
+			strict(&m.monitors[len(m.monitors)-1])
+		default:
+			t.Fatalf("document %d: unexpected %s %s", i, head.APIVersion, head.Kind)
+		}
+	}
+	return m
+}
+
+func matches(selector, labels map[string]string) bool {
+	if len(selector) == 0 {
+		return false
+	}
+	for k, v := range selector {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func TestK8sManifest(t *testing.T) {
+	m := decodeManifest(t, "k8s.yaml")
+	require.Len(t, m.namespaces, 1)
+	require.Len(t, m.deployments, 1)
+	require.Len(t, m.services, 1)
+	require.Len(t, m.configMaps, 1)
+	require.Len(t, m.secrets, 1)
+	require.Len(t, m.hpas, 1)
+	require.Len(t, m.pdbs, 1)
+	require.Len(t, m.netpols, 1)
+	require.Len(t, m.monitors, 1)
+	require.NotEmpty(t, m.ingresses)
+
+	ns := m.namespaces[0].Name
+	dep, svc := m.deployments[0], m.services[0]
+	pod := dep.Spec.Template
+
+	t.Run("everything lives in the namespace", func(t *testing.T) {
+		for _, name := range []string{dep.Namespace, svc.Namespace, m.configMaps[0].Namespace, m.secrets[0].Namespace,
+			m.hpas[0].Namespace, m.pdbs[0].Namespace, m.netpols[0].Namespace, m.monitors[0].Metadata["namespace"].(string)} {
+			require.Equal(t, ns, name)
+		}
+		for _, ing := range m.ingresses {
+			require.Equal(t, ns, ing.Namespace)
+		}
+	})
+
+	t.Run("no real key is committed", func(t *testing.T) {
+		for k, v := range m.secrets[0].StringData {
+			require.Empty(t, v, "secret key %s", k)
+		}
+		require.Empty(t, m.secrets[0].Data)
+	})
+
+	t.Run("deployment", func(t *testing.T) {
+		require.EqualValues(t, 3, *dep.Spec.Replicas)
+		require.True(t, matches(dep.Spec.Selector.MatchLabels, pod.Labels), "deployment selector must match its pods")
+		require.Len(t, pod.Spec.Containers, 1)
+		c := pod.Spec.Containers[0]
+		require.Equal(t, []string{"/mfn", "serve"}, c.Command)
+		require.True(t, *pod.Spec.SecurityContext.RunAsNonRoot)
+		require.NotZero(t, *pod.Spec.SecurityContext.RunAsUser)
+		require.True(t, *c.SecurityContext.ReadOnlyRootFilesystem)
+		require.False(t, *c.SecurityContext.AllowPrivilegeEscalation)
+		require.False(t, c.Resources.Requests.Cpu().IsZero())
+		require.False(t, c.Resources.Requests.Memory().IsZero())
+		require.False(t, c.Resources.Limits.Cpu().IsZero())
+		require.False(t, c.Resources.Limits.Memory().IsZero())
+
+		require.Len(t, c.Ports, 1, "REST, gRPC and WebSocket share one port")
+		port := c.Ports[0]
+		require.EqualValues(t, 8000, port.ContainerPort)
+
+		// HTTP probes hit served paths on the served port; the gRPC probe hits the same port.
+		require.Equal(t, "/health", c.LivenessProbe.HTTPGet.Path)
+		require.Equal(t, "/ready", c.ReadinessProbe.HTTPGet.Path)
+		for _, p := range []*corev1.Probe{c.LivenessProbe, c.ReadinessProbe} {
+			require.Equal(t, port.Name, p.HTTPGet.Port.String())
+		}
+		require.NotNil(t, c.StartupProbe.GRPC, "a gRPC health probe")
+		require.Equal(t, port.ContainerPort, c.StartupProbe.GRPC.Port)
+
+		// The config comes from the ConfigMap, mounted where MFN_CONFIG points.
+		var configPath string
+		for _, e := range c.Env {
+			if e.Name == "MFN_CONFIG" {
+				configPath = e.Value
+			}
+		}
+		require.NotEmpty(t, configPath)
+		var mounted bool
+		for _, vm := range c.VolumeMounts {
+			for _, v := range pod.Spec.Volumes {
+				if v.Name == vm.Name && v.ConfigMap != nil && v.ConfigMap.Name == m.configMaps[0].Name {
+					_, ok := m.configMaps[0].Data[strings.TrimPrefix(configPath, vm.MountPath+"/")]
+					mounted = mounted || ok
+				}
+			}
+		}
+		require.True(t, mounted, "MFN_CONFIG must point at a key of the mounted ConfigMap")
+		require.Equal(t, m.secrets[0].Name, c.EnvFrom[0].SecretRef.Name)
+	})
+
+	t.Run("service", func(t *testing.T) {
+		require.True(t, matches(svc.Spec.Selector, pod.Labels), "service selector must match the pod labels")
+		require.Len(t, svc.Spec.Ports, 1)
+		require.Equal(t, pod.Spec.Containers[0].Ports[0].Name, svc.Spec.Ports[0].TargetPort.String())
+	})
+
+	t.Run("ingress routes to the service port", func(t *testing.T) {
+		for _, ing := range m.ingresses {
+			require.NotEmpty(t, ing.Spec.TLS, ing.Name)
+			require.NotContains(t, ing.Annotations, "nginx.ingress.kubernetes.io/rewrite-target")
+			for _, r := range ing.Spec.Rules {
+				for _, p := range r.HTTP.Paths {
+					require.Equal(t, svc.Name, p.Backend.Service.Name)
+					require.Equal(t, svc.Spec.Ports[0].Name, p.Backend.Service.Port.Name)
+				}
+			}
+		}
+	})
+
+	t.Run("service monitor selects the service", func(t *testing.T) {
+		sm := m.monitors[0]
+		require.True(t, matches(sm.Spec.Selector.MatchLabels, svc.Labels))
+		require.Contains(t, sm.Spec.NamespaceSelector.MatchNames, ns)
+		require.Equal(t, svc.Spec.Ports[0].Name, sm.Spec.Endpoints[0].Port)
+		require.Equal(t, "/metrics", sm.Spec.Endpoints[0].Path)
+	})
+
+	t.Run("autoscaling and disruption", func(t *testing.T) {
+		h := m.hpas[0]
+		require.Equal(t, dep.Name, h.Spec.ScaleTargetRef.Name)
+		require.EqualValues(t, 3, *h.Spec.MinReplicas)
+		require.EqualValues(t, 100, h.Spec.MaxReplicas)
+		require.Equal(t, corev1.ResourceCPU, h.Spec.Metrics[0].Resource.Name)
+		require.True(t, matches(m.pdbs[0].Spec.Selector.MatchLabels, pod.Labels))
+	})
+
+	t.Run("network policy", func(t *testing.T) {
+		np := m.netpols[0]
+		require.True(t, matches(np.Spec.PodSelector.MatchLabels, pod.Labels))
+		var admitted []string
+		for _, rule := range np.Spec.Ingress {
+			for _, peer := range rule.From {
+				admitted = append(admitted, peer.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"])
+			}
+			for _, p := range rule.Ports {
+				require.Equal(t, pod.Spec.Containers[0].Ports[0].ContainerPort, p.Port.IntVal)
+			}
+		}
+		require.ElementsMatch(t, []string{"ingress-nginx", "monitoring"}, admitted)
+		egress := map[int32]bool{}
+		for _, rule := range np.Spec.Egress {
+			for _, p := range rule.Ports {
+				egress[p.Port.IntVal] = true
+			}
+		}
+		for _, port := range []int32{53, 9092, 443} {
+			require.True(t, egress[port], "egress to port %d (DNS, Kafka, webhooks)", port)
+		}
+	})
+
+	t.Run("termination grace exceeds mfn's", func(t *testing.T) {
+		require.GreaterOrEqual(t, *pod.Spec.TerminationGracePeriodSeconds, int64(30))
+	})
+}
