@@ -1,12 +1,28 @@
-// Package sim is the reference's mycelium field simulation (simulate_mycelium_field),
-// with numpy-exact statistics, box-counting dimension, IFS and Lyapunov estimates.
-// Potentials are volts internally; fields are N×N row-major []float64.
 package sim
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"math"
 
 	"mfn/nprand"
+)
+
+// Reference constants of simulate_mycelium_field (numerical-core.md §1, §4).
+const (
+	FieldMinV       = -0.095 // lower field clamp, volts
+	FieldMaxV       = 0.040  // upper field clamp, volts
+	RestMeanV       = -0.070 // initial potential mean, volts
+	RestStdV        = 0.005  // initial potential standard deviation, volts
+	SpikeMeanV      = 0.020  // mean spike magnitude, volts
+	SpikeStdV       = 0.005  // spike magnitude standard deviation, volts
+	TuringBoostV    = 0.005  // added where the activator exceeds the threshold, volts
+	diffActivator   = 0.1
+	diffInhibitor   = 0.05
+	rateActivator   = 0.01
+	rateInhibitor   = 0.02
+	initialTuringHi = 0.1 // A and I start as U(0, 0.1)
 )
 
 // Params are simulate_mycelium_field's parameters.
@@ -22,47 +38,144 @@ type Params struct {
 }
 
 // DefaultParams are the reference defaults (64, 64, 0.18, 0.25, true, 0.75, false, 0.0005).
-func DefaultParams() Params { panic("sim: TODO") }
+func DefaultParams() Params {
+	return Params{
+		GridSize:         64,
+		Steps:            64,
+		Alpha:            0.18,
+		SpikeProbability: 0.25,
+		TuringEnabled:    true,
+		TuringThreshold:  0.75,
+		QuantumJitter:    false,
+		JitterVar:        0.0005,
+	}
+}
 
-// Simulator is one run's state. Step allocates nothing.
-type Simulator struct{}
+// Simulator is one run's state. Step allocates nothing: New allocates two buffers per
+// array (field, activator, inhibitor) and Step writes the next state into the spare one
+// and swaps.
+type Simulator struct {
+	p      Params
+	n      int
+	rng    *nprand.Generator
+	sigma  float64 // sqrt(JitterVar), computed once like the reference
+	v, v2  []float64
+	a, a2  []float64
+	in, i2 []float64
+	steps  int
+	events int
+}
 
-// New draws the initial state from rng in the reference's order.
-func New(p Params, rng *nprand.Generator) *Simulator { panic("sim: TODO") }
+// New draws the initial state from rng in the reference's order: N² normals for the
+// field, then (only with Turing) N² uniforms for the activator and N² for the inhibitor.
+// The reference validates nothing; New panics only on GridSize < 1 (jobs validates
+// requests before they get here).
+func New(p Params, rng *nprand.Generator) *Simulator {
+	if p.GridSize < 1 {
+		panic(fmt.Sprintf("sim: grid size %d < 1", p.GridSize))
+	}
+	n := p.GridSize
+	s := &Simulator{p: p, n: n, rng: rng, sigma: math.Sqrt(p.JitterVar)}
+	s.v = make([]float64, n*n)
+	s.v2 = make([]float64, n*n)
+	for k := range s.v {
+		s.v[k] = rng.Normal(RestMeanV, RestStdV)
+	}
+	if p.TuringEnabled {
+		s.a = make([]float64, n*n)
+		s.a2 = make([]float64, n*n)
+		s.in = make([]float64, n*n)
+		s.i2 = make([]float64, n*n)
+		for k := range s.a {
+			s.a[k] = rng.Uniform(0, initialTuringHi)
+		}
+		for k := range s.in {
+			s.in[k] = rng.Uniform(0, initialTuringHi)
+		}
+	}
+	return s
+}
 
-// Step advances one step (spike, diffusion, Turing, jitter, clamp).
-func (s *Simulator) Step() { panic("sim: TODO") }
+// Step advances one step (spike, diffusion, Turing, jitter, clamp) in the reference order.
+func (s *Simulator) Step() {
+	n := s.n
+	if s.rng.Random() < s.p.SpikeProbability {
+		i := s.rng.Integers(0, int64(n))
+		j := s.rng.Integers(0, int64(n))
+		s.v[int(i)*n+int(j)] += s.rng.Normal(SpikeMeanV, SpikeStdV)
+		s.events++
+	}
+	clampNow := !s.p.QuantumJitter
+	if s.p.TuringEnabled {
+		stepTuring(s.v2, s.a2, s.i2, s.v, s.a, s.in, n, s.p.Alpha, s.p.TuringThreshold, clampNow)
+		s.a, s.a2 = s.a2, s.a
+		s.in, s.i2 = s.i2, s.in
+	} else {
+		stepPlain(s.v2, s.v, n, s.p.Alpha, clampNow)
+	}
+	s.v, s.v2 = s.v2, s.v
+	if s.p.QuantumJitter {
+		v := s.v
+		for k := range v {
+			v[k] = clamp(v[k]+s.rng.Normal(0, s.sigma), FieldMinV, FieldMaxV)
+		}
+	}
+	s.steps++
+}
 
 // Steps is the number of steps done so far.
-func (s *Simulator) Steps() int { panic("sim: TODO") }
+func (s *Simulator) Steps() int { return s.steps }
 
 // Field is the current potential field (volts, row-major); it is valid until the next Step.
-func (s *Simulator) Field() []float64 { panic("sim: TODO") }
+func (s *Simulator) Field() []float64 { return s.v }
+
+// Activator is the current Turing activator (nil with Turing off); valid until the next Step.
+func (s *Simulator) Activator() []float64 { return s.a }
+
+// Inhibitor is the current Turing inhibitor (nil with Turing off); valid until the next Step.
+func (s *Simulator) Inhibitor() []float64 { return s.in }
 
 // GrowthEvents counts the spikes fired so far.
-func (s *Simulator) GrowthEvents() int { panic("sim: TODO") }
+func (s *Simulator) GrowthEvents() int { return s.events }
 
 // GridSize is N.
-func (s *Simulator) GridSize() int { panic("sim: TODO") }
+func (s *Simulator) GridSize() int { return s.n }
 
 // Observer sees the field after each step (0-based index). Returning false stops the run.
+// The field slice is the simulator's own buffer: valid only during the call.
 type Observer func(step int, field []float64, growthEvents int) bool
 
+// ErrParams reports structurally impossible parameters (grid < 1, steps < 0).
+var ErrParams = errors.New("sim: invalid parameters")
+
 // Run runs p.Steps steps, calling obs (if not nil) after each and checking ctx between steps.
+// With p.Steps = 0 it returns the initial field. When ctx ends it returns the field and
+// events so far together with ctx.Err(). The returned field is owned by the caller.
 func Run(ctx context.Context, rng *nprand.Generator, p Params, obs Observer) (field []float64, growthEvents int, err error) {
-	panic("sim: TODO")
+	if p.GridSize < 1 {
+		return nil, 0, fmt.Errorf("grid_size %d: %w", p.GridSize, ErrParams)
+	}
+	if p.Steps < 0 {
+		return nil, 0, fmt.Errorf("steps %d: %w", p.Steps, ErrParams)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, 0, err
+	}
+	s := New(p, rng)
+	for step := 0; step < p.Steps; step++ {
+		if step > 0 {
+			if err := ctx.Err(); err != nil {
+				return s.v, s.events, err
+			}
+		}
+		s.Step()
+		if obs != nil && !obs(step, s.v, s.events) {
+			break
+		}
+	}
+	return s.v, s.events, nil
 }
 
-// Mean, Std (population), Min, Max follow numpy (pairwise summation).
-func Mean(x []float64) float64 { panic("sim: TODO") }
-func Std(x []float64) float64  { panic("sim: TODO") }
-func Min(x []float64) float64  { panic("sim: TODO") }
-func Max(x []float64) float64  { panic("sim: TODO") }
-
-// FractalDimension is estimate_fractal_dimension(field > thresholdV) with the reference's defaults.
-func FractalDimension(field []float64, n int, thresholdV float64) float64 { panic("sim: TODO") }
-
-// IFS is generate_fractal_ifs(rng, numPoints, numTransforms): the points and the Lyapunov exponent.
-func IFS(rng *nprand.Generator, numPoints, numTransforms int) (points [][2]float64, lyapunov float64) {
-	panic("sim: TODO")
-}
+// clamp is numpy's clip: min(max(x, lo), hi) with NaN kept. Go's min/max builtins agree
+// with numpy's _NPY_MAX/_NPY_MIN for every input, including signed zeros.
+func clamp(x, lo, hi float64) float64 { return min(max(x, lo), hi) }

@@ -1,0 +1,26 @@
+// Package sim is the reference's mycelium field simulation (simulate_mycelium_field)
+// with numpy-exact statistics, box-counting fractal dimension, the IFS fractal with its
+// "Lyapunov exponent", the history Lyapunov estimate with stability metrics, and the
+// nine streaming features.
+//
+// Units: potentials are volts internally (float64); only Features reports mV. Fields are
+// N×N row-major []float64 (index i·N + j is row i, column j) on a torus (periodic
+// boundaries).
+//
+// Parity: with an nprand.Generator seeded like numpy's default_rng(seed), Simulator
+// reproduces the reference's fields and growth events bit for bit: the RNG draws come in
+// the reference's order and every floating-point expression keeps its order of
+// operations (products are wrapped in float64(...) so no FMA is fused). Mean, Std and Sum
+// reproduce numpy's pairwise summation, so they match numpy to the last bit too; values
+// that pass through log/exp/sin/cos (dimensions, IFS, Lyapunov) agree within ~1e-15
+// relative. Reference quirks are kept on purpose (numerical-core.md §22): the Turing
+// activator never reaches its default threshold (W-1), the −60 mV binarisation of a
+// default field is empty so its dimension is 0 (W-5), box sizes follow numpy's geomspace
+// truncation ([2, 4, 7, 16, 32] at 64×64, W-7), jitter variance is in V² (W-9) and there
+// is no leak term (W-10). The one fix: StreamFractalDimension returns 0, not NaN, for an
+// all-inactive field (W-13).
+//
+// Concurrency: a Simulator and the Generator it draws from belong to one goroutine.
+// Every other function is pure and safe for concurrent use. Simulator.Step allocates
+// nothing.
+package sim
