@@ -1,17 +1,14 @@
-// Package jobs is the job model (one Request/Result type per operation, defaults and the
-// only validation rule set) and the bounded worker Pool that runs them.
 package jobs
 
 import (
-	"context"
 	"errors"
-
-	"github.com/prometheus/client_golang/prometheus"
+	"fmt"
 )
 
 // Kind names an operation on the wire (pipelines, metrics labels).
 type Kind string
 
+// The four operations.
 const (
 	KindSimulate  Kind = "simulate"
 	KindValidate  Kind = "validate"
@@ -24,15 +21,43 @@ var (
 	ErrBusy = errors.New("jobs: queue full")
 	// ErrClosed is returned once the pool has stopped accepting work.
 	ErrClosed = errors.New("jobs: pool closed")
+	// ErrInternal wraps a job that panicked: a defect, never the caller's fault
+	// (REST 500, gRPC INTERNAL; the message must not be echoed to clients).
+	ErrInternal = errors.New("jobs: internal error")
 )
 
-// ValidationError names the request field that is wrong and why.
+// ValidationError names the request field that is wrong and why. It is the schema-level
+// failure the reference answers with 422 (gRPC INVALID_ARGUMENT).
 type ValidationError struct {
 	Field  string // wire name, e.g. "grid_size"
-	Reason string // e.g. "must be between 8 and 256"
+	Reason string // pydantic's message, e.g. "Input should be greater than or equal to 8"
+	// Type is pydantic's error type for the FastAPI-style 422 item: "missing",
+	// "greater_than_equal", "less_than_equal", "greater_than", "finite_number".
+	Type string
+	// Ctx holds the constraint for the 422 item's "ctx" (e.g. {"ge": 8}); nil when none.
+	Ctx map[string]any
+	// Input is the offending value (nil when the field is absent).
+	Input any
 }
 
 func (e *ValidationError) Error() string { return e.Field + ": " + e.Reason }
+
+// RequestError is a request that passes the schema but that the reference's core rejects
+// with a ValueError, which the reference answers with 400 (not 422): empty gradients,
+// byzantine_fraction = 0.5, and (mfn's fix of a reference 500) ragged, empty or
+// non-finite gradient vectors. Transports map it to REST 400 with Reason as "detail"
+// and to gRPC INVALID_ARGUMENT.
+type RequestError struct {
+	Field  string // wire name of the field concerned; may be empty
+	Reason string // the reference's message, e.g. "No gradients provided"
+}
+
+func (e *RequestError) Error() string {
+	if e.Field == "" {
+		return e.Reason
+	}
+	return fmt.Sprintf("%s: %s", e.Field, e.Reason)
+}
 
 // Request is one job. Decode JSON into the Default*Request value so absent fields keep defaults.
 type Request interface {
@@ -137,31 +162,3 @@ type FederatedResult struct {
 	NumInputGradients  int       `json:"num_input_gradients"`
 }
 
-// DefaultSimulateRequest etc. return requests holding the reference defaults.
-func DefaultSimulateRequest() SimulateRequest   { panic("jobs: TODO") }
-func DefaultValidateRequest() ValidateRequest   { panic("jobs: TODO") }
-func DefaultNernstRequest() NernstRequest       { panic("jobs: TODO") }
-func DefaultFederatedRequest() FederatedRequest { panic("jobs: TODO") }
-
-// PoolConfig sizes the pool.
-type PoolConfig struct {
-	Workers   int `mapstructure:"workers"`    // 0 = GOMAXPROCS
-	QueueSize int `mapstructure:"queue_size"` // jobs waiting beyond the running ones
-}
-
-// Pool runs jobs on a fixed set of workers with a bounded queue.
-type Pool struct{}
-
-// NewPool allocates a pool and registers its metrics on reg (nil: none); it starts no
-// goroutines until Run.
-func NewPool(cfg PoolConfig, reg prometheus.Registerer) (*Pool, error) { panic("jobs: TODO") }
-
-// Run starts the workers and blocks until ctx is done, then drains the queue and returns.
-func (p *Pool) Run(ctx context.Context) error { panic("jobs: TODO") }
-
-// Do validates req, queues it (ErrBusy if the queue is full) and waits for its result.
-// ctx cancels the job between simulation steps.
-func (p *Pool) Do(ctx context.Context, req Request) (Result, error) { panic("jobs: TODO") }
-
-// DoWait is Do but waits for queue space instead of returning ErrBusy (pipelines).
-func (p *Pool) DoWait(ctx context.Context, req Request) (Result, error) { panic("jobs: TODO") }

@@ -1,0 +1,30 @@
+// Package jobs is the job model and the worker pool behind every transport.
+//
+// It owns one Request/Result type per operation (simulate, validate, nernst,
+// federated_aggregate), their defaults (Default*Request: the reference's REST defaults)
+// and the only validation rule set (Validate on each request). Transports decode into a
+// Default*Request value, so absent fields keep their defaults, and call Pool.Do.
+//
+// Errors a transport maps:
+//   - *ValidationError: a schema failure (REST 422 with a FastAPI-style item built from
+//     Field, Type, Reason, Ctx and Input; gRPC INVALID_ARGUMENT).
+//   - *RequestError: a request the reference's core rejects with a ValueError
+//     (REST 400 with Reason as detail; gRPC INVALID_ARGUMENT): empty gradients,
+//     byzantine_fraction = 0.5, ragged, empty or non-finite gradient vectors.
+//   - ErrBusy (queue full: REST 503 + Retry-After, gRPC UNAVAILABLE), ErrClosed
+//     (shutting down), context.Canceled / context.DeadlineExceeded.
+//   - ErrInternal (wrapped): a job panicked; never echo its text to a client.
+//
+// Units follow the wire: potentials in the results are millivolts (the science computes
+// volts), temperatures kelvin, concentrations mol/L. Snapshot.Field is volts.
+//
+// The Pool has a fixed number of workers (default GOMAXPROCS) and a bounded queue
+// (default QueuePerWorker × workers); it is the only place in mfn that starts compute
+// goroutines. All Pool methods are safe for concurrent use; request and result values
+// are plain data. An ObservedSimulation's Observe callback runs on a worker goroutine.
+//
+// Metrics (on the Registerer given to NewPool, never the global one):
+// mfn_jobs_queue_depth, mfn_jobs_running, mfn_jobs_busy_rejections_total and
+// mfn_job_duration_seconds{kind, outcome} with outcome ok, error, canceled, panic or
+// skipped.
+package jobs

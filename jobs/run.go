@@ -1,0 +1,223 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+
+	"mfn/federated"
+	"mfn/nernst"
+	"mfn/nprand"
+	"mfn/sim"
+	"mfn/validation"
+)
+
+// Execute validates req and runs it on the calling goroutine, with the pool's panic
+// recovery. It is for one-shot callers (the CLI); servers and pipelines use a Pool so
+// that concurrency stays bounded.
+func Execute(ctx context.Context, req Request) (Result, error) {
+	if req == nil {
+		return nil, &ValidationError{Field: "body", Type: "missing", Reason: "Field required"}
+	}
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return safeRun(ctx, req)
+}
+
+// safeRun confines a panicking job to its own error, as net/http confines a panicking
+// handler to its request: the worker survives.
+func safeRun(ctx context.Context, req Request) (res Result, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			res = nil
+			err = &panicError{kind: req.Kind(), value: r, stack: debug.Stack()}
+		}
+	}()
+	res, err = run(ctx, req)
+	if err != nil {
+		res = nil // a typed zero result next to an error would be non-nil
+	}
+	return res, err
+}
+
+// panicError carries a recovered panic; it matches ErrInternal. Stack is kept for logs.
+type panicError struct {
+	kind  Kind
+	value any
+	stack []byte
+}
+
+func (e *panicError) Error() string {
+	return fmt.Sprintf("%v: %s job panicked: %v", ErrInternal, e.kind, e.value)
+}
+
+func (e *panicError) Is(target error) bool { return target == ErrInternal }
+
+// PanicStack returns the goroutine stack captured when a job panicked, or nil when err
+// is not a recovered panic. Log it; never send it to a client.
+func PanicStack(err error) []byte {
+	var pe *panicError
+	if errors.As(err, &pe) {
+		return pe.stack
+	}
+	return nil
+}
+
+// run dispatches an already validated request to the science packages. Value and
+// pointer forms are both accepted because both satisfy Request.
+func run(ctx context.Context, req Request) (Result, error) {
+	switch r := req.(type) {
+	case SimulateRequest:
+		return runSimulate(ctx, r, nil)
+	case *SimulateRequest:
+		return runSimulate(ctx, *r, nil)
+	case ObservedSimulation:
+		return runObserved(ctx, r)
+	case *ObservedSimulation:
+		return runObserved(ctx, *r)
+	case ValidateRequest:
+		return runValidate(ctx, r)
+	case *ValidateRequest:
+		return runValidate(ctx, *r)
+	case NernstRequest:
+		return runNernst(r), nil
+	case *NernstRequest:
+		return runNernst(*r), nil
+	case FederatedRequest:
+		return runFederated(r)
+	case *FederatedRequest:
+		return runFederated(*r)
+	default:
+		return nil, fmt.Errorf("jobs: unknown request type %T", req)
+	}
+}
+
+// simParams maps a /simulate request onto the legacy simulator: jitter off, θ 0.75.
+func simParams(r SimulateRequest) sim.Params {
+	p := sim.DefaultParams()
+	p.GridSize = r.GridSize
+	p.Steps = r.Steps
+	p.Alpha = r.Alpha
+	p.SpikeProbability = r.SpikeProbability
+	p.TuringEnabled = r.TuringEnabled
+	p.TuringThreshold = turingThreshold
+	p.QuantumJitter = false
+	return p
+}
+
+func runSimulate(ctx context.Context, r SimulateRequest, obs sim.Observer) (SimulateResult, error) {
+	rng := nprand.New(uint64(r.Seed)) // Validate guarantees seed ≥ 0
+	field, growth, err := sim.Run(ctx, rng, simParams(r), obs)
+	if err != nil {
+		return SimulateResult{}, fmt.Errorf("simulate: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return SimulateResult{}, err
+	}
+	return SimulateResult{
+		GrowthEvents:     growth,
+		PotMinMV:         sim.Min(field) * 1000,
+		PotMaxMV:         sim.Max(field) * 1000,
+		PotMeanMV:        sim.Mean(field) * 1000,
+		PotStdMV:         sim.Std(field) * 1000,
+		FractalDimension: sim.FractalDimension(field, r.GridSize, r.ThresholdMV/1000),
+	}, nil
+}
+
+// runObserved is runSimulate with stats reported on every Every-th step (1-based count)
+// and on the last; the statistics are computed only for reported steps.
+func runObserved(ctx context.Context, o ObservedSimulation) (SimulateResult, error) {
+	stopped := false
+	obs := func(step int, field []float64, growth int) bool {
+		done := step + 1
+		if done%o.Every != 0 && done != o.Steps {
+			return true
+		}
+		keep := o.Observe(Snapshot{
+			Step:         step,
+			TotalSteps:   o.Steps,
+			GrowthEvents: growth,
+			PotMeanMV:    sim.Mean(field) * 1000,
+			PotStdMV:     sim.Std(field) * 1000,
+			PotMinMV:     sim.Min(field) * 1000,
+			PotMaxMV:     sim.Max(field) * 1000,
+			Field:        field,
+		})
+		if !keep {
+			stopped = true
+		}
+		return keep
+	}
+	res, err := runSimulate(ctx, o.SimulateRequest, obs)
+	if stopped {
+		// Whatever sim.Run reports for an observer stop, the contract is context.Canceled.
+		return SimulateResult{}, context.Canceled
+	}
+	return res, err
+}
+
+func runValidate(ctx context.Context, r ValidateRequest) (ValidateResult, error) {
+	m, err := validation.Run(ctx, ValidationConfig(r))
+	if err != nil {
+		return ValidateResult{}, fmt.Errorf("validate: %w", err)
+	}
+	return ValidateResult{
+		LossStart:         m.LossStart,
+		LossFinal:         m.LossFinal,
+		LossDrop:          m.LossDrop,
+		PotMinMV:          m.PotMinMV,
+		PotMaxMV:          m.PotMaxMV,
+		ExampleFractalDim: m.ExampleFractalDim,
+		LyapunovExponent:  m.LyapunovExponent,
+		GrowthEvents:      m.GrowthEvents,
+		NernstSymbolicMV:  m.NernstSymbolicMV,
+		NernstNumericMV:   m.NernstNumericMV,
+	}, nil
+}
+
+// ValidationConfig maps a (validated) ValidateRequest onto validation.Config, so that
+// the CLI, which prints all 12 metrics, runs exactly what /validate runs.
+func ValidationConfig(r ValidateRequest) validation.Config {
+	return validation.Config{
+		Seed:          uint64(r.Seed),
+		Epochs:        r.Epochs,
+		BatchSize:     r.BatchSize,
+		GridSize:      r.GridSize,
+		Steps:         r.Steps,
+		TuringEnabled: r.TuringEnabled,
+		QuantumJitter: r.QuantumJitter,
+	}
+}
+
+func runNernst(r NernstRequest) NernstResult {
+	return NernstResult{PotentialMV: nernst.Potential(r.ZValence, *r.ConcentrationOutMolar, *r.ConcentrationInMolar, r.TemperatureK) * 1000}
+}
+
+func runFederated(r FederatedRequest) (FederatedResult, error) {
+	// One backing array for all vectors: one allocation instead of n.
+	dim := len(r.Gradients[0])
+	flat := make([]float32, len(r.Gradients)*dim)
+	g32 := make([][]float32, len(r.Gradients))
+	for i, g := range r.Gradients {
+		row := flat[i*dim : (i+1)*dim : (i+1)*dim]
+		for j, v := range g {
+			row[j] = float32(v)
+		}
+		g32[i] = row
+	}
+	agg, err := federated.Aggregate(g32, r.NumClusters, r.ByzantineFraction)
+	if err != nil {
+		// The reference answers every core ValueError with 400 and its message.
+		return FederatedResult{}, &RequestError{Reason: err.Error()}
+	}
+	out := make([]float64, len(agg))
+	for i, v := range agg {
+		out[i] = float64(v) // widened as torch's .tolist() does: 1.1 → 1.100000023841858
+	}
+	return FederatedResult{AggregatedGradient: out, NumInputGradients: len(r.Gradients)}, nil
+}
