@@ -161,4 +161,3 @@ type FederatedResult struct {
 	AggregatedGradient []float64 `json:"aggregated_gradient"`
 	NumInputGradients  int       `json:"num_input_gradients"`
 }
-
