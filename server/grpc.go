@@ -1,26 +1,132 @@
 package server
 
 import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
+
+	pb "mfn/proto"
 )
 
-// GRPCConfig tunes the gRPC side of the port.
+// GRPCConfig tunes the gRPC side of the port. Keys sit under `grpc:` in mfn.yaml.
 type GRPCConfig struct {
+	// MaxRecvBytes caps one received message (the reference keeps grpc's 4 MiB default).
 	MaxRecvBytes int `mapstructure:"max_recv_bytes"`
+	// MaxConcurrentStreams caps in-flight RPCs per client connection.
+	MaxConcurrentStreams uint32 `mapstructure:"max_concurrent_streams"`
+	// KeepaliveTime pings an idle client after this long to find dead peers on long
+	// SimulateStream calls; KeepaliveTimeout is how long the ping may go unanswered.
+	KeepaliveTime    time.Duration `mapstructure:"keepalive_time"`
+	KeepaliveTimeout time.Duration `mapstructure:"keepalive_timeout"`
+	// KeepaliveMinTime is the most frequent client ping tolerated; clients that ping
+	// more often get GOAWAY too_many_pings, so keep it below every client's ping interval.
+	KeepaliveMinTime time.Duration `mapstructure:"keepalive_min_time"`
+	// StreamBuffer is how many SimulationUpdates may wait between the simulation and a
+	// slow SimulateStream client before the simulation waits for the client.
+	StreamBuffer int `mapstructure:"stream_buffer"`
+	// StreamStallTimeout stops a SimulateStream whose client has not taken an update for
+	// this long, so that a client that stops reading cannot hold a worker forever.
+	StreamStallTimeout time.Duration `mapstructure:"stream_stall_timeout"`
 }
 
-// DefaultGRPCConfig returns the gRPC defaults.
-func DefaultGRPCConfig() GRPCConfig { panic("server: TODO grpc") }
+// DefaultGRPCConfig returns the gRPC defaults: 4 MiB messages, 1000 streams per
+// connection, keepalive 2 min / 20 s with client pings tolerated every 10 s, a 64-update
+// stream buffer and a 30 s stall limit.
+func DefaultGRPCConfig() GRPCConfig {
+	return GRPCConfig{
+		MaxRecvBytes:         4 << 20,
+		MaxConcurrentStreams: 1000,
+		KeepaliveTime:        2 * time.Minute,
+		KeepaliveTimeout:     20 * time.Second,
+		KeepaliveMinTime:     10 * time.Second,
+		StreamBuffer:         64,
+		StreamStallTimeout:   30 * time.Second,
+	}
+}
 
 // Validate names the bad key.
-func (c GRPCConfig) Validate() error { panic("server: TODO grpc") }
+func (c GRPCConfig) Validate() error {
+	var errs []error
+	if c.MaxRecvBytes < 1024 || c.MaxRecvBytes > 1<<30 {
+		errs = append(errs, fmt.Errorf("grpc.max_recv_bytes: %d is outside [1024, %d]", c.MaxRecvBytes, 1<<30))
+	}
+	if c.MaxConcurrentStreams < 1 {
+		errs = append(errs, errors.New("grpc.max_concurrent_streams: must be at least 1"))
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{
+		{"grpc.keepalive_time", c.KeepaliveTime},
+		{"grpc.keepalive_timeout", c.KeepaliveTimeout},
+		{"grpc.keepalive_min_time", c.KeepaliveMinTime},
+		{"grpc.stream_stall_timeout", c.StreamStallTimeout},
+	} {
+		if d.v <= 0 {
+			errs = append(errs, fmt.Errorf("%s: %s must be positive", d.key, d.v))
+		}
+	}
+	if c.StreamBuffer < 1 || c.StreamBuffer > math.MaxInt16 {
+		errs = append(errs, fmt.Errorf("grpc.stream_buffer: %d is outside [1, %d]", c.StreamBuffer, math.MaxInt16))
+	}
+	return errors.Join(errs...)
+}
+
+// grpcServiceName is the fully qualified service name, as registered with grpc.health.v1.
+const grpcServiceName = "mycelium.MyceliumService"
 
 // newGRPCServer builds the gRPC server: MyceliumService, reflection, grpc.health.v1 (returned
 // so shutdown can flip it to NOT_SERVING), and interceptors for request id, logging, metrics,
 // auth, rate limiting and panic recovery. auth and limit may be nil (off).
+//
+// Both the overall health ("") and grpcServiceName start SERVING: the jobs pool is the
+// only dependency of the RPCs and it accepts work from construction; the caller flips
+// them with Shutdown on drain. It starts no goroutines: the caller runs Serve.
 func newGRPCServer(cfg GRPCConfig, run Runner, auth Authenticator, limit Limiter, log *zap.Logger, reg prometheus.Registerer) (*grpc.Server, *health.Server, error) {
-	panic("server: TODO grpc")
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, err
+	}
+	if run == nil {
+		return nil, nil, errors.New("grpc: nil Runner")
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	log = log.With(zap.String("component", "grpc"))
+	m, err := newGRPCMetrics(reg)
+	if err != nil {
+		return nil, nil, err
+	}
+	ic := &grpcInterceptors{log: log, metrics: m, auth: auth, limit: limit}
+
+	gs := grpc.NewServer(
+		grpc.MaxRecvMsgSize(cfg.MaxRecvBytes),
+		grpc.MaxConcurrentStreams(cfg.MaxConcurrentStreams),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: cfg.KeepaliveTime, Timeout: cfg.KeepaliveTimeout}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: cfg.KeepaliveMinTime, PermitWithoutStream: true}),
+		// Outermost first: the request id, log line and metrics see the final code,
+		// including a rejected key or a recovered panic.
+		grpc.ChainUnaryInterceptor(ic.unaryObserve, ic.unaryRecover, ic.unaryGuard),
+		grpc.ChainStreamInterceptor(ic.streamObserve, ic.streamRecover, ic.streamGuard),
+	)
+	pb.RegisterMyceliumServiceServer(gs, newGRPCService(cfg, run, time.Now))
+
+	hs := health.NewServer()
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	hs.SetServingStatus(grpcServiceName, healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(gs, hs)
+
+	// Register installs both grpc.reflection.v1 and v1alpha: grpcurl speaks v1 first,
+	// older grpcui/Postman/Kreya only v1alpha (PITFALLS 2.2).
+	reflection.Register(gs)
+	return gs, hs, nil
 }

@@ -1,0 +1,309 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+
+	"mfn/jobs"
+)
+
+// Metadata keys (gRPC metadata keys are lower-case on the wire).
+const (
+	grpcRequestIDKey = "x-request-id"
+	grpcAPIKeyKey    = "x-api-key"
+)
+
+// grpcMsgUnauthenticated is the reference's details string for a rejected key.
+const grpcMsgUnauthenticated = "Invalid or missing API key"
+
+// grpcPublic reports whether fullMethod may be called without a key and outside the rate
+// limit: the custom HealthCheck (public in the reference), grpc.health.v1 (kubelet probes
+// cannot send metadata) and reflection (grpcurl describe/list).
+func grpcPublic(fullMethod string) bool {
+	return fullMethod == "/mycelium.MyceliumService/HealthCheck" ||
+		strings.HasPrefix(fullMethod, "/grpc.health.v1.Health/") ||
+		strings.HasPrefix(fullMethod, "/grpc.reflection.v1.ServerReflection/") ||
+		strings.HasPrefix(fullMethod, "/grpc.reflection.v1alpha.ServerReflection/")
+}
+
+// grpcMetrics are the mfn_grpc_* collectors; method is the full method name
+// ("/mycelium.MyceliumService/Simulate"), code the status code name ("OK",
+// "InvalidArgument"). Unknown methods never reach the interceptors, so the label sets
+// stay bounded.
+type grpcMetrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newGRPCMetrics(reg prometheus.Registerer) (*grpcMetrics, error) {
+	m := &grpcMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mfn_grpc_requests_total",
+			Help: "gRPC calls handled, by full method name and status code.",
+		}, []string{"method", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "mfn_grpc_request_duration_seconds",
+			Help: "gRPC call duration in seconds (streams: until the last message), by full method name.",
+			// Nernst answers in microseconds, a 256×256 simulation or a validation run
+			// takes seconds to minutes.
+			Buckets: []float64{.0001, .0005, .001, .005, .01, .05, .1, .5, 1, 5, 10, 30, 60, 120},
+		}, []string{"method"}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.duration} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register grpc metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// grpcInterceptors holds what the interceptor chain needs; auth and limit may be nil (off).
+type grpcInterceptors struct {
+	log     *zap.Logger
+	metrics *grpcMetrics
+	auth    Authenticator
+	limit   Limiter
+}
+
+type grpcRequestIDCtxKey struct{}
+
+// grpcRequestID returns the request id the observing interceptor put in ctx ("" outside an RPC).
+func grpcRequestID(ctx context.Context) string {
+	id, _ := ctx.Value(grpcRequestIDCtxKey{}).(string)
+	return id
+}
+
+// incomingRequestID takes the client's x-request-id when it is a short token of safe
+// characters and generates one otherwise, so a client cannot inject into logs or headers
+// (the reference's BUG-19).
+func incomingRequestID(md metadata.MD) string {
+	if v := md.Get(grpcRequestIDKey); len(v) > 0 && validRequestID(v[len(v)-1]) {
+		return v[len(v)-1]
+	}
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go ≥ 1.24)
+	return hex.EncodeToString(b[:])
+}
+
+func validRequestID(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '-', c == '_', c == '.', c == ':', c == '/', c == '+', c == '=':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// grpcStatus maps a handler error to the status the client sees and reports whether it is
+// an internal failure whose details belong only in the log.
+func grpcStatus(err error) (st *status.Status, internal bool) {
+	if err == nil {
+		return status.New(codes.OK, ""), false
+	}
+	var withStatus interface{ GRPCStatus() *status.Status }
+	var verr *jobs.ValidationError
+	var rerr *jobs.RequestError
+	switch {
+	case errors.As(err, &verr):
+		return status.New(codes.InvalidArgument, verr.Error()), false
+	case errors.As(err, &rerr):
+		return status.New(codes.InvalidArgument, rerr.Error()), false
+	case errors.Is(err, jobs.ErrBusy):
+		return status.New(codes.Unavailable, "server busy: job queue full, retry later"), false
+	case errors.Is(err, jobs.ErrClosed):
+		return status.New(codes.Unavailable, "server shutting down"), false
+	case errors.Is(err, context.Canceled):
+		return status.New(codes.Canceled, "request canceled"), false
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.New(codes.DeadlineExceeded, "deadline exceeded"), false
+	case errors.As(err, &withStatus):
+		st := withStatus.GRPCStatus()
+		return st, st.Code() == codes.Internal || st.Code() == codes.Unknown
+	default:
+		return status.New(codes.Internal, "internal error"), true
+	}
+}
+
+// begin prepares one call: request id into ctx and the response header.
+func (ic *grpcInterceptors) begin(ctx context.Context) (context.Context, string, metadata.MD) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	id := incomingRequestID(md)
+	return context.WithValue(ctx, grpcRequestIDCtxKey{}, id), id, md
+}
+
+// finish maps err to a status, records the metrics and writes the call's log line.
+func (ic *grpcInterceptors) finish(ctx context.Context, method, id string, start time.Time, err error) error {
+	st, internal := grpcStatus(err)
+	d := time.Since(start)
+	code := st.Code().String()
+	ic.metrics.requests.WithLabelValues(method, code).Inc()
+	ic.metrics.duration.WithLabelValues(method).Observe(d.Seconds())
+	fields := []zap.Field{
+		zap.String("request_id", id),
+		zap.String("method", method),
+		zap.String("code", code),
+		zap.Duration("duration", d),
+	}
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		fields = append(fields, zap.String("peer", p.Addr.String()))
+	}
+	switch {
+	case internal:
+		// The only place the cause is recorded: the client got a generic message.
+		fields = append(fields, zap.Error(err))
+		if stack := jobs.PanicStack(err); stack != nil {
+			fields = append(fields, zap.ByteString("stack", stack))
+		}
+		ic.log.Error("grpc call failed", fields...)
+	case st.Code() == codes.OK && grpcPublic(method):
+		ic.log.Debug("grpc call", fields...) // probes every few seconds would drown the log
+	default:
+		ic.log.Info("grpc call", fields...)
+	}
+	if st.Code() == codes.OK {
+		return nil
+	}
+	return st.Err()
+}
+
+func (ic *grpcInterceptors) unaryObserve(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	start := time.Now()
+	ctx, id, _ := ic.begin(ctx)
+	// Sent with the response headers (or the trailers-only error response).
+	_ = grpc.SetHeader(ctx, metadata.Pairs(grpcRequestIDKey, id))
+	resp, err := handler(ctx, req)
+	if err = ic.finish(ctx, info.FullMethod, id, start, err); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// grpcServerStream swaps the stream's context for one carrying the request id.
+type grpcServerStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *grpcServerStream) Context() context.Context { return s.ctx }
+
+func (ic *grpcInterceptors) streamObserve(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	start := time.Now()
+	ctx, id, _ := ic.begin(ss.Context())
+	_ = ss.SetHeader(metadata.Pairs(grpcRequestIDKey, id))
+	err := handler(srv, &grpcServerStream{ServerStream: ss, ctx: ctx})
+	return ic.finish(ctx, info.FullMethod, id, start, err)
+}
+
+// errGRPCPanic is what a recovered panic becomes; the stack goes to the log.
+var errGRPCPanic = errors.New("grpc: handler panicked")
+
+func (ic *grpcInterceptors) recovered(ctx context.Context, method string, r any) error {
+	ic.log.Error("grpc handler panicked",
+		zap.String("request_id", grpcRequestID(ctx)),
+		zap.String("method", method),
+		zap.Any("panic", r),
+		zap.StackSkip("stack", 2))
+	return fmt.Errorf("%w: %v", errGRPCPanic, r)
+}
+
+func (ic *grpcInterceptors) unaryRecover(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			resp, err = nil, ic.recovered(ctx, info.FullMethod, r)
+		}
+	}()
+	return handler(ctx, req)
+}
+
+func (ic *grpcInterceptors) streamRecover(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = ic.recovered(ss.Context(), info.FullMethod, r)
+		}
+	}()
+	return handler(srv, ss)
+}
+
+// guard applies the rate limit, then authentication. The bucket is the API key only when
+// it is valid and the peer's host otherwise, so guessing keys is throttled per address
+// (the reference never limited unauthenticated calls, BUG-8) and rotating made-up keys
+// gains no fresh buckets. Public methods skip both.
+func (ic *grpcInterceptors) guard(ctx context.Context, method string) error {
+	if grpcPublic(method) || (ic.auth == nil && ic.limit == nil) {
+		return nil
+	}
+	authOn := ic.auth != nil && ic.auth.Required()
+	var key string
+	haveKey := false
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		if v := md.Get(grpcAPIKeyKey); len(v) > 0 {
+			key, haveKey = v[len(v)-1], true // last value wins, as in the reference
+		}
+	}
+	valid := authOn && haveKey && ic.auth.Valid(key)
+	if ic.limit != nil {
+		bucket := grpcPeerHost(ctx)
+		if valid {
+			bucket = key
+		}
+		if !ic.limit.Allow(bucket) {
+			return status.Error(codes.ResourceExhausted, "Rate limit exceeded")
+		}
+	}
+	if authOn && !valid {
+		return status.Error(codes.Unauthenticated, grpcMsgUnauthenticated)
+	}
+	return nil
+}
+
+// grpcPeerHost is the client's IP without the port, so that one client's connections
+// share a bucket.
+func grpcPeerHost(ctx context.Context) string {
+	p, ok := peer.FromContext(ctx)
+	if !ok || p.Addr == nil {
+		return "unknown"
+	}
+	addr := p.Addr.String()
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
+}
+
+func (ic *grpcInterceptors) unaryGuard(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if err := ic.guard(ctx, info.FullMethod); err != nil {
+		return nil, err
+	}
+	return handler(ctx, req)
+}
+
+func (ic *grpcInterceptors) streamGuard(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if err := ic.guard(ss.Context(), info.FullMethod); err != nil {
+		return err
+	}
+	return handler(srv, ss)
+}
