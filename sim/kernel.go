@@ -16,6 +16,9 @@ package sim
 //	I'  = I + (Di·L(I) + ri·(A' − I))          (new, unclamped A')
 //	V' += 0.005 where A' > θ; A', I' clipped to [0, 1]; V' clipped to the field bounds.
 
+// scalarOnly disables the vector kernel (tests compare the two paths bit for bit).
+var scalarOnly = false
+
 // lap is the periodic 5-point Laplacian of one cell in the reference's summation order.
 func lap(up, down, left, right, c float64) float64 {
 	return ((up + down) + left) + right - float64(4.0*c)
@@ -79,6 +82,13 @@ func stepTuring(dv, da, di, v, a, in []float64, n int, alpha, theta float64, cla
 // turingInterior updates columns 1…n−2 of one row. The centre rows vc, ac, ic are the
 // whole row (length m+2); all other slices are the interior (length m).
 func turingInterior(ov, oa, oi, vu, vd, vc, au, ad, ac, iu, id, ic []float64, alpha, theta float64, clampV bool) {
+	// The vector kernel (where there is one) does a prefix; the scalar loop the rest.
+	if !scalarOnly {
+		k := turingInteriorFast(ov, oa, oi, vu, vd, vc, au, ad, ac, iu, id, ic, alpha, theta, clampV)
+		ov, oa, oi = ov[k:], oa[k:], oi[k:]
+		vu, vd, au, ad, iu, id = vu[k:], vd[k:], au[k:], ad[k:], iu[k:], id[k:]
+		vc, ac, ic = vc[k:], ac[k:], ic[k:]
+	}
 	m := len(ov)
 	oa, oi = oa[:m], oi[:m]
 	vu, vd, au, ad, iu, id = vu[:m], vd[:m], au[:m], ad[:m], iu[:m], id[:m]
