@@ -1,0 +1,129 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"mfn/connectors"
+	"mfn/publishers"
+)
+
+// Config declares one pipeline (an entry of the mfn.yaml `pipelines:` list); see
+// testdata/example.yaml for every key with its default. Zero values mean "default", so
+// a config decoded from YAML needs no further defaulting.
+type Config struct {
+	// Name labels logs and metrics (pipeline="name"); letters, digits, '-', '_', '.'.
+	Name string `mapstructure:"name"`
+	// Source is where jobs come from.
+	Source connectors.Config `mapstructure:"source"`
+	// Sinks receive every result; at least one.
+	Sinks []publishers.Config `mapstructure:"sinks"`
+	// DeadLetter (optional; type "" = none) receives undecodable and invalid inputs and
+	// results that a sink still refused after Retry.
+	DeadLetter publishers.Config `mapstructure:"dead_letter"`
+	// Concurrency is how many messages are in flight at once. Default 1, which keeps
+	// input order; more runs jobs in parallel (results may then leave out of order).
+	Concurrency int `mapstructure:"concurrency"`
+	// Retry is the per-sink retry policy.
+	Retry publishers.RetryConfig `mapstructure:"retry"`
+	// GracePeriod bounds shutdown: in-flight jobs get this long to finish, publish and
+	// commit. Default 20s (inside Kubernetes' 30s).
+	GracePeriod time.Duration `mapstructure:"grace_period"`
+	// JobTimeout bounds one job's run (0 = none, the default). A job that times out
+	// produces an error result with code TIMEOUT.
+	JobTimeout time.Duration `mapstructure:"job_timeout"`
+	// ReconnectBackoff is the first wait after the source failed to connect; it
+	// doubles up to ReconnectMaxBackoff. Defaults 500ms and 30s.
+	ReconnectBackoff    time.Duration `mapstructure:"reconnect_backoff"`
+	ReconnectMaxBackoff time.Duration `mapstructure:"reconnect_max_backoff"`
+}
+
+// DefaultConfig returns a pipeline with every default filled and no source or sinks.
+func DefaultConfig() Config { return Config{}.WithDefaults() }
+
+// WithDefaults fills zero fields with their defaults.
+func (c Config) WithDefaults() Config {
+	c.Source = c.Source.WithDefaults()
+	sinks := make([]publishers.Config, len(c.Sinks))
+	for i, s := range c.Sinks {
+		s = s.WithDefaults()
+		if s.Name == "" {
+			s.Name = fmt.Sprintf("%s-%d", s.Type, i)
+		}
+		sinks[i] = s
+	}
+	c.Sinks = sinks
+	if c.DeadLetter.Type != "" {
+		c.DeadLetter = c.DeadLetter.WithDefaults()
+		if c.DeadLetter.Name == "" {
+			c.DeadLetter.Name = "dead_letter"
+		}
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = 1
+	}
+	c.Retry = c.Retry.WithDefaults()
+	if c.GracePeriod == 0 {
+		c.GracePeriod = 20 * time.Second
+	}
+	if c.ReconnectBackoff == 0 {
+		c.ReconnectBackoff = 500 * time.Millisecond
+	}
+	if c.ReconnectMaxBackoff == 0 {
+		c.ReconnectMaxBackoff = max(30*time.Second, c.ReconnectBackoff)
+	}
+	return c
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+
+// Validate names the bad key (prefix "pipelines[i]." is added by the caller), e.g.
+// "source.kafka.brokers: empty".
+func (c Config) Validate() error {
+	c = c.WithDefaults()
+	if c.Name == "" {
+		return errors.New("name: empty")
+	}
+	if !nameRE.MatchString(c.Name) {
+		return fmt.Errorf("name: %q may only hold letters, digits, '-', '_' and '.'", c.Name)
+	}
+	if err := c.Source.Validate(); err != nil {
+		return err
+	}
+	if len(c.Sinks) == 0 {
+		return errors.New("sinks: empty (at least one sink is needed)")
+	}
+	seen := map[string]bool{}
+	for i, s := range c.Sinks {
+		if err := s.Validate(); err != nil {
+			return fmt.Errorf("sinks[%d].%w", i, err)
+		}
+		if seen[s.Name] {
+			return fmt.Errorf("sinks[%d].name: duplicate %q", i, s.Name)
+		}
+		seen[s.Name] = true
+	}
+	if c.DeadLetter.Type != "" {
+		if err := c.DeadLetter.Validate(); err != nil {
+			return fmt.Errorf("dead_letter.%w", err)
+		}
+	}
+	if c.Concurrency < 1 {
+		return fmt.Errorf("concurrency: %d is below 1", c.Concurrency)
+	}
+	if err := c.Retry.Validate(); err != nil {
+		return fmt.Errorf("retry.%w", err)
+	}
+	if c.GracePeriod < 0 {
+		return errors.New("grace_period: negative")
+	}
+	if c.JobTimeout < 0 {
+		return errors.New("job_timeout: negative")
+	}
+	if c.ReconnectBackoff < 0 || c.ReconnectMaxBackoff < c.ReconnectBackoff {
+		return errors.New("reconnect_max_backoff: must be at least reconnect_backoff")
+	}
+	return nil
+}

@@ -1,0 +1,257 @@
+package publishers
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// FileConfig configures the JSON-lines file sink (`file:` of a sink in mfn.yaml).
+//
+// Results are appended, one compact JSON envelope per line, to
+// Dir/<prefix>-<UTC yyyymmddThhmmss.fffZ>-<seq>.jsonl.tmp and fsynced before Publish
+// returns. The file is renamed to the same name without .tmp when it reaches MaxBytes,
+// is older than MaxAge (checked on every publish and by a timer), or the sink closes.
+// Rename is atomic, so readers that only look at *.jsonl never see a partial file.
+// On start, .tmp files left by a crash are cut back to their last complete line and
+// renamed into place.
+type FileConfig struct {
+	Dir string `mapstructure:"dir"`
+	// Prefix starts every file name. Default "results"; no path separators.
+	Prefix string `mapstructure:"prefix"`
+	// MaxBytes rotates the file once it holds this many bytes. Default 64 MiB.
+	MaxBytes int64 `mapstructure:"max_bytes"`
+	// MaxAge rotates a non-empty file this long after its first line. Default 1m.
+	MaxAge time.Duration `mapstructure:"max_age"`
+}
+
+// WithDefaults fills zero fields.
+func (c FileConfig) WithDefaults() FileConfig {
+	if c.Prefix == "" {
+		c.Prefix = "results"
+	}
+	if c.MaxBytes == 0 {
+		c.MaxBytes = 64 << 20
+	}
+	if c.MaxAge == 0 {
+		c.MaxAge = time.Minute
+	}
+	return c
+}
+
+// Validate checks the configuration; keys are relative to file.
+func (c FileConfig) Validate() error {
+	c = c.WithDefaults()
+	if c.Dir == "" {
+		return cfgErr("dir", "empty")
+	}
+	if strings.ContainsAny(c.Prefix, `/\`) || strings.Contains(c.Prefix, "..") || strings.HasPrefix(c.Prefix, ".") {
+		return cfgErr("prefix", "%q must be a plain file name prefix", c.Prefix)
+	}
+	if c.MaxBytes < 0 {
+		return cfgErr("max_bytes", "negative")
+	}
+	if c.MaxAge < 0 {
+		return cfgErr("max_age", "negative")
+	}
+	return nil
+}
+
+// File is the JSON-lines sink. Publish calls are serialised.
+type File struct {
+	cfg FileConfig
+	log *zap.Logger
+	now func() time.Time
+
+	mu      sync.Mutex
+	f       *os.File
+	name    string // final name (without .tmp)
+	size    int64
+	opened  time.Time
+	seq     int
+	timer   *time.Timer
+	started bool
+	closed  bool
+}
+
+const tmpSuffix = ".tmp"
+
+// NewFile validates cfg; the directory is created and crash leftovers are recovered on
+// the first Publish.
+func NewFile(cfg FileConfig, log *zap.Logger) (*File, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &File{cfg: cfg.WithDefaults(), log: log, now: time.Now}, nil
+}
+
+// start creates Dir and finishes .tmp files of a previous run. Call with mu held.
+func (f *File) start() error {
+	if f.started {
+		return nil
+	}
+	if err := os.MkdirAll(f.cfg.Dir, 0o755); err != nil {
+		return fmt.Errorf("file sink: %w", err)
+	}
+	leftovers, err := filepath.Glob(filepath.Join(f.cfg.Dir, f.cfg.Prefix+"-*.jsonl"+tmpSuffix))
+	if err != nil {
+		return fmt.Errorf("file sink: %w", err)
+	}
+	for _, p := range leftovers {
+		if err := recoverTmp(p); err != nil {
+			return err
+		}
+		f.log.Info("recovered unfinished result file", zap.String("file", strings.TrimSuffix(p, tmpSuffix)))
+	}
+	f.started = true
+	return nil
+}
+
+// recoverTmp cuts a torn last line and renames the file into place.
+func recoverTmp(p string) error {
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return fmt.Errorf("file sink: recover %s: %w", p, err)
+	}
+	if i := bytes.LastIndexByte(data, '\n'); i+1 != len(data) {
+		if err := os.Truncate(p, int64(i+1)); err != nil {
+			return fmt.Errorf("file sink: recover %s: %w", p, err)
+		}
+	}
+	if err := os.Rename(p, strings.TrimSuffix(p, tmpSuffix)); err != nil {
+		return fmt.Errorf("file sink: recover %s: %w", p, err)
+	}
+	return syncDir(filepath.Dir(p))
+}
+
+// Publish appends rec.Body as one line and fsyncs it.
+func (f *File) Publish(_ context.Context, rec Record) error {
+	if bytes.ContainsAny(rec.Body, "\n\r") {
+		return Permanent(errors.New("file sink: record body contains a newline; JSON lines need compact JSON"))
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return Permanent(errors.New("file sink: closed"))
+	}
+	if err := f.start(); err != nil {
+		return err
+	}
+	if f.f != nil && f.size > 0 && (f.size+int64(len(rec.Body))+1 > f.cfg.MaxBytes || f.now().Sub(f.opened) >= f.cfg.MaxAge) {
+		if err := f.rotate(); err != nil {
+			return err
+		}
+	}
+	if f.f == nil {
+		if err := f.open(); err != nil {
+			return err
+		}
+	}
+	line := append(bytes.Clone(rec.Body), '\n')
+	n, err := f.f.Write(line)
+	f.size += int64(n)
+	if err == nil {
+		err = f.f.Sync()
+	}
+	if err != nil {
+		// A torn line may be on disk: start a new file; recovery of this one cuts it.
+		_ = f.f.Close()
+		f.f = nil
+		return fmt.Errorf("file sink: write %s: %w", f.name, err)
+	}
+	return nil
+}
+
+// open starts a new .tmp file. Call with mu held.
+func (f *File) open() error {
+	f.seq++
+	now := f.now().UTC()
+	f.name = filepath.Join(f.cfg.Dir, fmt.Sprintf("%s-%s-%06d.jsonl", f.cfg.Prefix, now.Format("20060102T150405.000Z"), f.seq))
+	fh, err := os.OpenFile(f.name+tmpSuffix, os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("file sink: %w", err)
+	}
+	f.f, f.size, f.opened = fh, 0, now
+	if f.cfg.MaxAge > 0 {
+		f.timer = time.AfterFunc(f.cfg.MaxAge, f.rotateIfOld)
+	}
+	return nil
+}
+
+func (f *File) rotateIfOld() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.f != nil && f.size > 0 && f.now().Sub(f.opened) >= f.cfg.MaxAge {
+		if err := f.rotate(); err != nil {
+			f.log.Warn("file sink: rotation failed; retrying on the next publish", zap.Error(err))
+		}
+	}
+}
+
+// rotate fsyncs, closes and renames the current file into place. Call with mu held.
+func (f *File) rotate() error {
+	if f.f == nil {
+		return nil
+	}
+	if f.timer != nil {
+		f.timer.Stop()
+		f.timer = nil
+	}
+	fh := f.f
+	f.f = nil
+	errSync := fh.Sync()
+	errClose := fh.Close()
+	if err := errors.Join(errSync, errClose); err != nil {
+		return fmt.Errorf("file sink: close %s: %w", f.name, err)
+	}
+	if f.size == 0 {
+		return os.Remove(f.name + tmpSuffix)
+	}
+	if err := os.Rename(f.name+tmpSuffix, f.name); err != nil {
+		return fmt.Errorf("file sink: %w", err)
+	}
+	return syncDir(f.cfg.Dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("file sink: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("file sink: sync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// Close renames the current file into place.
+func (f *File) Close(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return nil
+	}
+	f.closed = true
+	return f.rotate()
+}
+
+// Ping checks that Dir exists or can be created.
+func (f *File) Ping(context.Context) error {
+	if err := os.MkdirAll(f.cfg.Dir, 0o755); err != nil {
+		return fmt.Errorf("file sink: %w", err)
+	}
+	return nil
+}

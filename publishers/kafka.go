@@ -1,0 +1,260 @@
+package publishers
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+	"go.uber.org/zap"
+)
+
+// KafkaConfig configures the Kafka producer sink (`kafka:` of a sink in mfn.yaml).
+// The producer is idempotent with acks=all (PITFALLS 3.9): records are keyed by
+// request id (so one request's results stay in one partition) and carry the headers
+// x-request-id, x-correlation-id (when set), content-type: application/json and
+// x-mfn-version.
+type KafkaConfig struct {
+	Brokers  []string `mapstructure:"brokers"`
+	Topic    string   `mapstructure:"topic"`
+	ClientID string   `mapstructure:"client_id"` // default "mfn"
+	// Version is the broker protocol version (≥ 0.11.0.0 for idempotence). Default 2.1.0.
+	Version string `mapstructure:"version"`
+	// Timeout bounds one publish: sarama's own retries happen inside it. Default 30s.
+	Timeout time.Duration `mapstructure:"timeout"`
+	// MaxMessageBytes rejects bigger records as a permanent failure. Default 1000000.
+	MaxMessageBytes int        `mapstructure:"max_message_bytes"`
+	TLS             TLSConfig  `mapstructure:"tls"`
+	SASL            SASLConfig `mapstructure:"sasl"`
+}
+
+// WithDefaults fills zero fields.
+func (c KafkaConfig) WithDefaults() KafkaConfig {
+	if c.ClientID == "" {
+		c.ClientID = "mfn"
+	}
+	if c.Version == "" {
+		c.Version = "2.1.0"
+	}
+	if c.Timeout == 0 {
+		c.Timeout = 30 * time.Second
+	}
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = 1000000
+	}
+	return c
+}
+
+// Validate checks the configuration; keys are relative to kafka.
+func (c KafkaConfig) Validate() error {
+	c = c.WithDefaults()
+	if len(c.Brokers) == 0 {
+		return cfgErr("brokers", "empty")
+	}
+	for i, b := range c.Brokers {
+		if _, _, err := net.SplitHostPort(b); err != nil {
+			return cfgErr(fmt.Sprintf("brokers[%d]", i), "%q is not host:port", b)
+		}
+	}
+	if c.Topic == "" {
+		return cfgErr("topic", "empty")
+	}
+	v, err := sarama.ParseKafkaVersion(c.Version)
+	if err != nil {
+		return cfgErr("version", "%v", err)
+	}
+	if !v.IsAtLeast(sarama.V0_11_0_0) {
+		return cfgErr("version", "%s is older than 0.11.0.0 (the idempotent producer needs it)", c.Version)
+	}
+	if c.Timeout <= 0 {
+		return cfgErr("timeout", "must be positive")
+	}
+	if c.MaxMessageBytes < 0 {
+		return cfgErr("max_message_bytes", "negative")
+	}
+	if err := c.TLS.validate(); err != nil {
+		return err
+	}
+	return c.SASL.validate()
+}
+
+func (c KafkaConfig) saramaConfig() (*sarama.Config, error) {
+	sc := sarama.NewConfig()
+	v, err := sarama.ParseKafkaVersion(c.Version)
+	if err != nil {
+		return nil, err
+	}
+	sc.Version = v
+	sc.ClientID = c.ClientID
+	sc.Producer.RequiredAcks = sarama.WaitForAll
+	sc.Producer.Idempotent = true
+	sc.Net.MaxOpenRequests = 1 // required by the idempotent producer
+	sc.Producer.Return.Successes = true
+	sc.Producer.Return.Errors = true
+	sc.Producer.Retry.Max = 3
+	sc.Producer.Retry.Backoff = 100 * time.Millisecond
+	sc.Producer.Timeout = min(c.Timeout, 10*time.Second)
+	sc.Producer.MaxMessageBytes = c.MaxMessageBytes
+	sc.Producer.Partitioner = sarama.NewHashPartitioner
+	sc.Metadata.Retry.Max = 2
+	sc.Metadata.Retry.Backoff = 200 * time.Millisecond
+	sc.Net.DialTimeout = 5 * time.Second
+	if err := applyNet(sc, c.TLS, c.SASL); err != nil {
+		return nil, err
+	}
+	return sc, sc.Validate()
+}
+
+// Kafka is the producer sink. It creates its SyncProducer on first use and replaces
+// it after a failed send, so a broker restart or a producer that lost its idempotence
+// state (sequence errors) heals on the next attempt.
+type Kafka struct {
+	cfg KafkaConfig
+	log *zap.Logger
+
+	mu     sync.Mutex
+	prod   sarama.SyncProducer
+	sends  sync.WaitGroup
+	closed bool
+}
+
+// NewKafka validates cfg; nothing connects until the first Publish.
+func NewKafka(cfg KafkaConfig, log *zap.Logger) (*Kafka, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Kafka{cfg: cfg.WithDefaults(), log: log}, nil
+}
+
+func (k *Kafka) producer() (sarama.SyncProducer, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.closed {
+		return nil, Permanent(fmt.Errorf("kafka sink %s: closed", k.cfg.Topic))
+	}
+	if k.prod != nil {
+		return k.prod, nil
+	}
+	sc, err := k.cfg.saramaConfig()
+	if err != nil {
+		return nil, Permanent(fmt.Errorf("kafka sink config: %w", err))
+	}
+	p, err := sarama.NewSyncProducer(k.cfg.Brokers, sc)
+	if err != nil {
+		return nil, fmt.Errorf("connect kafka producer to %v: %w", k.cfg.Brokers, err)
+	}
+	k.prod = p
+	return p, nil
+}
+
+// discard drops a producer after a failure so the next Publish builds a fresh one.
+func (k *Kafka) discard(p sarama.SyncProducer) {
+	k.mu.Lock()
+	if k.prod == p {
+		k.prod = nil
+	} else {
+		p = nil
+	}
+	k.mu.Unlock()
+	if p != nil {
+		go func() {
+			k.sends.Wait() // sends still using p finish first
+			_ = p.Close()
+		}()
+	}
+}
+
+// Publish sends rec and waits for the acks of all in-sync replicas.
+func (k *Kafka) Publish(ctx context.Context, rec Record) error {
+	if len(rec.Body) > k.cfg.MaxMessageBytes {
+		return Permanent(fmt.Errorf("kafka sink %s: record of %d bytes exceeds max_message_bytes %d", k.cfg.Topic, len(rec.Body), k.cfg.MaxMessageBytes))
+	}
+	p, err := k.producer()
+	if err != nil {
+		return err
+	}
+	hdrs := []sarama.RecordHeader{
+		{Key: []byte("x-request-id"), Value: []byte(rec.RequestID)},
+		{Key: []byte("content-type"), Value: []byte("application/json")},
+		{Key: []byte("x-mfn-version"), Value: []byte(Version)},
+	}
+	if rec.CorrelationID != "" {
+		hdrs = append(hdrs, sarama.RecordHeader{Key: []byte("x-correlation-id"), Value: []byte(rec.CorrelationID)})
+	}
+	if rec.IdempotencyKey != "" {
+		hdrs = append(hdrs, sarama.RecordHeader{Key: []byte("idempotency-key"), Value: []byte(rec.IdempotencyKey)})
+	}
+	for key, v := range rec.Headers {
+		hdrs = append(hdrs, sarama.RecordHeader{Key: []byte(key), Value: []byte(v)})
+	}
+	msg := &sarama.ProducerMessage{
+		Topic:   k.cfg.Topic,
+		Key:     sarama.StringEncoder(rec.RequestID),
+		Value:   sarama.ByteEncoder(rec.Body),
+		Headers: hdrs,
+	}
+	// SendMessage cannot be cancelled; run it aside so ctx and Timeout bound the wait.
+	// An abandoned send may still land: a duplicate, which at-least-once allows.
+	done := make(chan error, 1)
+	k.sends.Add(1)
+	go func() {
+		defer k.sends.Done()
+		_, _, err := p.SendMessage(msg)
+		done <- err
+	}()
+	t := time.NewTimer(k.cfg.Timeout)
+	defer t.Stop()
+	select {
+	case err = <-done:
+	case <-t.C:
+		err = fmt.Errorf("no ack within %s", k.cfg.Timeout)
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if err != nil {
+		k.discard(p)
+		return fmt.Errorf("kafka publish to %s: %w", k.cfg.Topic, err)
+	}
+	return nil
+}
+
+// Ping dials the brokers; one reachable broker is enough.
+func (k *Kafka) Ping(ctx context.Context) error {
+	var d net.Dialer
+	var last error
+	for _, b := range k.cfg.Brokers {
+		c, err := d.DialContext(ctx, "tcp", b)
+		if err == nil {
+			_ = c.Close()
+			return nil
+		}
+		last = err
+	}
+	return fmt.Errorf("no kafka broker reachable: %w", last)
+}
+
+// Close waits for running sends and closes the producer.
+func (k *Kafka) Close(context.Context) error {
+	k.mu.Lock()
+	if k.closed {
+		k.mu.Unlock()
+		return nil
+	}
+	k.closed = true
+	p := k.prod
+	k.prod = nil
+	k.mu.Unlock()
+	k.sends.Wait()
+	if p != nil {
+		return p.Close()
+	}
+	return nil
+}
+
+// Version is the mfn wire version put in x-mfn-version headers and result envelopes.
+const Version = "4.1.0"
