@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"go.uber.org/zap/zaptest"
@@ -66,7 +68,12 @@ func kafkaPipeline(name string, brokers []string, in, out, dlq, group string) Co
 // startManager runs m until the returned stop is called; stop waits for Run to return.
 func startManager(t testing.TB, cfgs []Config, run Runner) (*Manager, func()) {
 	t.Helper()
-	m, err := New(cfgs, run, zaptest.NewLogger(t).Named("mfn"), nil)
+	return startManagerReg(t, cfgs, run, nil)
+}
+
+func startManagerReg(t testing.TB, cfgs []Config, run Runner, reg prometheus.Registerer) (*Manager, func()) {
+	t.Helper()
+	m, err := New(cfgs, run, zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel)).Named("mfn"), reg)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
