@@ -53,18 +53,19 @@ func (c PoolConfig) Effective() PoolConfig {
 	return c
 }
 
-// job is one queued request and the channel its outcome goes to (buffered, so a worker
-// never blocks on a caller that has gone away).
+// job is one queued request, its outcome and the channel that signals it (buffered, so
+// a worker never blocks on a caller that has gone away). Jobs are recycled through
+// jobPool when the caller received the outcome, so a Do allocates no job of its own;
+// a job whose caller left is not recycled, because its worker may still write to it.
 type job struct {
 	ctx  context.Context
 	req  Request
-	done chan outcome
+	res  Result
+	err  error
+	done chan struct{}
 }
 
-type outcome struct {
-	res Result
-	err error
-}
+var jobPool = sync.Pool{New: func() any { return &job{done: make(chan struct{}, 1)} }}
 
 // Pool runs jobs on a fixed set of workers with a bounded queue. Do and DoWait are safe
 // for concurrent use; Run is called once.
@@ -130,7 +131,8 @@ func (p *Pool) exec(j *job) {
 	if err := j.ctx.Err(); err != nil {
 		// The caller has gone already: computing would only waste a worker.
 		p.m.observe(j.req.Kind(), 4, 0)
-		j.done <- outcome{err: err}
+		j.err = err
+		j.done <- struct{}{}
 		return
 	}
 	p.running.Add(1)
@@ -139,7 +141,8 @@ func (p *Pool) exec(j *job) {
 	elapsed := time.Since(start).Seconds()
 	p.running.Add(-1)
 	p.m.observe(j.req.Kind(), outcomeIndex(err), elapsed)
-	j.done <- outcome{res: res, err: err}
+	j.res, j.err = res, err
+	j.done <- struct{}{} // the worker's last touch of j: the caller may recycle it now
 }
 
 // Do validates req (its *ValidationError or *RequestError is returned as is, nothing
@@ -166,15 +169,22 @@ func (p *Pool) do(ctx context.Context, req Request, wait bool) (Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	j := &job{ctx: ctx, req: req, done: make(chan outcome, 1)}
+	j := jobPool.Get().(*job)
+	j.ctx, j.req = ctx, req
 	if err := p.enqueue(ctx, j, wait); err != nil {
+		j.ctx, j.req = nil, nil
+		jobPool.Put(j)
 		return nil, err
 	}
 	select {
-	case o := <-j.done:
-		return o.res, o.err
+	case <-j.done:
+		res, err := j.res, j.err
+		*j = job{done: j.done}
+		jobPool.Put(j)
+		return res, err
 	case <-ctx.Done():
-		// The worker skips or stops the job and writes to the buffered done channel.
+		// The worker skips or stops the job and signals the buffered done channel;
+		// j is left to the garbage collector.
 		return nil, ctx.Err()
 	}
 }
