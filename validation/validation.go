@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"strconv"
+	"sync"
 
 	"mfn/nernst"
 	"mfn/nprand"
@@ -33,6 +34,10 @@ const (
 	// reproduced; 0x6D666E is "mfn" in ASCII.
 	netSeedOffset uint64 = 0x6D666E
 )
+
+// symbolicMV caches nernst.SymbolicMV: a constant that takes a high-precision
+// logarithm (hundreds of µs) to compute.
+var symbolicMV = sync.OnceValue(nernst.SymbolicMV)
 
 // ErrInvalidConfig is wrapped by every *ConfigError.
 var ErrInvalidConfig = errors.New("validation: invalid config")
@@ -197,7 +202,7 @@ func Run(ctx context.Context, cfg Config) (Metrics, error) {
 
 	// K⁺ (z = 1, 5 mM out, 140 mM in, 310 K): the sympy value, the float64 function,
 	// and RT/F in mV.
-	m.NernstSymbolicMV = nernst.SymbolicMV()
+	m.NernstSymbolicMV = symbolicMV()
 	m.NernstNumericMV = nernst.NumericMV()
 	m.NernstRTFZMV = nernst.RTFZMV
 	return m, nil

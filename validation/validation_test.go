@@ -243,6 +243,20 @@ func TestValuesOrder(t *testing.T) {
 	}, names)
 }
 
+// BenchmarkTrainDefault is the training part of the default run (network creation,
+// 4 Adam steps) on the default dataset.
+func BenchmarkTrainDefault(b *testing.B) {
+	cfg := DefaultConfig()
+	ds, err := buildDataset(context.Background(), cfg.Seed, simParams(cfg))
+	require.NoError(b, err)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := train(context.Background(), cfg, &ds); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkRunDefault(b *testing.B) {
 	cfg := DefaultConfig()
 	b.ReportAllocs()
