@@ -1,7 +1,179 @@
 package server
 
-import "github.com/labstack/echo/v4"
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"mfn/jobs"
+	"mfn/render"
+)
+
+// Image endpoint limits. A GIF is bounded in frames and in total pixels so that one
+// request cannot allocate more than ≈13 MiB of frames; over a cap is a 422 naming the
+// field to change.
+const (
+	minImageSize        = 16
+	maxImageSize        = 1024
+	maxAnimationSize    = 512
+	maxAnimationFrames  = 200
+	maxAnimationPixels  = 256 * 256 * maxAnimationFrames
+	defaultAnimFrames   = 50
+	defaultAnimDelayMS  = 80
+	maxAnimationDelayMS = 10_000
+)
+
+// imageRequest is /simulate's body plus the picture's own options.
+type imageRequest struct {
+	jobs.SimulateRequest
+	Size    *int `json:"size"`     // pixels per side
+	Every   *int `json:"every"`    // animation: one frame every k steps
+	DelayMS *int `json:"delay_ms"` // animation: time per frame
+}
 
 // registerImageRoutes mounts POST /simulate/image and POST /simulate/animation on g (which
 // already carries auth, rate limiting and the body limit).
-func registerImageRoutes(g *echo.Group, run Runner) { panic("server: TODO images") }
+func registerImageRoutes(g *echo.Group, run Runner) {
+	h := &imageHandlers{run: run}
+	g.POST("/simulate/image", h.image)
+	g.POST("/simulate/animation", h.animation)
+}
+
+type imageHandlers struct{ run Runner }
+
+// decodeImageRequest reads the body over the /simulate defaults. Errors are
+// *jobs.ValidationError so that the REST error handler answers 422 like /simulate.
+func decodeImageRequest(body io.Reader) (imageRequest, error) {
+	req := imageRequest{SimulateRequest: jobs.DefaultSimulateRequest()}
+	data, err := io.ReadAll(body)
+	if err != nil {
+		return req, fmt.Errorf("read body: %w", err) // MaxBytesError → 413
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return req, &jobs.ValidationError{Field: "body", Type: "missing", Reason: "Field required"}
+	}
+	if err := json.Unmarshal(data, &req); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return req, &jobs.ValidationError{Field: te.Field, Type: te.Value + "_type",
+				Reason: "Input should be a valid " + te.Type.String()}
+		}
+		return req, &jobs.ValidationError{Field: "body", Type: "json_invalid", Reason: "JSON decode error: " + err.Error()}
+	}
+	if err := req.SimulateRequest.Validate(); err != nil {
+		return req, err
+	}
+	return req, nil
+}
+
+func intField(field string, v *int, def, lo, hi int) (int, error) {
+	if v == nil {
+		return def, nil
+	}
+	if *v < lo || *v > hi {
+		return 0, &jobs.ValidationError{Field: field, Type: "value_error", Input: *v,
+			Reason: fmt.Sprintf("Input should be between %d and %d", lo, hi)}
+	}
+	return *v, nil
+}
+
+// metricsHeader carries the run's /simulate numbers beside the picture.
+func metricsHeader(c echo.Context, res jobs.Result) {
+	if r, ok := simulateResult(res); ok {
+		if b, err := json.Marshal(r); err == nil {
+			c.Response().Header().Set("X-MFN-Metrics", string(b))
+		}
+	}
+}
+
+// image answers a PNG of the final field of the run /simulate would do.
+func (h *imageHandlers) image(c echo.Context) error {
+	req, err := decodeImageRequest(c.Request().Body)
+	if err != nil {
+		return err
+	}
+	n := req.GridSize
+	size, err := intField("size", req.Size, min(max(4*n, 64), maxImageSize), minImageSize, maxImageSize)
+	if err != nil {
+		return err
+	}
+	var final []float64
+	obs := jobs.ObservedSimulation{SimulateRequest: req.SimulateRequest, Every: req.Steps,
+		Observe: func(s jobs.Snapshot) bool {
+			final = append(final[:0], s.Field...) // the field is only valid during the callback
+			return true
+		}}
+	res, err := h.run.Do(c.Request().Context(), obs)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := render.PNG(&buf, final, n, size); err != nil {
+		return fmt.Errorf("render png: %w", err)
+	}
+	metricsHeader(c, res)
+	return c.Blob(http.StatusOK, "image/png", buf.Bytes())
+}
+
+// animation answers an animated GIF of the run, one frame every k steps and one for the
+// last step.
+func (h *imageHandlers) animation(c echo.Context) error {
+	req, err := decodeImageRequest(c.Request().Body)
+	if err != nil {
+		return err
+	}
+	n := req.GridSize
+	size, err := intField("size", req.Size, min(max(4*n, 64), 256), minImageSize, maxAnimationSize)
+	if err != nil {
+		return err
+	}
+	every, err := intField("every", req.Every, max(1, (req.Steps+defaultAnimFrames-1)/defaultAnimFrames), 1, jobs.MaxSteps)
+	if err != nil {
+		return err
+	}
+	delay, err := intField("delay_ms", req.DelayMS, defaultAnimDelayMS, 0, maxAnimationDelayMS)
+	if err != nil {
+		return err
+	}
+	frames := (req.Steps + every - 1) / every
+	if frames > maxAnimationFrames {
+		return &jobs.ValidationError{Field: "every", Type: "value_error", Input: every,
+			Reason: "steps/every gives " + strconv.Itoa(frames) + " frames; at most " + strconv.Itoa(maxAnimationFrames) + " are allowed: raise every"}
+	}
+	if size*size*frames > maxAnimationPixels {
+		return &jobs.ValidationError{Field: "size", Type: "value_error", Input: size,
+			Reason: fmt.Sprintf("%d frames of %d×%d pixels exceed %d pixels: lower size or raise every", frames, size, size, maxAnimationPixels)}
+	}
+	anim, err := render.NewGIF(n, size, (delay+5)/10, frames)
+	if err != nil {
+		return fmt.Errorf("new gif: %w", err)
+	}
+	var drawErr error
+	obs := jobs.ObservedSimulation{SimulateRequest: req.SimulateRequest, Every: every,
+		Observe: func(s jobs.Snapshot) bool {
+			drawErr = anim.Add(s.Field) // draws now: the field is only valid during the callback
+			return drawErr == nil
+		}}
+	res, err := h.run.Do(c.Request().Context(), obs)
+	// Only a completed job guarantees the worker is done with anim and drawErr.
+	if drawErr != nil && errors.Is(err, context.Canceled) && c.Request().Context().Err() == nil {
+		return fmt.Errorf("draw frame: %w", drawErr)
+	}
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := anim.Encode(&buf); err != nil {
+		return fmt.Errorf("encode gif: %w", err)
+	}
+	metricsHeader(c, res)
+	c.Response().Header().Set("X-MFN-Frames", strconv.Itoa(anim.Frames()))
+	return c.Blob(http.StatusOK, "image/gif", buf.Bytes())
+}

@@ -2,36 +2,278 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
 
+	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 )
 
-// WSConfig tunes the WebSocket streams.
+// Backpressure strategies of the per-connection send queue (websocket-protocol.md §10.3).
+const (
+	BackpressureDropOldest = "drop_oldest"
+	BackpressureDropNewest = "drop_newest"
+	BackpressureCompress   = "compress"
+)
+
+// WSConfig tunes the WebSocket streams. Durations decode from strings such as "30s".
 type WSConfig struct {
+	// MaxConnections caps open sockets over both endpoints; further upgrades get 503.
 	MaxConnections int `mapstructure:"max_connections"`
+	// MaxMessageBytes caps one inbound message; a larger one closes the socket with 1009.
+	MaxMessageBytes int64 `mapstructure:"max_message_bytes"`
+	// QueueSize caps the messages waiting to be written on one connection.
+	QueueSize int `mapstructure:"queue_size"`
+	// QueueBytes caps the bytes waiting on one connection (full-state frames are large).
+	QueueBytes int64 `mapstructure:"queue_bytes"`
+	// Backpressure is what a full queue does to droppable data messages:
+	// drop_oldest, drop_newest or compress.
+	Backpressure string `mapstructure:"backpressure"`
+	// HeartbeatInterval is the period of server heartbeat messages.
+	HeartbeatInterval time.Duration `mapstructure:"heartbeat_interval"`
+	// HeartbeatTimeout closes a connection that sent nothing for this long.
+	HeartbeatTimeout time.Duration `mapstructure:"heartbeat_timeout"`
+	// WriteTimeout bounds one socket write; a client that stalls longer is closed.
+	WriteTimeout time.Duration `mapstructure:"write_timeout"`
+	// AuthTimeout closes a connection not authenticated this long after connect (0: never).
+	AuthTimeout time.Duration `mapstructure:"auth_timeout"`
+	// MaxAuthFailures closes a connection after this many failed auths in a row (0: never).
+	MaxAuthFailures int `mapstructure:"max_auth_failures"`
+	// MaxSubscriptions caps the streams running at once on one connection.
+	MaxSubscriptions int `mapstructure:"max_subscriptions"`
+	// FeatureChunkSteps is how many steps of the feature stream's simulation one job
+	// computes before it gives its worker back.
+	FeatureChunkSteps int `mapstructure:"feature_chunk_steps"`
+	// FeatureRunSteps is the length of one feature-stream run; the stream then starts a
+	// new run with the next seed.
+	FeatureRunSteps int `mapstructure:"feature_run_steps"`
+	// StrictStreamType answers SUBSCRIBE_ERROR when stream_type does not match the
+	// endpoint; the reference accepts it (and so do we by default).
+	StrictStreamType bool `mapstructure:"strict_stream_type"`
+	// OriginPatterns are extra browser origins allowed to connect (the page's own host
+	// always is); see coder/websocket AcceptOptions.
+	OriginPatterns []string `mapstructure:"origin_patterns"`
 }
 
-// DefaultWSConfig returns the WebSocket defaults.
-func DefaultWSConfig() WSConfig { panic("server: TODO ws") }
+// DefaultWSConfig returns the WebSocket defaults: the reference's 1000-message
+// drop_oldest queue and 30 s / 60 s heartbeat, plus the limits of the protocol's fixes
+// (500 connections, 64 KiB messages, 30 s to authenticate, 5 failed auths).
+func DefaultWSConfig() WSConfig {
+	return WSConfig{
+		MaxConnections:    500,
+		MaxMessageBytes:   64 << 10,
+		QueueSize:         1000,
+		QueueBytes:        16 << 20,
+		Backpressure:      BackpressureDropOldest,
+		HeartbeatInterval: 30 * time.Second,
+		HeartbeatTimeout:  60 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		AuthTimeout:       30 * time.Second,
+		MaxAuthFailures:   5,
+		MaxSubscriptions:  8,
+		FeatureChunkSteps: 100,
+		FeatureRunSteps:   1000,
+	}
+}
 
 // Validate names the bad key.
-func (c WSConfig) Validate() error { panic("server: TODO ws") }
+func (c WSConfig) Validate() error {
+	bad := func(key, why string) error { return fmt.Errorf("server.ws.%s: %s", key, why) }
+	switch {
+	case c.MaxConnections < 1:
+		return bad("max_connections", "must be at least 1")
+	case c.MaxMessageBytes < 256:
+		return bad("max_message_bytes", "must be at least 256")
+	case c.QueueSize < 1:
+		return bad("queue_size", "must be at least 1")
+	case c.QueueBytes < 1024:
+		return bad("queue_bytes", "must be at least 1024")
+	case c.HeartbeatInterval <= 0:
+		return bad("heartbeat_interval", "must be positive")
+	case c.HeartbeatTimeout <= 0:
+		return bad("heartbeat_timeout", "must be positive")
+	case c.WriteTimeout <= 0:
+		return bad("write_timeout", "must be positive")
+	case c.AuthTimeout < 0:
+		return bad("auth_timeout", "must not be negative (0 disables it)")
+	case c.MaxAuthFailures < 0:
+		return bad("max_auth_failures", "must not be negative (0 disables it)")
+	case c.MaxSubscriptions < 1:
+		return bad("max_subscriptions", "must be at least 1")
+	case c.FeatureChunkSteps < 1 || c.FeatureChunkSteps > 1000:
+		return bad("feature_chunk_steps", "must be between 1 and 1000")
+	case c.FeatureRunSteps < c.FeatureChunkSteps || c.FeatureRunSteps > 1000:
+		return bad("feature_run_steps", "must be between feature_chunk_steps and 1000")
+	}
+	switch c.Backpressure {
+	case BackpressureDropOldest, BackpressureDropNewest, BackpressureCompress:
+	default:
+		return bad("backpressure", fmt.Sprintf("%q is not drop_oldest, drop_newest or compress", c.Backpressure))
+	}
+	return nil
+}
+
+// Endpoint names, also the stream_type values and the metrics' endpoint label.
+const (
+	epSimulationLive = "simulation_live"
+	epStreamFeatures = "stream_features"
+)
 
 // streamHub serves /ws/simulation_live and /ws/stream_features and owns every connection.
-type streamHub struct{}
+//
+// Per connection it runs three goroutines besides the handler's own read loop: one
+// writer (the only goroutine that writes data frames, fed by a bounded queue), one
+// liveness ticker, and one per running stream. The handler waits for all of them, and
+// Shutdown waits for every handler.
+type streamHub struct {
+	cfg  WSConfig
+	run  Runner
+	auth Authenticator // nil: auth not required (the timestamp window still applies)
+	log  *zap.Logger
+	m    *wsMetrics
+	now  func() time.Time // injected so that tests can pin the auth clock
+
+	// base outlives every request: connection contexts derive from it, never from
+	// r.Context() (PITFALLS §6.6).
+	base       context.Context
+	cancelBase context.CancelFunc
+
+	active atomic.Int64 // reserved connection slots
+
+	mu     sync.Mutex
+	closed bool
+	conns  map[*wsConn]struct{}
+	wg     sync.WaitGroup // one per live handler
+}
 
 // newStreamHub allocates the hub; auth may be nil (auth off).
 func newStreamHub(cfg WSConfig, run Runner, auth Authenticator, log *zap.Logger, reg prometheus.Registerer) (*streamHub, error) {
-	panic("server: TODO ws")
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if run == nil {
+		return nil, fmt.Errorf("server: stream hub needs a runner")
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	m, err := newWSMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	base, cancel := context.WithCancel(context.Background())
+	return &streamHub{
+		cfg: cfg, run: run, auth: auth, log: log.With(zap.String("component", "ws")), m: m,
+		now: time.Now, base: base, cancelBase: cancel, conns: make(map[*wsConn]struct{}),
+	}, nil
 }
 
 // SimulationLive upgrades and serves /ws/simulation_live.
-func (h *streamHub) SimulationLive(w http.ResponseWriter, r *http.Request) { panic("server: TODO ws") }
+func (h *streamHub) SimulationLive(w http.ResponseWriter, r *http.Request) {
+	h.serve(w, r, epSimulationLive)
+}
 
 // StreamFeatures upgrades and serves /ws/stream_features.
-func (h *streamHub) StreamFeatures(w http.ResponseWriter, r *http.Request) { panic("server: TODO ws") }
+func (h *streamHub) StreamFeatures(w http.ResponseWriter, r *http.Request) {
+	h.serve(w, r, epStreamFeatures)
+}
+
+// reject answers a refused upgrade with 503 before any WebSocket exists, in the REST
+// envelope's shape so that a client library shows something readable.
+func reject(w http.ResponseWriter, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", "1")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	_, _ = fmt.Fprintf(w, `{"detail":%q,"error_code":%q,"message":%q}`, msg, code, msg)
+}
+
+func (h *streamHub) serve(w http.ResponseWriter, r *http.Request, endpoint string) {
+	// Reserve the slot before the upgrade so that a burst cannot overshoot the cap.
+	if h.active.Add(1) > int64(h.cfg.MaxConnections) {
+		h.active.Add(-1)
+		h.m.rejected.WithLabelValues("too_many_connections").Inc()
+		reject(w, "TOO_MANY_CONNECTIONS", "too many WebSocket connections")
+		return
+	}
+	defer h.active.Add(-1)
+
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		h.m.rejected.WithLabelValues("shutting_down").Inc()
+		reject(w, "SERVICE_UNAVAILABLE", "server shutting down")
+		return
+	}
+	h.wg.Add(1)
+	h.mu.Unlock()
+	defer h.wg.Done()
+
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: h.cfg.OriginPatterns})
+	if err != nil {
+		// Accept has answered the request (400/403/426); nothing else to do.
+		h.log.Debug("websocket upgrade refused", zap.String("endpoint", endpoint), zap.Error(err))
+		return
+	}
+	defer func() { _ = c.CloseNow() }() // safety net; the normal paths closed already
+	c.SetReadLimit(h.cfg.MaxMessageBytes)
+
+	cn := newWSConn(h, c, endpoint)
+	h.mu.Lock()
+	h.conns[cn] = struct{}{}
+	h.mu.Unlock()
+	h.m.connections.WithLabelValues(endpoint).Inc()
+	start := time.Now()
+	h.log.Debug("websocket connected", zap.String("endpoint", endpoint), zap.String("remote", r.RemoteAddr))
+
+	cn.serve()
+
+	h.mu.Lock()
+	delete(h.conns, cn)
+	h.mu.Unlock()
+	h.m.connections.WithLabelValues(endpoint).Dec()
+	h.log.Debug("websocket closed", zap.String("endpoint", endpoint), zap.Duration("duration", time.Since(start)),
+		zap.Int64("dropped", cn.q.droppedTotal()))
+}
 
 // Shutdown closes every connection with StatusGoingAway and waits for their goroutines.
-func (h *streamHub) Shutdown(ctx context.Context) error { panic("server: TODO ws") }
+// New upgrades get 503 from the first call on. When ctx ends first, the remaining
+// sockets are dropped without a handshake and ctx's error is returned.
+func (h *streamHub) Shutdown(ctx context.Context) error {
+	h.mu.Lock()
+	h.closed = true
+	conns := make([]*wsConn, 0, len(h.conns))
+	for cn := range h.conns {
+		conns = append(conns, cn)
+	}
+	h.mu.Unlock()
+
+	// Close in parallel: one handshake can take seconds (PITFALLS §6.5).
+	for _, cn := range conns {
+		go cn.goAway()
+	}
+	done := make(chan struct{})
+	go func() { h.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		h.cancelBase()
+		return nil
+	case <-ctx.Done():
+		h.cancelBase() // cancels every connection and stream context
+		for _, cn := range conns {
+			_ = cn.c.CloseNow()
+		}
+		<-done
+		return fmt.Errorf("websocket shutdown: %w", ctx.Err())
+	}
+}
+
+// connCount is the number of registered connections (for tests and logs).
+func (h *streamHub) connCount() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.conns)
+}
