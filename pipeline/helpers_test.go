@@ -12,9 +12,9 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/prometheus/client_golang/prometheus"
-	"go.uber.org/zap"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
 	"mfn/connectors"

@@ -71,7 +71,7 @@ func mustCounter(t testing.TB, reg *prometheus.Registry, name string) prometheus
 
 type collectorFunc func(chan<- prometheus.Metric)
 
-func (f collectorFunc) Describe(chan<- *prometheus.Desc)  {}
+func (f collectorFunc) Describe(chan<- *prometheus.Desc)    {}
 func (f collectorFunc) Collect(ch chan<- prometheus.Metric) { f(ch) }
 
 // gateRunner runs jobs on a pool but holds those whose seed is in hold until ctx ends.

@@ -17,6 +17,9 @@ import (
 	"mfn/publishers"
 )
 
+// errUndeliverable settles an input whose result some sink refused (file feed: failed/).
+var errUndeliverable = errors.New("pipeline: result undeliverable")
+
 // Runner is what a pipeline needs from jobs.Pool: run one job, waiting for queue space.
 type Runner interface {
 	DoWait(ctx context.Context, req jobs.Request) (jobs.Result, error)
@@ -384,12 +387,17 @@ func (p *pipe) handle(ctx context.Context, msg connectors.Message, ack connector
 	if !settled {
 		return
 	}
-	if delivered && res.Status == StatusComplete {
+	var settleErr error
+	switch {
+	case !delivered:
+		settleErr = errUndeliverable
+		p.mt.failed.WithLabelValues(name).Inc()
+	case res.Status == StatusComplete:
 		p.mt.succeeded.WithLabelValues(name).Inc()
-	} else {
+	default:
 		p.mt.failed.WithLabelValues(name).Inc()
 	}
-	p.settle(ctx, log, ack, nil)
+	p.settle(ctx, log, ack, settleErr)
 }
 
 func (p *pipe) settle(ctx context.Context, log *zap.Logger, ack connectors.AckFunc, err error) {
