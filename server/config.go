@@ -1,0 +1,303 @@
+package server
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net"
+	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the HTTP side of the port and everything the REST layer enforces. Keys are
+// the mfn.yaml keys under `server:`; config.Default fills the per-environment values.
+type Config struct {
+	// Addr is host:port of the one listener (REST, WebSocket and, unless GRPCAddr is
+	// set, gRPC). Port 0 picks a free port (tests).
+	Addr string `mapstructure:"addr"`
+	// GRPCAddr, when non-empty, moves gRPC to its own listener (etcd advises a separate
+	// port in production); the main port then serves HTTP only.
+	GRPCAddr string `mapstructure:"grpc_addr"`
+	// SniffTimeout bounds how long cmux waits for a new connection's first bytes.
+	SniffTimeout time.Duration `mapstructure:"sniff_timeout"`
+	// ReadHeaderTimeout bounds reading a request's headers (slowloris).
+	ReadHeaderTimeout time.Duration `mapstructure:"read_header_timeout"`
+	// IdleTimeout closes idle keep-alive connections.
+	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
+	// ShutdownGrace bounds each drain step (HTTP, gRPC, WebSockets) on shutdown.
+	ShutdownGrace time.Duration `mapstructure:"shutdown_grace"`
+	// RequestTimeout bounds one REST job (504 when exceeded); 0 = none.
+	RequestTimeout time.Duration `mapstructure:"request_timeout"`
+	// MaxBodyBytes caps request bodies (413 beyond).
+	MaxBodyBytes int64 `mapstructure:"max_body_bytes"`
+
+	Auth      AuthConfig      `mapstructure:"auth"`
+	RateLimit RateLimitConfig `mapstructure:"rate_limit"`
+	CORS      CORSConfig      `mapstructure:"cors"`
+	Metrics   MetricsConfig   `mapstructure:"metrics"`
+	Crypto    CryptoConfig    `mapstructure:"crypto"`
+}
+
+// AuthConfig is API-key authentication, shared by REST, gRPC and WebSocket.
+type AuthConfig struct {
+	// Required makes every non-public path need a valid X-API-Key.
+	Required bool `mapstructure:"required"`
+	// Keys are the accepted keys (rotation: list old and new).
+	Keys []string `mapstructure:"keys"`
+}
+
+// RateLimitConfig is the token-bucket limiter (api-contract §6).
+type RateLimitConfig struct {
+	Enabled bool `mapstructure:"enabled"`
+	// Requests is the bucket size of paths without their own limit.
+	Requests int `mapstructure:"requests"`
+	// WindowSeconds turns a limit into a refill rate: limit/window tokens per second.
+	WindowSeconds int `mapstructure:"window_seconds"`
+	// PerPath gives exact paths their own bucket size.
+	PerPath map[string]int `mapstructure:"per_path"`
+	// TrustedProxies lists the peers (IPs or CIDRs) whose X-Forwarded-For is believed.
+	TrustedProxies []string `mapstructure:"trusted_proxies"`
+	// IdleEvict drops buckets unused for this long.
+	IdleEvict time.Duration `mapstructure:"idle_evict"`
+}
+
+// CORSConfig lists the allowed origins; "*" allows any (without credentials); empty
+// turns CORS off.
+type CORSConfig struct {
+	Origins []string `mapstructure:"origins"`
+}
+
+// MetricsConfig switches recording of the HTTP metrics; /metrics is always served.
+type MetricsConfig struct {
+	Enabled bool `mapstructure:"enabled"`
+}
+
+// CryptoConfig configures the /api/* endpoints.
+type CryptoConfig struct {
+	Enabled bool `mapstructure:"enabled"`
+	// Algorithm is reported in responses: AES-256-GCM, AES-192-GCM or AES-128-GCM,
+	// matching KeySizeBits (the reference reported a name it did not use, BUG-33).
+	Algorithm string `mapstructure:"algorithm"`
+	// KeySizeBits sizes generated AES keys: 128, 192 or 256.
+	KeySizeBits int `mapstructure:"key_size_bits"`
+	// SignatureAlgorithm is Ed25519, the only one implemented.
+	SignatureAlgorithm string `mapstructure:"signature_algorithm"`
+	// AuditLog logs every crypto operation (never keys or data).
+	AuditLog bool `mapstructure:"audit_log"`
+	// MaxKeys bounds the in-memory key store (all kinds together).
+	MaxKeys int `mapstructure:"max_keys"`
+	// Keys are loaded at start-up so that every replica shares them.
+	Keys []CryptoKey `mapstructure:"keys"`
+	// DefaultEncryptionKey and DefaultSignatureKey name loaded keys used when a request
+	// names none.
+	DefaultEncryptionKey string `mapstructure:"default_encryption_key"`
+	DefaultSignatureKey  string `mapstructure:"default_signature_key"`
+}
+
+// CryptoKey is one preloaded key. Type is "aes" (raw 16/24/32-byte key), "ed25519"
+// (32-byte seed) or "x25519" (32-byte private key); Key is standard base64.
+type CryptoKey struct {
+	ID   string `mapstructure:"id"`
+	Type string `mapstructure:"type"`
+	Key  string `mapstructure:"key"`
+}
+
+// DefaultPerPathLimits are the reference's fixed per-endpoint bucket sizes.
+func DefaultPerPathLimits() map[string]int {
+	return map[string]int{"/health": 1000, "/validate": 50, "/simulate": 50, "/nernst": 200, "/federated/aggregate": 50}
+}
+
+// DefaultConfig is the dev profile: :8000, auth and rate limiting off, CORS "*".
+func DefaultConfig() Config {
+	return Config{
+		Addr:              "0.0.0.0:8000",
+		SniffTimeout:      5 * time.Second,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ShutdownGrace:     20 * time.Second,
+		RequestTimeout:    120 * time.Second,
+		MaxBodyBytes:      8 << 20,
+		RateLimit: RateLimitConfig{
+			Requests:      100,
+			WindowSeconds: 60,
+			PerPath:       DefaultPerPathLimits(),
+			IdleEvict:     time.Hour,
+		},
+		CORS:    CORSConfig{Origins: []string{"*"}},
+		Metrics: MetricsConfig{Enabled: true},
+		Crypto: CryptoConfig{
+			Enabled:            true,
+			Algorithm:          "AES-256-GCM",
+			KeySizeBits:        256,
+			SignatureAlgorithm: "Ed25519",
+			AuditLog:           true,
+			MaxKeys:            1000,
+		},
+	}
+}
+
+// keyIDPattern is what a key_id may look like (api-contract §9 [GO]).
+var keyIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
+
+// Validate names the first bad key, relative to `server.`.
+func (c Config) Validate() error {
+	if err := validAddr(c.Addr); err != nil {
+		return fmt.Errorf("addr: %w", err)
+	}
+	if c.GRPCAddr != "" {
+		if err := validAddr(c.GRPCAddr); err != nil {
+			return fmt.Errorf("grpc_addr: %w", err)
+		}
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"sniff_timeout", c.SniffTimeout}, {"read_header_timeout", c.ReadHeaderTimeout}, {"idle_timeout", c.IdleTimeout}, {"shutdown_grace", c.ShutdownGrace}} {
+		if d.v <= 0 {
+			return fmt.Errorf("%s: must be > 0", d.key)
+		}
+	}
+	if c.RequestTimeout < 0 {
+		return fmt.Errorf("request_timeout: must be >= 0")
+	}
+	if c.MaxBodyBytes <= 0 {
+		return fmt.Errorf("max_body_bytes: must be > 0")
+	}
+	if c.Auth.Required && len(c.Auth.Keys) == 0 {
+		return fmt.Errorf("auth.keys: empty while auth.required is true (set MFN_API_KEY or MFN_API_KEYS)")
+	}
+	for i, k := range c.Auth.Keys {
+		if k == "" {
+			return fmt.Errorf("auth.keys[%d]: empty", i)
+		}
+	}
+	if err := c.RateLimit.validate(); err != nil {
+		return fmt.Errorf("rate_limit.%w", err)
+	}
+	for i, o := range c.CORS.Origins {
+		if o != "*" && !strings.Contains(o, "://") {
+			return fmt.Errorf("cors.origins[%d]: %q is neither \"*\" nor scheme://host", i, o)
+		}
+	}
+	if err := c.Crypto.validate(); err != nil {
+		return fmt.Errorf("crypto.%w", err)
+	}
+	return nil
+}
+
+func validAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port: %w", addr, err)
+	}
+	if host != "" && net.ParseIP(host) == nil && strings.ContainsAny(host, " /") {
+		return fmt.Errorf("%q: bad host", addr)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("%q: port must be 0..65535", addr)
+	}
+	return nil
+}
+
+func (c RateLimitConfig) validate() error {
+	if c.Requests <= 0 {
+		return fmt.Errorf("requests: must be > 0")
+	}
+	if c.WindowSeconds <= 0 {
+		return fmt.Errorf("window_seconds: must be > 0")
+	}
+	for p, n := range c.PerPath {
+		if !strings.HasPrefix(p, "/") {
+			return fmt.Errorf("per_path[%s]: path must start with /", p)
+		}
+		if n <= 0 {
+			return fmt.Errorf("per_path[%s]: must be > 0", p)
+		}
+	}
+	if _, err := parseTrusted(c.TrustedProxies); err != nil {
+		return fmt.Errorf("trusted_proxies: %w", err)
+	}
+	if c.IdleEvict <= 0 {
+		return fmt.Errorf("idle_evict: must be > 0")
+	}
+	return nil
+}
+
+// parseTrusted turns IPs and CIDRs into prefixes.
+func parseTrusted(list []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(list))
+	for _, s := range list {
+		s = strings.TrimSpace(s)
+		if strings.Contains(s, "/") {
+			p, err := netip.ParsePrefix(s)
+			if err != nil {
+				return nil, fmt.Errorf("%q: %w", s, err)
+			}
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q: %w", s, err)
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}
+
+func (c CryptoConfig) validate() error {
+	switch c.KeySizeBits {
+	case 128, 192, 256:
+	default:
+		return fmt.Errorf("key_size_bits: must be 128, 192 or 256")
+	}
+	if want := fmt.Sprintf("AES-%d-GCM", c.KeySizeBits); c.Algorithm != want {
+		return fmt.Errorf("algorithm: %q is not implemented with key_size_bits %d (use %q)", c.Algorithm, c.KeySizeBits, want)
+	}
+	if c.SignatureAlgorithm != "Ed25519" {
+		return fmt.Errorf("signature_algorithm: %q is not implemented (use \"Ed25519\")", c.SignatureAlgorithm)
+	}
+	if c.MaxKeys <= 0 {
+		return fmt.Errorf("max_keys: must be > 0")
+	}
+	if len(c.Keys) > c.MaxKeys {
+		return fmt.Errorf("keys: %d keys exceed max_keys %d", len(c.Keys), c.MaxKeys)
+	}
+	kinds := map[string]string{}
+	for i, k := range c.Keys {
+		if !keyIDPattern.MatchString(k.ID) {
+			return fmt.Errorf("keys[%d].id: must match [A-Za-z0-9._:-]{1,64}", i)
+		}
+		if _, dup := kinds[k.ID]; dup {
+			return fmt.Errorf("keys[%d].id: %q repeated", i, k.ID)
+		}
+		raw, err := base64.StdEncoding.Strict().DecodeString(k.Key)
+		if err != nil {
+			return fmt.Errorf("keys[%d].key: not standard base64", i)
+		}
+		switch k.Type {
+		case "aes":
+			if n := len(raw); n != 16 && n != 24 && n != 32 {
+				return fmt.Errorf("keys[%d].key: an aes key is 16, 24 or 32 bytes, got %d", i, n)
+			}
+		case "ed25519", "x25519":
+			if len(raw) != 32 {
+				return fmt.Errorf("keys[%d].key: a %s key is 32 bytes, got %d", i, k.Type, len(raw))
+			}
+		default:
+			return fmt.Errorf("keys[%d].type: %q is not aes, ed25519 or x25519", i, k.Type)
+		}
+		kinds[k.ID] = k.Type
+	}
+	if id := c.DefaultEncryptionKey; id != "" && kinds[id] != "aes" {
+		return fmt.Errorf("default_encryption_key: %q is not an aes key in keys", id)
+	}
+	if id := c.DefaultSignatureKey; id != "" && kinds[id] != "ed25519" {
+		return fmt.Errorf("default_signature_key: %q is not an ed25519 key in keys", id)
+	}
+	return nil
+}

@@ -1,0 +1,479 @@
+package server
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/ecdh"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+
+	"github.com/labstack/echo/v4"
+	"go.uber.org/zap"
+)
+
+// The /api/* endpoints (api-contract §9): AES-GCM (nonce ‖ ciphertext ‖ tag), Ed25519,
+// X25519, with the [GO] fixes: strict base64, 404 for an unknown key_id, 409 for a
+// key_id that exists, a bounded key store, the algorithm actually used in every answer.
+
+const (
+	maxPayloadChars = 1 << 20 // base64 plaintext/ciphertext/message
+	maxAADChars     = 4096
+	maxSigChars     = 256
+	maxKeyIDChars   = 64
+	gcmNonceSize    = 12
+	gcmTagSize      = 16
+)
+
+var b64 = base64.StdEncoding.Strict()
+
+type cryptoService struct {
+	cfg CryptoConfig
+	log *zap.Logger
+	r   *rest // for body decoding; set by newREST
+
+	mu         sync.Mutex
+	enc        map[string][]byte
+	sig        map[string]ed25519.PrivateKey
+	kx         map[string]*ecdh.PrivateKey
+	defaultEnc string
+	defaultSig string
+}
+
+func newCryptoService(cfg CryptoConfig, log *zap.Logger) (*cryptoService, error) {
+	s := &cryptoService{cfg: cfg, log: log.With(zap.String("component", "crypto")),
+		enc: map[string][]byte{}, sig: map[string]ed25519.PrivateKey{}, kx: map[string]*ecdh.PrivateKey{},
+		defaultEnc: cfg.DefaultEncryptionKey, defaultSig: cfg.DefaultSignatureKey}
+	for i, k := range cfg.Keys {
+		raw, err := b64.DecodeString(k.Key)
+		if err != nil {
+			return nil, fmt.Errorf("crypto.keys[%d].key: %w", i, err)
+		}
+		switch k.Type {
+		case "aes":
+			s.enc[k.ID] = raw
+		case "ed25519":
+			if len(raw) != ed25519.SeedSize {
+				return nil, fmt.Errorf("crypto.keys[%d].key: want %d bytes", i, ed25519.SeedSize)
+			}
+			s.sig[k.ID] = ed25519.NewKeyFromSeed(raw)
+		case "x25519":
+			pk, err := ecdh.X25519().NewPrivateKey(raw)
+			if err != nil {
+				return nil, fmt.Errorf("crypto.keys[%d].key: %w", i, err)
+			}
+			s.kx[k.ID] = pk
+		default:
+			return nil, fmt.Errorf("crypto.keys[%d].type: %q unknown", i, k.Type)
+		}
+	}
+	return s, nil
+}
+
+func newKeyID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return "key_" + hex.EncodeToString(b[:])
+}
+
+func (s *cryptoService) count() int { return len(s.enc) + len(s.sig) + len(s.kx) }
+
+var errStoreFull = &apiError{status: http.StatusInsufficientStorage, code: codeKeyStoreFull, message: "Key store is full"}
+
+func keyNotFound(id string) *apiError {
+	return &apiError{status: http.StatusNotFound, code: codeKeyNotFound, message: fmt.Sprintf("Key %q not found", id)}
+}
+
+func badRequest(msg string) *apiError {
+	return &apiError{status: http.StatusBadRequest, code: codeCrypto, message: msg}
+}
+
+// checkStr applies pydantic's string-length items.
+func checkStr(items []validationItem, field, v string, minLen, maxLen int) []validationItem {
+	switch {
+	case len(v) < minLen:
+		return append(items, validationItem{Type: "string_too_short", Loc: []any{"body", field}, Input: v,
+			Msg: fmt.Sprintf("String should have at least %d character", minLen), Ctx: map[string]any{"min_length": minLen}})
+	case len(v) > maxLen:
+		return append(items, validationItem{Type: "string_too_long", Loc: []any{"body", field}, Input: v,
+			Msg: fmt.Sprintf("String should have at most %d characters", maxLen), Ctx: map[string]any{"max_length": maxLen}})
+	}
+	return items
+}
+
+func checkKeyID(items []validationItem, id *string) []validationItem {
+	if id == nil || *id == "" {
+		return items
+	}
+	if !keyIDPattern.MatchString(*id) {
+		return append(items, validationItem{Type: "string_pattern_mismatch", Loc: []any{"body", "key_id"}, Input: *id,
+			Msg: "String should match pattern '^[A-Za-z0-9._:-]{1,64}$'", Ctx: map[string]any{"pattern": "^[A-Za-z0-9._:-]{1,64}$"}})
+	}
+	return items
+}
+
+func required(items []validationItem, field string, v *string) []validationItem {
+	if v == nil {
+		return append(items, validationItem{Type: "missing", Loc: []any{"body", field}, Msg: "Field required"})
+	}
+	return items
+}
+
+func str(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+// bindCrypto decodes, validates (422), then checks the enable flag (503): the
+// reference's order, where 422 wins over 503.
+func (s *cryptoService) bindCrypto(c echo.Context, r *rest, dst any, check func() []validationItem) error {
+	if err := r.bindJSON(c, dst); err != nil {
+		return err
+	}
+	if items := check(); len(items) > 0 {
+		return validationErr(items...)
+	}
+	if !s.cfg.Enabled {
+		return &apiError{status: http.StatusServiceUnavailable, code: codeUnavailable, message: "Cryptographic operations are disabled"}
+	}
+	return nil
+}
+
+func (s *cryptoService) audit(op, keyID string, err error) {
+	if !s.cfg.AuditLog {
+		return
+	}
+	if keyID == "" {
+		keyID = "unknown"
+	}
+	if err != nil {
+		s.log.Warn("crypto operation failed", zap.String("operation", op), zap.String("key_id", keyID), zap.String("error", err.Error()))
+		return
+	}
+	s.log.Info("crypto operation", zap.String("operation", op), zap.String("key_id", keyID), zap.Bool("success", true))
+}
+
+// encKey picks the encryption key: the named one (404 if unknown), else the default,
+// else (create) a new default.
+func (s *cryptoService) encKey(id string, create bool) (string, []byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if id != "" {
+		k, ok := s.enc[id]
+		if !ok {
+			return "", nil, keyNotFound(id)
+		}
+		return id, k, nil
+	}
+	if s.defaultEnc != "" {
+		return s.defaultEnc, s.enc[s.defaultEnc], nil
+	}
+	if !create {
+		return "", nil, badRequest("No encryption key available for decryption")
+	}
+	if s.count() >= s.cfg.MaxKeys {
+		return "", nil, errStoreFull
+	}
+	k := make([]byte, s.cfg.KeySizeBits/8)
+	_, _ = rand.Read(k)
+	id = newKeyID()
+	s.enc[id], s.defaultEnc = k, id
+	return id, k, nil
+}
+
+func (s *cryptoService) sigKey(id string, create bool) (string, ed25519.PrivateKey, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if id != "" {
+		k, ok := s.sig[id]
+		if !ok {
+			return "", nil, keyNotFound(id)
+		}
+		return id, k, nil
+	}
+	if s.defaultSig != "" {
+		return s.defaultSig, s.sig[s.defaultSig], nil
+	}
+	if !create {
+		return "", nil, badRequest("No public key provided and no key_id matches stored keys")
+	}
+	if s.count() >= s.cfg.MaxKeys {
+		return "", nil, errStoreFull
+	}
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	id = newKeyID()
+	s.sig[id], s.defaultSig = priv, id
+	return id, priv, nil
+}
+
+type encryptRequest struct {
+	Plaintext      *string `json:"plaintext"`
+	KeyID          *string `json:"key_id"`
+	AssociatedData *string `json:"associated_data"`
+}
+
+func (s *cryptoService) encrypt(c echo.Context) error {
+	r := s.r
+	var req encryptRequest
+	if err := s.bindCrypto(c, r, &req, func() []validationItem {
+		items := required(nil, "plaintext", req.Plaintext)
+		if req.Plaintext != nil {
+			items = checkStr(items, "plaintext", *req.Plaintext, 1, maxPayloadChars)
+		}
+		items = checkStr(items, "key_id", str(req.KeyID), 0, maxKeyIDChars)
+		items = checkKeyID(items, req.KeyID)
+		return checkStr(items, "associated_data", str(req.AssociatedData), 0, maxAADChars)
+	}); err != nil {
+		return err
+	}
+	pt, err := b64.DecodeString(*req.Plaintext)
+	if err != nil {
+		return s.fail("encrypt", str(req.KeyID), badRequest("Invalid base64-encoded plaintext"))
+	}
+	aad, err := b64.DecodeString(str(req.AssociatedData))
+	if err != nil {
+		return s.fail("encrypt", str(req.KeyID), badRequest("Invalid base64-encoded associated data"))
+	}
+	id, key, err := s.encKey(str(req.KeyID), true)
+	if err != nil {
+		return s.fail("encrypt", str(req.KeyID), err)
+	}
+	aead, err := newGCM(key)
+	if err != nil {
+		return s.fail("encrypt", id, err)
+	}
+	out := make([]byte, gcmNonceSize, gcmNonceSize+len(pt)+gcmTagSize)
+	_, _ = rand.Read(out)
+	out = aead.Seal(out, out[:gcmNonceSize], pt, nilIfEmpty(aad))
+	s.audit("encrypt", id, nil)
+	return c.JSON(http.StatusOK, map[string]string{"ciphertext": b64.EncodeToString(out), "key_id": id, "algorithm": algName(len(key))})
+}
+
+func nilIfEmpty(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+func algName(keyBytes int) string { return fmt.Sprintf("AES-%d-GCM", keyBytes*8) }
+
+func newGCM(key []byte) (cipher.AEAD, error) {
+	blk, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(blk)
+}
+
+func (s *cryptoService) fail(op, keyID string, err error) error {
+	s.audit(op, keyID, err)
+	return err
+}
+
+type decryptRequest struct {
+	Ciphertext     *string `json:"ciphertext"`
+	KeyID          *string `json:"key_id"`
+	AssociatedData *string `json:"associated_data"`
+}
+
+func (s *cryptoService) decrypt(c echo.Context) error {
+	r := s.r
+	var req decryptRequest
+	if err := s.bindCrypto(c, r, &req, func() []validationItem {
+		items := required(nil, "ciphertext", req.Ciphertext)
+		if req.Ciphertext != nil {
+			items = checkStr(items, "ciphertext", *req.Ciphertext, 1, maxPayloadChars)
+		}
+		items = checkStr(items, "key_id", str(req.KeyID), 0, maxKeyIDChars)
+		items = checkKeyID(items, req.KeyID)
+		return checkStr(items, "associated_data", str(req.AssociatedData), 0, maxAADChars)
+	}); err != nil {
+		return err
+	}
+	ct, err := b64.DecodeString(*req.Ciphertext)
+	if err != nil {
+		return s.fail("decrypt", str(req.KeyID), badRequest("Invalid base64-encoded ciphertext"))
+	}
+	aad, err := b64.DecodeString(str(req.AssociatedData))
+	if err != nil {
+		return s.fail("decrypt", str(req.KeyID), badRequest("Invalid base64-encoded associated data"))
+	}
+	id, key, err := s.encKey(str(req.KeyID), false)
+	if err != nil {
+		return s.fail("decrypt", str(req.KeyID), err)
+	}
+	if len(ct) < gcmNonceSize+gcmTagSize {
+		return s.fail("decrypt", id, &apiError{status: http.StatusBadRequest, code: codeDecrypt,
+			message: fmt.Sprintf("Decryption failed: Ciphertext too short: %d bytes. Minimum is %d bytes.", len(ct), gcmNonceSize+gcmTagSize)})
+	}
+	aead, err := newGCM(key)
+	if err != nil {
+		return s.fail("decrypt", id, err)
+	}
+	pt, err := aead.Open(nil, ct[:gcmNonceSize], ct[gcmNonceSize:], nilIfEmpty(aad))
+	if err != nil {
+		return s.fail("decrypt", id, &apiError{status: http.StatusBadRequest, code: codeDecrypt,
+			message: "Decryption failed: Decryption failed (possible tampering or wrong key)"})
+	}
+	s.audit("decrypt", id, nil)
+	return c.JSON(http.StatusOK, map[string]string{"plaintext": b64.EncodeToString(pt), "key_id": id, "algorithm": algName(len(key))})
+}
+
+type signRequest struct {
+	Message *string `json:"message"`
+	KeyID   *string `json:"key_id"`
+}
+
+func (s *cryptoService) sign(c echo.Context) error {
+	r := s.r
+	var req signRequest
+	if err := s.bindCrypto(c, r, &req, func() []validationItem {
+		items := required(nil, "message", req.Message)
+		if req.Message != nil {
+			items = checkStr(items, "message", *req.Message, 1, maxPayloadChars)
+		}
+		items = checkStr(items, "key_id", str(req.KeyID), 0, maxKeyIDChars)
+		return checkKeyID(items, req.KeyID)
+	}); err != nil {
+		return err
+	}
+	msg, err := b64.DecodeString(*req.Message)
+	if err != nil {
+		return s.fail("sign", str(req.KeyID), badRequest("Invalid base64-encoded message"))
+	}
+	id, priv, err := s.sigKey(str(req.KeyID), true)
+	if err != nil {
+		return s.fail("sign", str(req.KeyID), err)
+	}
+	sig := ed25519.Sign(priv, msg)
+	s.audit("sign", id, nil)
+	return c.JSON(http.StatusOK, map[string]string{"signature": b64.EncodeToString(sig), "key_id": id, "algorithm": "Ed25519"})
+}
+
+type verifyRequest struct {
+	Message   *string `json:"message"`
+	Signature *string `json:"signature"`
+	PublicKey *string `json:"public_key"`
+	KeyID     *string `json:"key_id"`
+}
+
+func (s *cryptoService) verify(c echo.Context) error {
+	r := s.r
+	var req verifyRequest
+	if err := s.bindCrypto(c, r, &req, func() []validationItem {
+		items := required(nil, "message", req.Message)
+		if req.Message != nil {
+			items = checkStr(items, "message", *req.Message, 1, maxPayloadChars)
+		}
+		items = required(items, "signature", req.Signature)
+		if req.Signature != nil {
+			items = checkStr(items, "signature", *req.Signature, 1, maxSigChars)
+		}
+		items = checkStr(items, "public_key", str(req.PublicKey), 0, maxSigChars)
+		items = checkStr(items, "key_id", str(req.KeyID), 0, maxKeyIDChars)
+		return checkKeyID(items, req.KeyID)
+	}); err != nil {
+		return err
+	}
+	msg, err := b64.DecodeString(*req.Message)
+	if err != nil {
+		return s.fail("verify", str(req.KeyID), badRequest("Invalid base64-encoded message"))
+	}
+	sig, err := b64.DecodeString(*req.Signature)
+	if err != nil {
+		return s.fail("verify", str(req.KeyID), badRequest("Invalid base64-encoded signature"))
+	}
+	var pub []byte
+	var keyID any // null when a caller-supplied public key has no key_id
+	if pk := str(req.PublicKey); pk != "" {
+		pub, err = b64.DecodeString(pk)
+		if err != nil {
+			return s.fail("verify", "external", badRequest("Invalid base64-encoded public key"))
+		}
+		if req.KeyID != nil && *req.KeyID != "" {
+			keyID = *req.KeyID
+		}
+	} else {
+		id, priv, err := s.sigKey(str(req.KeyID), false)
+		if err != nil {
+			return s.fail("verify", str(req.KeyID), err)
+		}
+		pub, keyID = priv.Public().(ed25519.PublicKey), id
+	}
+	valid := len(pub) == ed25519.PublicKeySize && len(sig) == ed25519.SignatureSize && ed25519.Verify(pub, msg, sig)
+	s.audit("verify", fmt.Sprint(keyID), nil)
+	return c.JSON(http.StatusOK, map[string]any{"valid": valid, "key_id": keyID, "algorithm": "Ed25519"})
+}
+
+type keypairRequest struct {
+	Algorithm *string `json:"algorithm"`
+	KeyID     *string `json:"key_id"`
+}
+
+func (s *cryptoService) keypair(c echo.Context) error {
+	r := s.r
+	var req keypairRequest
+	if err := s.bindCrypto(c, r, &req, func() []validationItem {
+		var items []validationItem
+		if req.Algorithm != nil && *req.Algorithm != "Ed25519" && *req.Algorithm != "ECDH" {
+			items = append(items, validationItem{Type: "string_pattern_mismatch", Loc: []any{"body", "algorithm"}, Input: *req.Algorithm,
+				Msg: "String should match pattern '^(ECDH|Ed25519)$'", Ctx: map[string]any{"pattern": "^(ECDH|Ed25519)$"}})
+		}
+		items = checkStr(items, "key_id", str(req.KeyID), 0, maxKeyIDChars)
+		return checkKeyID(items, req.KeyID)
+	}); err != nil {
+		return err
+	}
+	alg := "Ed25519"
+	if req.Algorithm != nil {
+		alg = *req.Algorithm
+	}
+	id := str(req.KeyID)
+	if id == "" {
+		id = newKeyID()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, e1 := s.enc[id]
+	_, e2 := s.sig[id]
+	_, e3 := s.kx[id]
+	if e1 || e2 || e3 {
+		err := &apiError{status: http.StatusConflict, code: codeKeyExists, message: fmt.Sprintf("Key %q already exists", id)}
+		s.audit("keypair", id, err)
+		return err
+	}
+	if s.count() >= s.cfg.MaxKeys {
+		s.audit("keypair", id, errStoreFull)
+		return errStoreFull
+	}
+	var pub []byte
+	switch alg {
+	case "Ed25519":
+		p, priv, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return err
+		}
+		s.sig[id], pub = priv, p
+		if s.defaultSig == "" {
+			s.defaultSig = id
+		}
+	case "ECDH":
+		priv, err := ecdh.X25519().GenerateKey(rand.Reader)
+		if err != nil {
+			return err
+		}
+		s.kx[id], pub = priv, priv.PublicKey().Bytes()
+	default:
+		return errors.New("server: unreachable algorithm")
+	}
+	s.audit("keypair", id, nil)
+	return c.JSON(http.StatusOK, map[string]string{"key_id": id, "public_key": b64.EncodeToString(pub), "algorithm": alg})
+}

@@ -1,0 +1,261 @@
+package server
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// The REST middleware, outermost first (api-contract §3.3): observe (request id, panic
+// recovery, access log, metrics — so every response, 401/429/404/500 included, carries
+// X-Request-ID and is logged and counted) → CORS (preflights answered before auth) →
+// rate limit (before auth, so key guessing is throttled) → auth → handler.
+
+// requestID returns the id observe put in the response header.
+func requestID(c echo.Context) string {
+	if v := c.Response().Header()[headerRequestID]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// saneRequestID accepts a client id of 1–128 chars of [A-Za-z0-9._:-] (§4.2 [GO]), so
+// that it cannot inject into headers or logs.
+func saneRequestID(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '.' || ch == '_' || ch == ':' || ch == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// newUUID is a random (version 4) UUID in canonical lower-case form. math/rand/v2's
+// generator is ChaCha8-based: unpredictable enough for ids that are not secrets.
+func newUUID() string {
+	var b [16]byte
+	hi, lo := rand.Uint64(), rand.Uint64()
+	for i := 0; i < 8; i++ {
+		b[i] = byte(hi >> (8 * i))
+		b[8+i] = byte(lo >> (8 * i))
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	const hexd = "0123456789abcdef"
+	var out [36]byte
+	j := 0
+	for i, x := range b {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			out[j] = '-'
+			j++
+		}
+		out[j], out[j+1] = hexd[x>>4], hexd[x&0x0f]
+		j += 2
+	}
+	return string(out[:])
+}
+
+// observe is the outermost middleware. It renders errors itself (c.Error) so that the
+// status it logs and counts is the one the client gets.
+func (s *rest) observe(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		start := time.Now()
+		req := c.Request()
+		rid := req.Header.Get(headerRequestID)
+		if !saneRequestID(rid) {
+			rid = newUUID()
+		}
+		c.Response().Header()[headerRequestID] = []string{rid}
+		endpoint, method := endpointLabel(req.URL.Path), knownMethod(req.Method)
+		var ms *metricSet
+		if s.metrics.enabled {
+			ms = s.metrics.set(endpoint, method)
+			ms.inProgress.Inc()
+		}
+		defer func() {
+			if r := recover(); r != nil {
+				if r == http.ErrAbortHandler {
+					panic(r)
+				}
+				s.log.Error("handler panicked", zap.String("request_id", rid), zap.String("method", req.Method),
+					zap.String("endpoint", req.URL.Path), zap.String("panic", fmt.Sprint(r)), zap.Stack("stack"))
+				if !c.Response().Committed {
+					writeAPIError(c, &apiError{status: http.StatusInternalServerError, code: codeInternal, message: msgInternal}, rid)
+				}
+				err = nil
+			}
+			status := c.Response().Status
+			d := time.Since(start)
+			if ms != nil {
+				ms.inProgress.Dec()
+				ms.duration.Observe(d.Seconds())
+				ms.count(s.metrics, endpoint, method, status)
+			}
+			if ce := s.log.Check(accessLevel(status), "request completed"); ce != nil {
+				ce.Write(zap.String("request_id", rid), zap.String("method", req.Method),
+					zap.String("endpoint", req.URL.Path), zap.Int("status", status),
+					zap.Float64("duration_ms", float64(d.Microseconds())/1000), zap.String("client_ip", s.clientIP(req)))
+			}
+		}()
+		if err := next(c); err != nil {
+			c.Error(err)
+		}
+		return nil
+	}
+}
+
+func accessLevel(status int) zapcore.Level {
+	if status >= 500 {
+		return zapcore.ErrorLevel
+	}
+	return zapcore.InfoLevel
+}
+
+// cors answers preflights and decorates responses per api-contract §4.5 [GO]: same
+// origin rules and header sets, but before auth and on every response.
+func (s *rest) cors(next echo.HandlerFunc) echo.HandlerFunc {
+	if !s.corsOn {
+		return next
+	}
+	return func(c echo.Context) error {
+		req := c.Request()
+		origin := req.Header.Get("Origin")
+		if origin == "" {
+			return next(c)
+		}
+		h := c.Response().Header()
+		allowed := s.corsAny || s.corsOrigins[origin]
+		if req.Method == http.MethodOptions && req.Header.Get("Access-Control-Request-Method") != "" {
+			if !allowed {
+				return &apiError{status: http.StatusBadRequest, code: codeInvalid, message: "Disallowed CORS origin"}
+			}
+			switch req.Header.Get("Access-Control-Request-Method") {
+			case http.MethodGet, http.MethodPost, http.MethodOptions:
+			default:
+				return &apiError{status: http.StatusBadRequest, code: codeInvalid, message: "Disallowed CORS method"}
+			}
+			s.setAllowOrigin(h, origin)
+			h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+			if rh := req.Header.Get("Access-Control-Request-Headers"); rh != "" {
+				h.Set("Access-Control-Allow-Headers", rh)
+			} else {
+				h.Set("Access-Control-Allow-Headers", "X-API-Key")
+			}
+			h.Set("Access-Control-Max-Age", "600")
+			return c.String(http.StatusOK, "OK")
+		}
+		if allowed {
+			s.setAllowOrigin(h, origin)
+			h.Set("Access-Control-Expose-Headers", "X-Request-ID, X-RateLimit-Limit, X-RateLimit-Remaining")
+		}
+		return next(c)
+	}
+}
+
+func (s *rest) setAllowOrigin(h http.Header, origin string) {
+	if s.corsAny {
+		h.Set("Access-Control-Allow-Origin", "*")
+		return
+	}
+	h.Set("Access-Control-Allow-Origin", origin)
+	h.Add("Vary", "Origin")
+	h.Set("Access-Control-Allow-Credentials", "true")
+}
+
+// rateLimit applies the token buckets; the identity is a valid API key when one is
+// presented, otherwise the client address (X-Forwarded-For only via trusted proxies).
+func (s *rest) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
+	if s.limiter == nil {
+		return next
+	}
+	return func(c echo.Context) error {
+		req := c.Request()
+		route := c.Path() // the route template: unknown paths share one bucket per client
+		if route == "" || route == "/*" {
+			route = "/other"
+		}
+		limit := s.limiter.limitFor(req.URL.Path)
+		var id string
+		if k := req.Header.Get("X-API-Key"); k != "" && s.auth.Valid(k) {
+			id = "k:" + k
+		} else {
+			id = "ip:" + s.clientIP(req)
+		}
+		ok, remaining, retry := s.limiter.take(id+" "+route, limit)
+		h := c.Response().Header()
+		h["X-Ratelimit-Limit"] = []string{strconv.Itoa(limit)}
+		h["X-Ratelimit-Remaining"] = []string{strconv.Itoa(remaining)}
+		if !ok {
+			return &apiError{status: http.StatusTooManyRequests, code: codeRateLimit, message: msgRateLimit, retryAfter: retry}
+		}
+		return next(c)
+	}
+}
+
+// authenticate enforces X-API-Key on every non-public path, unknown paths included
+// (fail closed, and no route enumeration without a key).
+func (s *rest) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	if !s.auth.Required() {
+		return next
+	}
+	return func(c echo.Context) error {
+		if publicPaths[c.Request().URL.Path] || s.auth.Valid(c.Request().Header.Get("X-API-Key")) {
+			return next(c)
+		}
+		return &apiError{status: http.StatusUnauthorized, code: codeAuth, message: msgAuth,
+			header: http.Header{"Www-Authenticate": []string{wwwAuthenticate}}}
+	}
+}
+
+// clientIP is the peer address, or, when the peer is a trusted proxy, the right-most
+// X-Forwarded-For entry that is not itself a trusted proxy.
+func (s *rest) clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	if len(s.trusted) == 0 {
+		return host
+	}
+	peer, err := netip.ParseAddr(host)
+	if err != nil || !s.isTrusted(peer.Unmap()) {
+		return host
+	}
+	xff := r.Header.Values("X-Forwarded-For")
+	for i := len(xff) - 1; i >= 0; i-- {
+		parts := strings.Split(xff[i], ",")
+		for j := len(parts) - 1; j >= 0; j-- {
+			p := strings.TrimSpace(parts[j])
+			a, err := netip.ParseAddr(p)
+			if err != nil {
+				return host // garbage in the chain: do not trust anything beyond it
+			}
+			if !s.isTrusted(a.Unmap()) {
+				return a.Unmap().String()
+			}
+		}
+	}
+	return host
+}
+
+func (s *rest) isTrusted(a netip.Addr) bool {
+	for _, p := range s.trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
