@@ -430,10 +430,10 @@ func TestCORS(t *testing.T) {
 
 func TestMetricsCountEveryResponse(t *testing.T) {
 	_, srv := testREST(t, authCfg(), startPool(t, jobs.PoolConfig{}))
-	call(t, "POST", srv.URL+"/nernst", `{}`)                                        // 401
-	call(t, "POST", srv.URL+"/api/sign", `{}`)                                      // 401
-	call(t, "GET", srv.URL+"/whatever", ``, "X-API-Key", "key2")                    // 404
-	call(t, "POST", srv.URL+"/nernst", `{}`, "X-API-Key", "key2")                   // 422
+	call(t, "POST", srv.URL+"/nernst", `{}`)                      // 401
+	call(t, "POST", srv.URL+"/api/sign", `{}`)                    // 401
+	call(t, "GET", srv.URL+"/whatever", ``, "X-API-Key", "key2")  // 404
+	call(t, "POST", srv.URL+"/nernst", `{}`, "X-API-Key", "key2") // 422
 	r := call(t, "GET", srv.URL+"/metrics", "")
 	require.Contains(t, r.header.Get("Content-Type"), "text/plain")
 	body := string(r.body)
