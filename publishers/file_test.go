@@ -1,0 +1,121 @@
+package publishers
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestFileRotationAndAtomicRename(t *testing.T) {
+	dir := t.TempDir()
+	f, err := NewFile(FileConfig{Dir: dir, Prefix: "out", MaxBytes: 100, MaxAge: time.Hour}, nil)
+	require.NoError(t, err)
+	ctx := context.Background()
+	for i := range 10 {
+		body := fmt.Sprintf(`{"request_id":"r%d","pad":"%s"}`, i, strings.Repeat("x", 20))
+		require.NoError(t, f.Publish(ctx, Record{RequestID: fmt.Sprint(i), Body: []byte(body)}))
+		// Readers only look at *.jsonl: every such file is complete at any moment.
+		done, _ := filepath.Glob(filepath.Join(dir, "out-*.jsonl"))
+		for _, p := range done {
+			b, err := os.ReadFile(p)
+			require.NoError(t, err)
+			require.True(t, strings.HasSuffix(string(b), "\n"))
+			require.LessOrEqual(t, len(b), 100)
+		}
+		tmp, _ := filepath.Glob(filepath.Join(dir, "*.tmp"))
+		require.Len(t, tmp, 1, "exactly one file is being written")
+	}
+	require.NoError(t, f.Close(ctx))
+	tmp, _ := filepath.Glob(filepath.Join(dir, "*.tmp"))
+	require.Empty(t, tmp)
+	done, _ := filepath.Glob(filepath.Join(dir, "out-*.jsonl"))
+	require.Len(t, done, 5, "10 lines of 45 bytes, 2 per 100-byte file")
+	var lines int
+	for _, p := range done {
+		b, _ := os.ReadFile(p)
+		lines += strings.Count(string(b), "\n")
+	}
+	require.Equal(t, 10, lines)
+}
+
+func TestFileRecoversTornTmp(t *testing.T) {
+	dir := t.TempDir()
+	torn := filepath.Join(dir, "results-20260101T000000.000Z-000001.jsonl.tmp")
+	require.NoError(t, os.WriteFile(torn, []byte("{\"a\":1}\n{\"a\":"), 0o644))
+	f, err := NewFile(FileConfig{Dir: dir}, nil)
+	require.NoError(t, err)
+	require.NoError(t, f.Publish(context.Background(), Record{Body: []byte(`{"b":2}`)}))
+	require.NoError(t, f.Close(context.Background()))
+	b, err := os.ReadFile(strings.TrimSuffix(torn, ".tmp"))
+	require.NoError(t, err)
+	require.Equal(t, "{\"a\":1}\n", string(b))
+}
+
+func TestFileMaxAgeRotatesWithoutPublish(t *testing.T) {
+	dir := t.TempDir()
+	f, err := NewFile(FileConfig{Dir: dir, MaxAge: 30 * time.Millisecond}, nil)
+	require.NoError(t, err)
+	require.NoError(t, f.Publish(context.Background(), Record{Body: []byte(`{}`)}))
+	require.Eventually(t, func() bool {
+		done, _ := filepath.Glob(filepath.Join(dir, "*.jsonl"))
+		return len(done) == 1
+	}, 5*time.Second, 10*time.Millisecond)
+	require.NoError(t, f.Close(context.Background()))
+}
+
+func TestRetryBackoffAndPermanent(t *testing.T) {
+	cfg := RetryConfig{MaxAttempts: 3, InitialBackoff: time.Millisecond, MaxBackoff: 4 * time.Millisecond}
+	require.Equal(t, time.Millisecond, cfg.Backoff(0))
+	require.Equal(t, 2*time.Millisecond, cfg.Backoff(1))
+	require.Equal(t, 4*time.Millisecond, cfg.Backoff(5))
+	cfg.Jitter = 1
+	for range 100 {
+		d := cfg.Backoff(1)
+		require.True(t, d >= 0 && d <= 2*time.Millisecond)
+	}
+	var calls, retries int
+	s := Retry(sinkFunc(func() error { calls++; return fmt.Errorf("down") }), cfg, 0, func(error) { retries++ })
+	require.ErrorContains(t, s.Publish(context.Background(), Record{}), "after 3 attempts")
+	require.Equal(t, 3, calls)
+	require.Equal(t, 2, retries)
+	calls = 0
+	s = Retry(sinkFunc(func() error { calls++; return Permanent(fmt.Errorf("400")) }), cfg, 0, nil)
+	require.ErrorIs(t, s.Publish(context.Background(), Record{}), ErrPermanent)
+	require.Equal(t, 1, calls)
+}
+
+type sinkFunc func() error
+
+func (f sinkFunc) Publish(context.Context, Record) error { return f() }
+func (f sinkFunc) Close(context.Context) error           { return nil }
+
+func TestConfigValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"no type", Config{}, "type: empty"},
+		{"kafka brokers", Config{Type: "kafka"}, "kafka.brokers: empty"},
+		{"kafka topic", Config{Type: "kafka", Kafka: KafkaConfig{Brokers: []string{"a:1"}}}, "kafka.topic: empty"},
+		{"kafka version", Config{Type: "kafka", Kafka: KafkaConfig{Brokers: []string{"a:1"}, Topic: "t", Version: "0.10.2.0"}}, "kafka.version"},
+		{"webhook url", Config{Type: "webhook", Webhook: WebhookConfig{URL: "ftp://x"}}, "webhook.url"},
+		{"file prefix", Config{Type: "file", File: FileConfig{Dir: "/tmp", Prefix: "../x"}}, "file.prefix"},
+		{"ok", Config{Type: "file", File: FileConfig{Dir: "/tmp"}}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.cfg.Validate()
+			if tc.want == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
+}
