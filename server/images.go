@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -62,8 +63,14 @@ func decodeImageRequest(body io.Reader) (imageRequest, error) {
 	if err := json.Unmarshal(data, &req); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
-			return req, &jobs.ValidationError{Field: te.Field, Type: te.Value + "_type",
-				Reason: "Input should be a valid " + te.Type.String()}
+			// te.Field is the Go path ("SimulateRequest.steps"); the wire name is its end.
+			field := te.Field[strings.LastIndexByte(te.Field, '.')+1:]
+			kind := te.Type.Kind().String()
+			if strings.HasPrefix(kind, "int") {
+				kind = "int"
+			}
+			return req, &jobs.ValidationError{Field: field, Type: kind + "_type", Input: te.Value,
+				Reason: "Input should be a valid " + kind}
 		}
 		return req, &jobs.ValidationError{Field: "body", Type: "json_invalid", Reason: "JSON decode error: " + err.Error()}
 	}

@@ -1,0 +1,132 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"image/gif"
+	"image/png"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/labstack/echo/v4"
+	"github.com/stretchr/testify/require"
+
+	"mfn/jobs"
+)
+
+// startImages serves the image routes with the package's error envelope.
+func startImages(t *testing.T) (*httptest.Server, *jobs.Pool) {
+	t.Helper()
+	pool := startWSPool(t)
+	e := echo.New()
+	e.HTTPErrorHandler = func(err error, c echo.Context) {
+		ae, _ := toAPIError(err)
+		writeAPIError(c, ae, "")
+	}
+	registerImageRoutes(e.Group(""), pool)
+	srv := httptest.NewServer(e)
+	t.Cleanup(srv.Close)
+	return srv, pool
+}
+
+func post(t *testing.T, url, body string) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	require.NoError(t, err)
+	defer func() { _ = resp.Body.Close() }()
+	data, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp, data
+}
+
+func TestSimulateImage(t *testing.T) {
+	srv, pool := startImages(t)
+
+	resp, data := post(t, srv.URL+"/simulate/image", `{"seed":3,"grid_size":16,"steps":20,"size":100}`)
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(data))
+	require.Equal(t, "image/png", resp.Header.Get("Content-Type"))
+	img, err := png.Decode(bytes.NewReader(data))
+	require.NoError(t, err)
+	require.Equal(t, 100, img.Bounds().Dx())
+	require.Equal(t, 100, img.Bounds().Dy())
+
+	// The numbers beside the picture are /simulate's.
+	req := jobs.DefaultSimulateRequest()
+	req.Seed, req.GridSize, req.Steps = 3, 16, 20
+	var got jobs.SimulateResult
+	require.NoError(t, json.Unmarshal([]byte(resp.Header.Get("X-MFN-Metrics")), &got))
+	require.Equal(t, runDirect(t, pool, req), got)
+
+	// Default size; a different run gives different pixels; the same run the same ones.
+	_, again := post(t, srv.URL+"/simulate/image", `{"seed":3,"grid_size":16,"steps":20,"size":100}`)
+	require.Equal(t, data, again)
+	_, other := post(t, srv.URL+"/simulate/image", `{"seed":4,"grid_size":16,"steps":20,"size":100}`)
+	img2, err := png.Decode(bytes.NewReader(other))
+	require.NoError(t, err)
+	diff := 0
+	for y := 0; y < 100; y++ {
+		for x := 0; x < 100; x++ {
+			if img.At(x, y) != img2.At(x, y) {
+				diff++
+			}
+		}
+	}
+	require.Greater(t, diff, 1000, "another field must look different")
+
+	resp, data = post(t, srv.URL+"/simulate/image", `{"grid_size":8,"steps":2}`)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	img, err = png.Decode(bytes.NewReader(data))
+	require.NoError(t, err)
+	require.Equal(t, 64, img.Bounds().Dx(), "default size is 4 px per cell, at least 64")
+}
+
+func TestSimulateAnimation(t *testing.T) {
+	srv, _ := startImages(t)
+	tests := []struct {
+		body   string
+		frames int
+		size   int
+	}{
+		{`{"grid_size":16,"steps":10,"every":3,"size":32}`, 4, 32}, // steps 3, 6, 9, 10
+		{`{"grid_size":16,"steps":10,"every":1}`, 10, 64},
+		{`{"grid_size":16,"steps":120}`, 40, 64}, // default every = ceil(120/50) = 3
+	}
+	for _, tt := range tests {
+		resp, data := post(t, srv.URL+"/simulate/animation", tt.body)
+		require.Equal(t, http.StatusOK, resp.StatusCode, string(data))
+		require.Equal(t, "image/gif", resp.Header.Get("Content-Type"))
+		anim, err := gif.DecodeAll(bytes.NewReader(data))
+		require.NoError(t, err)
+		require.Len(t, anim.Image, tt.frames, tt.body)
+		require.Equal(t, tt.size, anim.Config.Width)
+		require.NotEqual(t, anim.Image[0].Pix, anim.Image[len(anim.Image)-1].Pix, "the field changes over the run")
+	}
+}
+
+func TestImageErrors(t *testing.T) {
+	srv, _ := startImages(t)
+	tests := []struct {
+		name, path, body string
+		status           int
+		field            string
+	}{
+		{"grid too small", "/simulate/image", `{"grid_size":4}`, 422, "grid_size"},
+		{"size too big", "/simulate/image", `{"size":5000}`, 422, "size"},
+		{"bad json", "/simulate/image", `{"grid_size":`, 422, "body"},
+		{"wrong type", "/simulate/image", `{"steps":"many"}`, 422, "steps"},
+		{"too many frames", "/simulate/animation", `{"steps":1000,"every":1}`, 422, "every"},
+		{"too many pixels", "/simulate/animation", `{"steps":200,"every":1,"size":512}`, 422, "size"},
+		{"animation size", "/simulate/animation", `{"size":513}`, 422, "size"},
+		{"alpha", "/simulate/animation", `{"alpha":2}`, 422, "alpha"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, data := post(t, srv.URL+tt.path, tt.body)
+			require.Equal(t, tt.status, resp.StatusCode, string(data))
+			require.Contains(t, string(data), `"`+tt.field+`"`)
+		})
+	}
+}
