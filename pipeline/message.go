@@ -112,8 +112,8 @@ var envelopeKeys = map[string]bool{"request_id": true, "correlation_id": true, "
 
 // Decode turns one message into a Job. The returned Job carries the ids and kind that
 // could be read even when err is not nil, so that error results still correlate.
-func Decode(m connectors.Message) (Job, error) {
-	j := Job{Kind: jobs.KindSimulate}
+func Decode(m connectors.Message) (j Job, err error) {
+	j.Kind = jobs.KindSimulate
 	j.RequestID = m.Headers["x-request-id"]
 	j.CorrelationID = m.Headers["x-correlation-id"]
 	defer func() {

@@ -1,0 +1,74 @@
+package pipeline
+
+import (
+	"testing"
+	"time"
+
+	"github.com/spf13/viper"
+	"github.com/stretchr/testify/require"
+
+	"mfn/connectors"
+	"mfn/publishers"
+)
+
+// TestExampleConfig decodes testdata/example.yaml the way the config package does
+// (viper + mapstructure tags) and builds every pipeline from it.
+func TestExampleConfig(t *testing.T) {
+	v := viper.New()
+	v.SetConfigFile("testdata/example.yaml")
+	require.NoError(t, v.ReadInConfig())
+	var cfgs []Config
+	require.NoError(t, v.UnmarshalKey("pipelines", &cfgs))
+	require.Len(t, cfgs, 3)
+	for i, c := range cfgs {
+		require.NoError(t, c.Validate(), "pipelines[%d]", i)
+	}
+	c := cfgs[0].WithDefaults()
+	require.Equal(t, []string{"mfn-simulation-requests"}, c.Source.Kafka.Topics)
+	require.Equal(t, 20*time.Second, c.Source.Kafka.DrainTimeout)
+	require.Equal(t, "callback", c.Sinks[1].Name)
+	require.Equal(t, "change-me", c.Sinks[1].Webhook.Secret)
+	require.Equal(t, "mfn-dead-letter", c.DeadLetter.Kafka.Topic)
+	require.Equal(t, 0.5, c.Retry.Jitter)
+	require.Equal(t, "file-0", cfgs[1].WithDefaults().Sinks[0].Name)
+	_, err := New(cfgs, newPool(t, 1), nil, nil)
+	require.NoError(t, err)
+}
+
+func TestConfigValidate(t *testing.T) {
+	good := func() Config {
+		return Config{Name: "p", Source: connectors.Config{Type: "file", File: connectors.FileConfig{Dir: "/in"}},
+			Sinks: []publishers.Config{{Type: "file", File: publishers.FileConfig{Dir: "/out"}}}}
+	}
+	for _, tc := range []struct {
+		name string
+		mut  func(*Config)
+		want string
+	}{
+		{"ok", func(*Config) {}, ""},
+		{"name", func(c *Config) { c.Name = "" }, "name: empty"},
+		{"name chars", func(c *Config) { c.Name = "a b" }, "name:"},
+		{"source", func(c *Config) { c.Source = connectors.Config{Type: "kafka"} }, "source.kafka.brokers: empty"},
+		{"no sinks", func(c *Config) { c.Sinks = nil }, "sinks: empty"},
+		{"sink", func(c *Config) { c.Sinks = append(c.Sinks, publishers.Config{Type: "webhook"}) }, "sinks[1].webhook.url: empty"},
+		{"dup sink", func(c *Config) { c.Sinks = append(c.Sinks, c.Sinks[0]); c.Sinks[0].Name, c.Sinks[1].Name = "x", "x" }, "sinks[1].name: duplicate"},
+		{"dead letter", func(c *Config) { c.DeadLetter = publishers.Config{Type: "kafka"} }, "dead_letter.kafka.brokers: empty"},
+		{"concurrency", func(c *Config) { c.Concurrency = -1 }, "concurrency"},
+		{"retry", func(c *Config) { c.Retry = publishers.RetryConfig{MaxAttempts: -2} }, "retry.max_attempts"},
+		{"jitter", func(c *Config) { c.Retry = publishers.RetryConfig{Jitter: 2} }, "retry.jitter"},
+		{"grace", func(c *Config) { c.GracePeriod = -time.Second }, "grace_period"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := good()
+			tc.mut(&c)
+			err := c.Validate()
+			if tc.want == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
+	_, err := New([]Config{good(), func() Config { c := good(); c.Source = connectors.Config{Type: "rest"}; return c }()}, newPool(t, 1), nil, nil)
+	require.ErrorContains(t, err, "pipelines[1].source.rest.url: empty")
+}
