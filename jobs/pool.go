@@ -76,8 +76,11 @@ type Pool struct {
 
 	// mu guards closed and the close of queue: senders hold it shared while they send,
 	// so Run can close the channel without a send racing it.
-	mu      sync.RWMutex
-	closed  bool
+	mu     sync.RWMutex
+	closed bool
+	// closing is set before Run takes mu exclusively, so that new callers get ErrClosed
+	// at once instead of queueing behind the lock while a DoWait waits for space.
+	closing atomic.Bool
 	started atomic.Bool
 	running atomic.Int64
 }
@@ -113,6 +116,7 @@ func (p *Pool) Run(ctx context.Context) error {
 		wg.Go(p.work)
 	}
 	<-ctx.Done()
+	p.closing.Store(true)
 	p.mu.Lock()
 	p.closed = true
 	close(p.queue)
@@ -190,6 +194,9 @@ func (p *Pool) do(ctx context.Context, req Request, wait bool) (Result, error) {
 }
 
 func (p *Pool) enqueue(ctx context.Context, j *job, wait bool) error {
+	if p.closing.Load() {
+		return ErrClosed
+	}
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.closed {
