@@ -16,6 +16,18 @@ package sim
 //	I'  = I + (Di·L(I) + ri·(A' − I))          (new, unclamped A')
 //	V' += 0.005 where A' > θ; A', I' clipped to [0, 1]; V' clipped to the field bounds.
 
+// statePad is the scratch after each array of a state block: the vector kernel copies
+// a row's periodic wrap window there (6 cells; 8 keeps the arrays 64-byte spaced).
+const statePad = 8
+
+// newState allocates V, A and I back to back with statePad cells after each, the layout
+// the vector kernel addresses with one stride.
+func newState(nn int) (v, a, in []float64) {
+	s := nn + statePad
+	block := make([]float64, 3*s)
+	return block[: nn : 3*s], block[s : s+nn], block[2*s : 2*s+nn]
+}
+
 // scalarOnly disables the vector kernel (tests compare the two paths bit for bit).
 var scalarOnly = false
 
@@ -55,6 +67,9 @@ func stepTuring(dv, da, di, v, a, in []float64, n int, alpha, theta float64, cla
 		}
 		return
 	}
+	if vectorStep(dv, da, di, v, a, in, n, alpha, theta, clampV) {
+		return
+	}
 	for r := 0; r < n; r++ {
 		up, down := r-1, r+1
 		if r == 0 {
@@ -73,7 +88,6 @@ func stepTuring(dv, da, di, v, a, in []float64, n int, alpha, theta float64, cla
 			au[0], ad[0], ac[n-1], ac[1], ac[0], iu[0], id[0], ic[n-1], ic[1], ic[0], alpha, theta, clampV)
 		ov[n-1], oa[n-1], oi[n-1] = turingCell(vu[n-1], vd[n-1], vc[n-2], vc[0], vc[n-1],
 			au[n-1], ad[n-1], ac[n-2], ac[0], ac[n-1], iu[n-1], id[n-1], ic[n-2], ic[0], ic[n-1], alpha, theta, clampV)
-
 		turingInterior(ov[1:n-1], oa[1:n-1], oi[1:n-1], vu[1:n-1], vd[1:n-1], vc,
 			au[1:n-1], ad[1:n-1], ac, iu[1:n-1], id[1:n-1], ic, alpha, theta, clampV)
 	}
@@ -82,13 +96,6 @@ func stepTuring(dv, da, di, v, a, in []float64, n int, alpha, theta float64, cla
 // turingInterior updates columns 1…n−2 of one row. The centre rows vc, ac, ic are the
 // whole row (length m+2); all other slices are the interior (length m).
 func turingInterior(ov, oa, oi, vu, vd, vc, au, ad, ac, iu, id, ic []float64, alpha, theta float64, clampV bool) {
-	// The vector kernel (where there is one) does a prefix; the scalar loop the rest.
-	if !scalarOnly {
-		k := turingInteriorFast(ov, oa, oi, vu, vd, vc, au, ad, ac, iu, id, ic, alpha, theta, clampV)
-		ov, oa, oi = ov[k:], oa[k:], oi[k:]
-		vu, vd, au, ad, iu, id = vu[k:], vd[k:], au[k:], ad[k:], iu[k:], id[k:]
-		vc, ac, ic = vc[k:], ac[k:], ic[k:]
-	}
 	m := len(ov)
 	oa, oi = oa[:m], oi[:m]
 	vu, vd, au, ad, iu, id = vu[:m], vd[:m], au[:m], ad[:m], iu[:m], id[:m]

@@ -7,45 +7,52 @@ import (
 	"golang.org/x/sys/cpu"
 )
 
-// useAVX selects the 4-wide AVX row kernel. AVX adds and multiplies round each lane
-// exactly like the scalar SSE2 code (no FMA is used), so both kernels give identical bits.
+// useAVX selects the 4-wide AVX step kernel. AVX adds, subtracts, multiplies and
+// compares round each lane exactly like the scalar SSE2 code and no FMA is used, so both
+// kernels give identical bits (TestKernelMatchesReferenceStep).
 var useAVX = cpu.X86.HasAVX
 
-// rowArgs is the argument block of turingRowAVX; the assembly reads it by offset, so
+// stepArgs is the argument block of turingStepAVX; the assembly reads it by offset, so
 // the field order is part of the contract with kernel_amd64.s.
-type rowArgs struct {
-	ov, oa, oi   *float64 // outputs, interior column 1
-	vu, vd       *float64 // rows above and below, interior column 1
-	vc           *float64 // centre row, column 0
-	au, ad, ac   *float64
-	iu, id, ic   *float64
-	nbytes       uintptr // interior cells handled, ×8 bytes (a multiple of 32)
+type stepArgs struct {
+	cur, next    *float64 // V of the current and next block; A and I follow at +stride, +2·stride
+	n            int
+	stride       uintptr // (n² + statePad)·8 bytes
 	alpha, theta float64
-	vmin, vmax   float64 // field clamp, or ∓Inf when jitter comes before the clamp
+	vmin, vmax   float64  // field clamp, or ∓Inf when jitter comes before the clamp
+	pad          *float64 // the scratch after cur's V (A's and I's follow at +stride, +2·stride)
 }
 
 //go:noescape
-func turingRowAVX(args *rowArgs)
+func turingStepAVX(args *stepArgs)
 
-// turingInteriorFast runs the AVX kernel on the largest multiple of 4 interior cells and
-// returns how many it did; turingInterior finishes the rest.
-func turingInteriorFast(ov, oa, oi, vu, vd, vc, au, ad, ac, iu, id, ic []float64, alpha, theta float64, clampV bool) int {
-	m := len(ov) &^ 3
-	if !useAVX || m == 0 {
-		return 0
+// vectorStep runs the AVX kernel on every cell when the arrays are laid out as
+// newState lays them out, and reports whether it did.
+func vectorStep(dv, da, di, v, a, in []float64, n int, alpha, theta float64, clampV bool) bool {
+	nn := n * n
+	if !useAVX || scalarOnly || n < 6 || !inState(v, a, in, nn) || !inState(dv, da, di, nn) {
+		return false
 	}
-	args := rowArgs{
-		ov: &ov[0], oa: &oa[0], oi: &oi[0],
-		vu: &vu[0], vd: &vd[0], vc: &vc[0],
-		au: &au[0], ad: &ad[0], ac: &ac[0],
-		iu: &iu[0], id: &id[0], ic: &ic[0],
-		nbytes: uintptr(m) * unsafe.Sizeof(float64(0)),
+	args := stepArgs{
+		cur: &v[0], next: &dv[0], n: n,
+		stride: uintptr(nn+statePad) * unsafe.Sizeof(float64(0)),
 		alpha:  alpha, theta: theta,
 		vmin: math.Inf(-1), vmax: math.Inf(1),
+		pad: &v[:nn+1][nn],
 	}
 	if clampV {
 		args.vmin, args.vmax = FieldMinV, FieldMaxV
 	}
-	turingRowAVX(&args)
-	return m
+	turingStepAVX(&args)
+	return true
+}
+
+// inState reports whether x, y, z are the three arrays of one newState block.
+func inState(x, y, z []float64, nn int) bool {
+	s := nn + statePad
+	if len(x) != nn || len(y) != nn || len(z) != nn || cap(x) < 3*s {
+		return false
+	}
+	block := x[:3*s]
+	return &block[s] == &y[0] && &block[2*s] == &z[0]
 }

@@ -43,8 +43,8 @@ DATA ·avxBoost+16(SB)/8, $0.005
 DATA ·avxBoost+24(SB)/8, $0.005
 GLOBL ·avxBoost(SB), RODATA|NOPTR, $32
 
-// func turingRowAVX(args *rowArgs)
-//
+// BLOCK computes 4 interior cells. AX, BX: rows above and below at the cells; DX: the
+// centre row one cell to the left; SI: the output; R11: bytes from V to A (A to I).
 // Per lane, exactly the scalar order of turingInterior (kernel.go):
 //   nv = c + α·((((vu+vd)+vl)+vr) − 4c)
 //   na = ca + (Da·((((au+ad)+al)+ar) − 4ca) + ra·(ca·(1−ca) − ci))
@@ -52,93 +52,199 @@ GLOBL ·avxBoost(SB), RODATA|NOPTR, $32
 //   nv = na > θ ? nv + 0.005 : nv
 //   clamps: MAXPD(lo, x) = lo > x ? lo : x and MINPD(hi, y) = hi < y ? hi : y keep NaN
 //   like numpy's clip; signed zeros cannot differ because −0 never arises.
-TEXT ·turingRowAVX(SB), NOSPLIT, $0-8
+#define BLOCK \
+	VMOVUPD (AX), Y0 \
+	VADDPD (BX), Y0, Y0 \
+	VADDPD (DX), Y0, Y0 \
+	VADDPD 16(DX), Y0, Y0 \
+	VMOVUPD 8(DX), Y1 \
+	VMULPD Y6, Y1, Y2 \
+	VSUBPD Y2, Y0, Y0 \
+	VMULPD Y9, Y0, Y0 \
+	VADDPD Y0, Y1, Y0 \
+	VMOVUPD (AX)(R11*1), Y2 \
+	VADDPD (BX)(R11*1), Y2, Y2 \
+	VADDPD (DX)(R11*1), Y2, Y2 \
+	VADDPD 16(DX)(R11*1), Y2, Y2 \
+	VMOVUPD 8(DX)(R11*1), Y3 \
+	VMULPD Y6, Y3, Y4 \
+	VSUBPD Y4, Y2, Y2 \
+	VMULPD Y13, Y2, Y2 \
+	VSUBPD Y3, Y7, Y4 \
+	VMULPD Y3, Y4, Y4 \
+	VMOVUPD 8(DX)(R11*2), Y5 \
+	VSUBPD Y5, Y4, Y4 \
+	VMULPD Y14, Y4, Y4 \
+	VADDPD Y4, Y2, Y2 \
+	VADDPD Y2, Y3, Y2 \
+	VMOVUPD (AX)(R11*2), Y3 \
+	VADDPD (BX)(R11*2), Y3, Y3 \
+	VADDPD (DX)(R11*2), Y3, Y3 \
+	VADDPD 16(DX)(R11*2), Y3, Y3 \
+	VMULPD Y6, Y5, Y4 \
+	VSUBPD Y4, Y3, Y3 \
+	VMULPD ·avxDi(SB), Y3, Y3 \
+	VSUBPD Y5, Y2, Y4 \
+	VMULPD ·avxRi(SB), Y4, Y4 \
+	VADDPD Y4, Y3, Y3 \
+	VADDPD Y3, Y5, Y3 \
+	VCMPPD $0x1e, Y10, Y2, Y4 \
+	VADDPD Y15, Y0, Y5 \
+	VBLENDVPD Y4, Y5, Y0, Y0 \
+	VMAXPD Y0, Y11, Y0 \
+	VMINPD Y0, Y12, Y0 \
+	VMAXPD Y2, Y8, Y2 \
+	VMINPD Y2, Y7, Y2 \
+	VMAXPD Y3, Y8, Y3 \
+	VMINPD Y3, Y7, Y3 \
+	VMOVUPD Y0, (SI) \
+	VMOVUPD Y2, (SI)(R11*1) \
+	VMOVUPD Y3, (SI)(R11*2)
+
+// HALO_LEFT(IX, SC) copies the centre row's wrap window for the first block into the
+// pad at DI (+IX·SC): pad = [c[n−1], c[0], c[1], c[2], c[3], c[4]]. R15: c[0], R14: c[n−1].
+#define HALO_LEFT(IX, SC) \
+	VMOVSD (R14)(IX*SC), X0 \
+	VMOVSD X0, (DI)(IX*SC) \
+	VMOVUPD (R15)(IX*SC), Y1 \
+	VMOVUPD Y1, 8(DI)(IX*SC) \
+	VMOVSD 32(R15)(IX*SC), X2 \
+	VMOVSD X2, 40(DI)(IX*SC)
+
+// HALO_RIGHT(IX, SC): pad = [c[n−5], c[n−4], c[n−3], c[n−2], c[n−1], c[0]]. R14: c[n−5].
+#define HALO_RIGHT(IX, SC) \
+	VMOVUPD (R14)(IX*SC), Y0 \
+	VMOVUPD Y0, (DI)(IX*SC) \
+	VMOVSD 32(R14)(IX*SC), X1 \
+	VMOVSD X1, 32(DI)(IX*SC) \
+	VMOVSD (R15)(IX*SC), X2 \
+	VMOVSD X2, 40(DI)(IX*SC)
+
+// func turingStepAVX(args *stepArgs)
+//
+// Every cell of every row (n ≥ 6), 4 at a time. Columns 0…3 and n−4…n−1 read their
+// centre-row neighbours from a 6-cell wrap window copied into the pad that follows each
+// array, so the periodic boundary needs no scalar code; blocks that overlap recompute the
+// same values, which is harmless because the inputs are never overwritten.
+TEXT ·turingStepAVX(SB), NOSPLIT, $0-8
 	MOVQ args+0(FP), DI
-	MOVQ 0(DI), AX   // ov
-	MOVQ 8(DI), BX   // oa
-	MOVQ 16(DI), CX  // oi
-	MOVQ 24(DI), DX  // vu
-	MOVQ 32(DI), SI  // vd
-	MOVQ 40(DI), R8  // vc (column 0)
-	MOVQ 48(DI), R9  // au
-	MOVQ 56(DI), R10 // ad
-	MOVQ 64(DI), R11 // ac
-	MOVQ 72(DI), R12 // iu
-	MOVQ 80(DI), R13 // id
-	MOVQ 88(DI), R14 // ic
-	MOVQ 96(DI), R15 // nbytes
-	VBROADCASTSD 104(DI), Y9  // alpha
-	VBROADCASTSD 112(DI), Y10 // theta
-	VBROADCASTSD 120(DI), Y11 // vmin
-	VBROADCASTSD 128(DI), Y12 // vmax
+	MOVQ 0(DI), R8   // cur
+	MOVQ 8(DI), R9   // next
+	MOVQ 16(DI), R10 // n
+	MOVQ 24(DI), R11 // stride
+	VBROADCASTSD 32(DI), Y9  // alpha
+	VBROADCASTSD 40(DI), Y10 // theta
+	VBROADCASTSD 48(DI), Y11 // vmin
+	VBROADCASTSD 56(DI), Y12 // vmax
+	MOVQ 64(DI), DI  // pad of cur's V
 	VMOVUPD ·avxFour(SB), Y6
 	VMOVUPD ·avxOne(SB), Y7
-	VXORPD Y8, Y8, Y8         // zero
-	XORQ DI, DI
+	VXORPD Y8, Y8, Y8
+	VMOVUPD ·avxDa(SB), Y13
+	VMOVUPD ·avxRa(SB), Y14
+	VMOVUPD ·avxBoost(SB), Y15
+	MOVQ R10, R12
+	SHLQ $3, R12     // row bytes
+	XORQ R13, R13    // r
 
-loop:
-	CMPQ DI, R15
+rowloop:
+	CMPQ R13, R10
 	JGE done
+	MOVQ R13, R14    // up = r − 1, or n − 1 for row 0
+	DECQ R14
+	JGE upok
+	MOVQ R10, R14
+	DECQ R14
+upok:
+	IMULQ R12, R14
+	LEAQ (R8)(R14*1), AX
+	MOVQ R13, R15    // down = r + 1, or 0 for the last row
+	INCQ R15
+	CMPQ R15, R10
+	JLT downok
+	XORQ R15, R15
+downok:
+	IMULQ R12, R15
+	LEAQ (R8)(R15*1), BX
+	MOVQ R13, R14
+	IMULQ R12, R14
+	LEAQ (R8)(R14*1), R15 // c[0]
+	LEAQ (R9)(R14*1), SI  // out[0]
 
-	// V: Y0 = ((vu + vd) + vl) + vr; Y1 = c
-	VMOVUPD (DX)(DI*1), Y0
-	VADDPD (SI)(DI*1), Y0, Y0
-	VADDPD (R8)(DI*1), Y0, Y0
-	VADDPD 16(R8)(DI*1), Y0, Y0
-	VMOVUPD 8(R8)(DI*1), Y1
-	VMULPD Y6, Y1, Y2
-	VSUBPD Y2, Y0, Y0         // Y0 = Y0 − 4c
-	VMULPD Y9, Y0, Y0         // α·L
-	VADDPD Y0, Y1, Y0         // nv = c + α·L
+	// Columns 0…3 through the left wrap window.
+	LEAQ -8(R15)(R12*1), R14 // c[n−1]
+	XORQ CX, CX
+	HALO_LEFT(CX, 1)
+	HALO_LEFT(R11, 1)
+	HALO_LEFT(R11, 2)
+	MOVQ DI, DX
+	BLOCK
 
-	// A: Y2 = LA; Y3 = ca; Y5 = ci
-	VMOVUPD (R9)(DI*1), Y2
-	VADDPD (R10)(DI*1), Y2, Y2
-	VADDPD (R11)(DI*1), Y2, Y2
-	VADDPD 16(R11)(DI*1), Y2, Y2
-	VMOVUPD 8(R11)(DI*1), Y3
-	VMULPD Y6, Y3, Y4
-	VSUBPD Y4, Y2, Y2         // LA
-	VMULPD ·avxDa(SB), Y2, Y2 // t1 = Da·LA
-	VSUBPD Y3, Y7, Y4         // 1 − ca
-	VMULPD Y3, Y4, Y4         // ca·(1 − ca)
-	VMOVUPD 8(R14)(DI*1), Y5  // ci
-	VSUBPD Y5, Y4, Y4         // t3 = t2 − ci
-	VMULPD ·avxRa(SB), Y4, Y4 // t4 = ra·t3
-	VADDPD Y4, Y2, Y2         // t1 + t4
-	VADDPD Y2, Y3, Y2         // na = ca + (t1 + t4)
+	// Columns 4…n−5 in place; a remainder block is shifted left to end at n−5.
+	ADDQ $32, AX
+	ADDQ $32, BX
+	LEAQ 24(R15), DX
+	ADDQ $32, SI
+	MOVQ R10, CX
+	SUBQ $8, CX
+	JLE right
 
-	// I: Y3 = LI
-	VMOVUPD (R12)(DI*1), Y3
-	VADDPD (R13)(DI*1), Y3, Y3
-	VADDPD (R14)(DI*1), Y3, Y3
-	VADDPD 16(R14)(DI*1), Y3, Y3
-	VMULPD Y6, Y5, Y4
-	VSUBPD Y4, Y3, Y3         // LI
-	VMULPD ·avxDi(SB), Y3, Y3 // Di·LI
-	VSUBPD Y5, Y2, Y4         // na − ci
-	VMULPD ·avxRi(SB), Y4, Y4 // ri·(na − ci)
-	VADDPD Y4, Y3, Y3
-	VADDPD Y3, Y5, Y3         // ni = ci + (…)
+colloop:
+	CMPQ CX, $4
+	JLT tail
+	BLOCK
+	ADDQ $32, AX
+	ADDQ $32, BX
+	ADDQ $32, DX
+	ADDQ $32, SI
+	SUBQ $4, CX
+	JMP colloop
 
-	// Turing mask: where na > θ, nv += 0.005.
-	VCMPPD $0x1e, Y10, Y2, Y4 // GT_OQ: na > θ
-	VADDPD ·avxBoost(SB), Y0, Y5
-	VBLENDVPD Y4, Y5, Y0, Y0
+tail:
+	TESTQ CX, CX
+	JEQ right
+	SUBQ $4, CX
+	SHLQ $3, CX
+	ADDQ CX, AX
+	ADDQ CX, BX
+	ADDQ CX, DX
+	ADDQ CX, SI
+	BLOCK
 
-	// Clamps.
-	VMAXPD Y0, Y11, Y0
-	VMINPD Y0, Y12, Y0
-	VMAXPD Y2, Y8, Y2
-	VMINPD Y2, Y7, Y2
-	VMAXPD Y3, Y8, Y3
-	VMINPD Y3, Y7, Y3
+right:
+	// Columns n−4…n−1 through the right wrap window.
+	LEAQ -40(R15)(R12*1), R14 // c[n−5]
+	XORQ CX, CX
+	HALO_RIGHT(CX, 1)
+	HALO_RIGHT(R11, 1)
+	HALO_RIGHT(R11, 2)
+	MOVQ R13, R14
+	IMULQ R12, R14
+	LEAQ -32(R12)(R14*1), R14 // byte offset of column n−4 in row r
+	MOVQ R13, AX              // recompute up/down row offsets
+	DECQ AX
+	JGE upok2
+	MOVQ R10, AX
+	DECQ AX
+upok2:
+	IMULQ R12, AX
+	LEAQ -32(R8)(AX*1), AX
+	ADDQ R12, AX              // up[n−4]
+	MOVQ R13, BX
+	INCQ BX
+	CMPQ BX, R10
+	JLT downok2
+	XORQ BX, BX
+downok2:
+	IMULQ R12, BX
+	LEAQ -32(R8)(BX*1), BX
+	ADDQ R12, BX              // down[n−4]
+	LEAQ (R9)(R14*1), SI      // out[n−4]
+	MOVQ DI, DX
+	BLOCK
 
-	VMOVUPD Y0, (AX)(DI*1)
-	VMOVUPD Y2, (BX)(DI*1)
-	VMOVUPD Y3, (CX)(DI*1)
-	ADDQ $32, DI
-	JMP loop
+	INCQ R13
+	JMP rowloop
 
 done:
 	VZEROUPPER

@@ -2,7 +2,10 @@
 
 package sim
 
-// turingInteriorFast has no vector kernel on this architecture; turingInterior does all cells.
-func turingInteriorFast(ov, oa, oi, vu, vd, vc, au, ad, ac, iu, id, ic []float64, alpha, theta float64, clampV bool) int {
-	return 0
+// useAVX is false: there is no vector kernel here.
+var useAVX = false
+
+// vectorStep has no vector kernel on this architecture; the scalar kernel does all cells.
+func vectorStep(dv, da, di, v, a, in []float64, n int, alpha, theta float64, clampV bool) bool {
+	return false
 }

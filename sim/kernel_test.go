@@ -43,10 +43,11 @@ func refStepTuring(v, a, in []float64, n int, alpha, theta float64, clampV bool)
 
 func TestKernelMatchesReferenceStep(t *testing.T) {
 	for _, scalar := range []bool{false, true} {
-		for _, n := range []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 16, 33, 64} {
+		for _, n := range []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 33, 64} {
 			for _, clampV := range []bool{true, false} {
 				rng := nprand.New(uint64(7 + n))
-				v, a, in := make([]float64, n*n), make([]float64, n*n), make([]float64, n*n)
+				nn := n * n
+				v, a, in := newState(nn)
 				for k := range v {
 					// Wide ranges so that every clamp and the Turing mask fire somewhere.
 					v[k] = rng.Uniform(-0.2, 0.1)
@@ -57,8 +58,13 @@ func TestKernelMatchesReferenceStep(t *testing.T) {
 					v[n+2], a[2*n+3], in[3*n+1] = math.NaN(), math.NaN(), math.Inf(1)
 				}
 				wv, wa, wi := refStepTuring(v, a, in, n, 0.6, 0.3, clampV)
-				gv, ga, gi := make([]float64, n*n), make([]float64, n*n), make([]float64, n*n)
+				gv, ga, gi := newState(nn) // the Simulator's layout
+				if scalar {
+					gv, ga, gi = make([]float64, nn), make([]float64, nn), make([]float64, nn)
+				}
 				scalarOnly = scalar
+				// Make sure the vector kernel really runs where it exists.
+				require.Equal(t, useAVX && !scalar && n >= 6, vectorStep(gv, ga, gi, v, a, in, n, 0.6, 0.3, clampV))
 				stepTuring(gv, ga, gi, v, a, in, n, 0.6, 0.3, clampV)
 				scalarOnly = false
 				for k := range wv {

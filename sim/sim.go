@@ -51,9 +51,8 @@ func DefaultParams() Params {
 	}
 }
 
-// Simulator is one run's state. Step allocates nothing: New allocates two buffers per
-// array (field, activator, inhibitor) and Step writes the next state into the spare one
-// and swaps.
+// Simulator is one run's state. Step allocates nothing: New allocates two states (field,
+// activator, inhibitor) and Step writes the next state into the spare one and swaps.
 type Simulator struct {
 	p      Params
 	n      int
@@ -76,16 +75,19 @@ func New(p Params, rng *nprand.Generator) *Simulator {
 	}
 	n := p.GridSize
 	s := &Simulator{p: p, n: n, rng: rng, sigma: math.Sqrt(p.JitterVar)}
-	s.v = make([]float64, n*n)
-	s.v2 = make([]float64, n*n)
+	nn := n * n
+	if p.TuringEnabled {
+		// V, A and I of one state sit back to back in one block (the layout the vector
+		// kernel addresses); Step swaps the two blocks' slices together.
+		s.v, s.a, s.in = newState(nn)
+		s.v2, s.a2, s.i2 = newState(nn)
+	} else {
+		s.v, s.v2 = make([]float64, nn), make([]float64, nn)
+	}
 	for k := range s.v {
 		s.v[k] = rng.Normal(RestMeanV, RestStdV)
 	}
 	if p.TuringEnabled {
-		s.a = make([]float64, n*n)
-		s.a2 = make([]float64, n*n)
-		s.in = make([]float64, n*n)
-		s.i2 = make([]float64, n*n)
 		for k := range s.a {
 			s.a[k] = rng.Uniform(0, initialTuringHi)
 		}
