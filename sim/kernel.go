@@ -16,9 +16,9 @@ package sim
 //	I'  = I + (Di·L(I) + ri·(A' − I))          (new, unclamped A')
 //	V' += 0.005 where A' > θ; A', I' clipped to [0, 1]; V' clipped to the field bounds.
 
-// statePad is the scratch after each array of a state block: the vector kernel copies
-// a row's periodic wrap window there (6 cells; 8 keeps the arrays 64-byte spaced).
-const statePad = 8
+// statePad is the scratch after each array of a state block: the vector kernel copies a
+// row's two periodic wrap windows there (6 cells each, at offsets 0 and 8).
+const statePad = 16
 
 // newState allocates V, A and I back to back with statePad cells after each, the layout
 // the vector kernel addresses with one stride.

@@ -101,8 +101,8 @@ GLOBL ·avxBoost(SB), RODATA|NOPTR, $32
 	VMOVUPD Y2, (SI)(R11*1) \
 	VMOVUPD Y3, (SI)(R11*2)
 
-// HALO_LEFT(IX, SC) copies the centre row's wrap window for the first block into the
-// pad at DI (+IX·SC): pad = [c[n−1], c[0], c[1], c[2], c[3], c[4]]. R15: c[0], R14: c[n−1].
+// HALO_LEFT(IX, SC) copies the centre row's wrap window for columns 0…3 into the pad at
+// DI (+IX·SC): pad[0:6] = [c[n−1], c[0], c[1], c[2], c[3], c[4]]. R15: c[0], R14: c[n−1].
 #define HALO_LEFT(IX, SC) \
 	VMOVSD (R14)(IX*SC), X0 \
 	VMOVSD X0, (DI)(IX*SC) \
@@ -111,21 +111,45 @@ GLOBL ·avxBoost(SB), RODATA|NOPTR, $32
 	VMOVSD 32(R15)(IX*SC), X2 \
 	VMOVSD X2, 40(DI)(IX*SC)
 
-// HALO_RIGHT(IX, SC): pad = [c[n−5], c[n−4], c[n−3], c[n−2], c[n−1], c[0]]. R14: c[n−5].
+// HALO_RIGHT(IX, SC): pad[8:14] = [c[n−5], c[n−4], c[n−3], c[n−2], c[n−1], c[0]] for
+// columns n−4…n−1. R14: c[n−5].
 #define HALO_RIGHT(IX, SC) \
 	VMOVUPD (R14)(IX*SC), Y0 \
-	VMOVUPD Y0, (DI)(IX*SC) \
+	VMOVUPD Y0, 64(DI)(IX*SC) \
 	VMOVSD 32(R14)(IX*SC), X1 \
-	VMOVSD X1, 32(DI)(IX*SC) \
+	VMOVSD X1, 96(DI)(IX*SC) \
 	VMOVSD (R15)(IX*SC), X2 \
-	VMOVSD X2, 40(DI)(IX*SC)
+	VMOVSD X2, 104(DI)(IX*SC)
+
+// ROWPTRS sets AX = up[0], BX = down[0], SI = out[0] and R15 = c[0] for row R13.
+#define ROWPTRS \
+	MOVQ R13, R14 \
+	DECQ R14 \
+	JGE 3(PC) \
+	MOVQ R10, R14 \
+	DECQ R14 \
+	IMULQ R12, R14 \
+	LEAQ (R8)(R14*1), AX \
+	MOVQ R13, R14 \
+	INCQ R14 \
+	CMPQ R14, R10 \
+	JLT 2(PC) \
+	XORQ R14, R14 \
+	IMULQ R12, R14 \
+	LEAQ (R8)(R14*1), BX \
+	MOVQ R13, R14 \
+	IMULQ R12, R14 \
+	LEAQ (R8)(R14*1), R15 \
+	LEAQ (R9)(R14*1), SI
 
 // func turingStepAVX(args *stepArgs)
 //
 // Every cell of every row (n ≥ 6), 4 at a time. Columns 0…3 and n−4…n−1 read their
-// centre-row neighbours from a 6-cell wrap window copied into the pad that follows each
-// array, so the periodic boundary needs no scalar code; blocks that overlap recompute the
-// same values, which is harmless because the inputs are never overwritten.
+// centre-row neighbours from 6-cell wrap windows copied into the pad that follows each
+// array, so the periodic boundary needs no scalar code. The windows are written before
+// the row's interior and read after it, so the loads never wait on the stores. Blocks
+// that overlap recompute the same values, which is harmless because the inputs are
+// never overwritten.
 TEXT ·turingStepAVX(SB), NOSPLIT, $0-8
 	MOVQ args+0(FP), DI
 	MOVQ 0(DI), R8   // cur
@@ -150,35 +174,18 @@ TEXT ·turingStepAVX(SB), NOSPLIT, $0-8
 rowloop:
 	CMPQ R13, R10
 	JGE done
-	MOVQ R13, R14    // up = r − 1, or n − 1 for row 0
-	DECQ R14
-	JGE upok
-	MOVQ R10, R14
-	DECQ R14
-upok:
-	IMULQ R12, R14
-	LEAQ (R8)(R14*1), AX
-	MOVQ R13, R15    // down = r + 1, or 0 for the last row
-	INCQ R15
-	CMPQ R15, R10
-	JLT downok
-	XORQ R15, R15
-downok:
-	IMULQ R12, R15
-	LEAQ (R8)(R15*1), BX
-	MOVQ R13, R14
-	IMULQ R12, R14
-	LEAQ (R8)(R14*1), R15 // c[0]
-	LEAQ (R9)(R14*1), SI  // out[0]
+	ROWPTRS
 
-	// Columns 0…3 through the left wrap window.
+	// Wrap windows first.
 	LEAQ -8(R15)(R12*1), R14 // c[n−1]
 	XORQ CX, CX
 	HALO_LEFT(CX, 1)
 	HALO_LEFT(R11, 1)
 	HALO_LEFT(R11, 2)
-	MOVQ DI, DX
-	BLOCK
+	LEAQ -40(R15)(R12*1), R14 // c[n−5]
+	HALO_RIGHT(CX, 1)
+	HALO_RIGHT(R11, 1)
+	HALO_RIGHT(R11, 2)
 
 	// Columns 4…n−5 in place; a remainder block is shifted left to end at n−5.
 	ADDQ $32, AX
@@ -187,7 +194,7 @@ downok:
 	ADDQ $32, SI
 	MOVQ R10, CX
 	SUBQ $8, CX
-	JLE right
+	JLE edges
 
 colloop:
 	CMPQ CX, $4
@@ -202,7 +209,7 @@ colloop:
 
 tail:
 	TESTQ CX, CX
-	JEQ right
+	JEQ edges
 	SUBQ $4, CX
 	SHLQ $3, CX
 	ADDQ CX, AX
@@ -211,36 +218,17 @@ tail:
 	ADDQ CX, SI
 	BLOCK
 
-right:
-	// Columns n−4…n−1 through the right wrap window.
-	LEAQ -40(R15)(R12*1), R14 // c[n−5]
-	XORQ CX, CX
-	HALO_RIGHT(CX, 1)
-	HALO_RIGHT(R11, 1)
-	HALO_RIGHT(R11, 2)
-	MOVQ R13, R14
-	IMULQ R12, R14
-	LEAQ -32(R12)(R14*1), R14 // byte offset of column n−4 in row r
-	MOVQ R13, AX              // recompute up/down row offsets
-	DECQ AX
-	JGE upok2
-	MOVQ R10, AX
-	DECQ AX
-upok2:
-	IMULQ R12, AX
-	LEAQ -32(R8)(AX*1), AX
-	ADDQ R12, AX              // up[n−4]
-	MOVQ R13, BX
-	INCQ BX
-	CMPQ BX, R10
-	JLT downok2
-	XORQ BX, BX
-downok2:
-	IMULQ R12, BX
-	LEAQ -32(R8)(BX*1), BX
-	ADDQ R12, BX              // down[n−4]
-	LEAQ (R9)(R14*1), SI      // out[n−4]
+edges:
+	// Columns 0…3 through the left window.
+	ROWPTRS
 	MOVQ DI, DX
+	BLOCK
+	// Columns n−4…n−1 through the right window.
+	LEAQ -32(R12), CX
+	ADDQ CX, AX
+	ADDQ CX, BX
+	ADDQ CX, SI
+	LEAQ 64(DI), DX
 	BLOCK
 
 	INCQ R13
