@@ -1,0 +1,247 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
+
+	"mfn/config"
+)
+
+// envOf turns a map into a getenv.
+func envOf(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestConfigFiles(t *testing.T) {
+	wantErr := map[string]string{
+		"unknown-env.bad.yaml":  `env: "production" is not dev, staging or prod`,
+		"auth-no-keys.bad.yaml": "server.auth.keys: empty while auth.required is true",
+		"bad-port.bad.yaml":     "server.addr:",
+		"rate-zero.bad.yaml":    "server.rate_limit.requests: must be > 0",
+		"typo.bad.yaml":         "invalid keys: adr",
+		"bad-bool.bad.yaml":     "server.rate_limit.enabled",
+		"grpc.bad.yaml":         "grpc.max_recv_bytes",
+		"ws.bad.yaml":           "server.ws.max_connections",
+		"log.bad.yaml":          "log.level",
+		"pool.bad.yaml":         "pool.workers",
+		"crypto.bad.yaml":       "server.crypto.algorithm",
+		"pipeline.bad.yaml":     "pipelines[0].",
+		"notyaml.bad.yaml":      "config file",
+	}
+	files, err := filepath.Glob("config/testdata/*.yaml")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, f := range append(files, "mfn.yaml") {
+		name := filepath.Base(f)
+		t.Run(name, func(t *testing.T) {
+			cfg, err := loadConfig(f, envOf(nil))
+			if strings.HasSuffix(name, ".bad.yaml") {
+				want, ok := wantErr[name]
+				require.True(t, ok, "add %s to the table", name)
+				require.ErrorContains(t, err, want)
+				return
+			}
+			require.NoError(t, err)
+			require.NoError(t, cfg.Validate())
+		})
+	}
+	cfg, err := loadConfig("config/testdata/prod.good.yaml", envOf(nil))
+	require.NoError(t, err)
+	require.Equal(t, "0.0.0.0:50051", cfg.Server.GRPCAddr)
+	require.Equal(t, 500, cfg.Server.RateLimit.PerPath["/nernst"])
+	require.Equal(t, map[string]int{"/nernst": 500}, cfg.Server.RateLimit.PerPath, "per_path replaces the default table")
+	require.Equal(t, 100, cfg.Server.WS.MaxConnections)
+	require.Equal(t, "json", cfg.Log.Format)
+	require.True(t, cfg.Server.Auth.Required)
+	require.Empty(t, cfg.Server.CORS.Origins)
+}
+
+func TestDefaultsNeedNoFile(t *testing.T) {
+	cfg, err := loadConfig("", envOf(nil))
+	require.NoError(t, err)
+	require.Equal(t, "dev", cfg.Env)
+	require.Equal(t, "0.0.0.0:8000", cfg.Server.Addr)
+	require.False(t, cfg.Server.Auth.Required)
+	require.False(t, cfg.Server.RateLimit.Enabled)
+	require.Equal(t, []string{"*"}, cfg.Server.CORS.Origins)
+	require.Equal(t, int64(8<<20), cfg.Server.MaxBodyBytes)
+	require.Equal(t, 20*time.Second, cfg.Server.ShutdownGrace)
+	require.Empty(t, cfg.Pipelines)
+}
+
+func TestEnvOverrides(t *testing.T) {
+	cases := []struct {
+		name   string
+		env    map[string]string
+		check  func(t *testing.T, c config.Config)
+		errSub string
+	}{
+		{"reference key names", map[string]string{"MFN_ENV": "STAGING", "MFN_API_KEY": "k1", "MFN_API_KEYS": " k2, ,k3 ",
+			"MFN_RATE_LIMIT_REQUESTS": "5", "MFN_RATE_LIMIT_WINDOW": "30", "MFN_LOG_LEVEL": "debug", "MFN_LOG_FORMAT": "JSON",
+			"MFN_CORS_ORIGINS": "http://a.example, http://b.example", "MFN_METRICS_ENABLED": "no"},
+			func(t *testing.T, c config.Config) {
+				require.Equal(t, "staging", c.Env)
+				require.True(t, c.Server.Auth.Required)
+				require.Equal(t, []string{"k1", "k2", "k3"}, c.Server.Auth.Keys)
+				require.True(t, c.Server.RateLimit.Enabled)
+				require.Equal(t, 5, c.Server.RateLimit.Requests)
+				require.Equal(t, 30, c.Server.RateLimit.WindowSeconds)
+				require.Equal(t, "debug", c.Log.Level)
+				require.Equal(t, []string{"http://a.example", "http://b.example"}, c.Server.CORS.Origins)
+				require.False(t, c.Server.Metrics.Enabled)
+			}, ""},
+		{"MFN_ key form wins", map[string]string{"MFN_SERVER_RATE_LIMIT_REQUESTS": "7", "MFN_RATE_LIMIT_REQUESTS": "5",
+			"MFN_SERVER_SHUTDOWN_GRACE": "3s", "MFN_POOL_WORKERS": "2", "MFN_GRPC_MAX_RECV_BYTES": "2048", "MFN_SERVER_WS_MAX_CONNECTIONS": "9"},
+			func(t *testing.T, c config.Config) {
+				require.Equal(t, 7, c.Server.RateLimit.Requests)
+				require.Equal(t, 3*time.Second, c.Server.ShutdownGrace)
+				require.Equal(t, 2, c.Pool.Workers)
+				require.Equal(t, 2048, c.GRPC.MaxRecvBytes)
+				require.Equal(t, 9, c.Server.WS.MaxConnections)
+			}, ""},
+		{"grpc legacy", map[string]string{"MFN_GRPC_PORT": "50051", "MFN_GRPC_AUTH_REQUIRED": "true", "MFN_GRPC_API_KEY": "g"},
+			func(t *testing.T, c config.Config) {
+				require.Equal(t, "0.0.0.0:50051", c.Server.GRPCAddr)
+				require.True(t, c.Server.Auth.Required)
+				require.Equal(t, []string{"g"}, c.Server.Auth.Keys)
+			}, ""},
+		{"env overrides file", map[string]string{"MFN_CONFIG": "config/testdata/prod.good.yaml", "MFN_LOG_FORMAT": "text"},
+			func(t *testing.T, c config.Config) {
+				require.Equal(t, "prod", c.Env)
+				require.Equal(t, "text", c.Log.Format)
+				require.Equal(t, 20, c.Server.RateLimit.Requests)
+			}, ""},
+		{"unknown env", map[string]string{"MFN_ENV": "qa"}, nil, `env: "qa"`},
+		{"prod without keys", map[string]string{"MFN_ENV": "prod"}, nil, "server.auth.keys"},
+		{"required without keys", map[string]string{"MFN_API_KEY_REQUIRED": "yes"}, nil, "server.auth.keys"},
+		{"window zero", map[string]string{"MFN_RATE_LIMIT_WINDOW": "0"}, nil, "server.rate_limit.window_seconds: must be > 0"},
+		{"not an int", map[string]string{"MFN_RATE_LIMIT_REQUESTS": "many"}, nil, "server.rate_limit.requests"},
+		{"bad bool", map[string]string{"MFN_RATE_LIMIT_ENABLED": "sure"}, nil, "server.rate_limit.enabled"},
+		{"bad addr", map[string]string{"MFN_HTTP_ADDR": "8000"}, nil, "server.addr"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := loadConfig("", envOf(tc.env))
+			if tc.errSub != "" {
+				require.ErrorContains(t, err, tc.errSub)
+				return
+			}
+			require.NoError(t, err)
+			tc.check(t, cfg)
+		})
+	}
+}
+
+func freePort(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func TestServeInProcess(t *testing.T) {
+	addr := freePort(t)
+	path := filepath.Join(t.TempDir(), "mfn.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(fmt.Sprintf("server:\n  addr: %s\n  shutdown_grace: 5s\nlog:\n  level: error\n", addr)), 0o600))
+	code := make(chan int, 1)
+	var stderr bytes.Buffer
+	go func() {
+		code <- run(context.Background(), []string{"serve", "--config", path}, envOf(nil), &stderr, &stderr)
+	}()
+	require.Eventually(t, func() bool {
+		res, err := http.Get("http://" + addr + "/health")
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == 200
+	}, 10*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool {
+		res, err := http.Get("http://" + addr + "/ready")
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == 200
+	}, 5*time.Second, 20*time.Millisecond)
+	require.Equal(t, 0, run(context.Background(), []string{"healthcheck", "--addr", addr}, envOf(nil), &stderr, &stderr))
+
+	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGTERM))
+	select {
+	case c := <-code:
+		require.Equal(t, 0, c, stderr.String())
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not stop after SIGTERM")
+	}
+	require.Equal(t, 1, run(context.Background(), []string{"healthcheck", "--addr", addr, "--timeout", "1s"}, envOf(nil), &stderr, &stderr))
+}
+
+func TestExitCodes(t *testing.T) {
+	var out bytes.Buffer
+	require.Equal(t, 2, run(context.Background(), []string{"serve", "--config", "config/testdata/rate-zero.bad.yaml"}, envOf(nil), &out, &out))
+	require.Contains(t, out.String(), "server.rate_limit.requests: must be > 0")
+	require.Equal(t, 2, run(context.Background(), []string{"--no-such-flag"}, envOf(nil), &out, &out))
+	require.Equal(t, 2, run(context.Background(), []string{"frobnicate"}, envOf(nil), &out, &out))
+	require.Equal(t, 2, run(context.Background(), nil, envOf(map[string]string{"MFN_ENV": "nope"}), &out, &out))
+	require.Equal(t, 2, run(context.Background(), []string{"healthcheck"}, envOf(map[string]string{"MFN_ENV": "nope"}), &out, &out))
+	// A port already taken is a runtime failure.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	require.Equal(t, 1, run(context.Background(), nil, envOf(map[string]string{"MFN_HTTP_ADDR": ln.Addr().String(), "MFN_LOG_LEVEL": "critical"}), &out, &out))
+}
+
+// TestExampleConfigDocumentsEveryKey keeps mfn.yaml complete and equal to the defaults.
+func TestExampleConfigDocumentsEveryKey(t *testing.T) {
+	raw, err := os.ReadFile("mfn.yaml")
+	require.NoError(t, err)
+	var doc map[string]any
+	require.NoError(t, yaml.Unmarshal(raw, &doc))
+	documented := map[string]bool{}
+	var walk func(prefix string, m map[string]any)
+	walk = func(prefix string, m map[string]any) {
+		for k, v := range m {
+			key := prefix + k
+			if sub, ok := v.(map[string]any); ok && key != "server.rate_limit.per_path" {
+				walk(key+".", sub)
+				continue
+			}
+			documented[key] = true
+		}
+	}
+	walk("", doc)
+	def, err := config.Default("dev")
+	require.NoError(t, err)
+	for k := range config.Keys(def) {
+		require.True(t, documented[k], "mfn.yaml lacks %s", k)
+		delete(documented, k)
+	}
+	require.Empty(t, documented, "mfn.yaml documents keys that do not exist")
+	fromFile, err := loadConfig("mfn.yaml", envOf(nil))
+	require.NoError(t, err)
+	require.Equal(t, comparable(def), comparable(fromFile), "mfn.yaml must show the defaults")
+}
+
+// comparable flattens a config, treating empty and nil lists alike.
+func comparable(c config.Config) map[string]any {
+	m := config.Keys(c)
+	for k, v := range m {
+		if rv := reflect.ValueOf(v); rv.Kind() == reflect.Slice && rv.Len() == 0 {
+			m[k] = "[]"
+		}
+	}
+	return m
+}

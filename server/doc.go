@@ -1,0 +1,27 @@
+// Package server is mfn's transports on one TCP port: a cmux listener (listen.go, the
+// only cmux importer) sends HTTP/2 connections whose first request carries
+// content-type application/grpc to the gRPC server, and HTTP/1.1 connections to an echo
+// instance serving REST, the WebSocket upgrades (/ws/*), the image routes and the page.
+// Everything decodes wire messages into jobs requests, runs them on a Runner
+// (*jobs.Pool) and maps errors onto status codes: REST answers the envelope of
+// api-contract §7.4 (422 keeps FastAPI's detail list), gRPC status codes, WebSocket
+// error messages.
+//
+// REST middleware, outermost first: request id, panic recovery, access log and
+// metrics (so 401/404/429/500 are logged, counted and carry X-Request-ID), CORS
+// (preflights before auth), token-bucket rate limiting (before auth, keyed on a valid
+// API key or the client address; X-Forwarded-For only from trusted proxies), API-key
+// auth (exact public paths, constant-time comparison, fails closed). The Authenticator
+// and Limiter built here are shared by the gRPC interceptors and the WebSocket hub.
+//
+// Units: potentials in mV where a field name ends in _mV, durations in the config as Go
+// durations, body sizes in bytes, Retry-After in seconds. Rate-limit buckets, crypto
+// keys created at run time and WebSocket sessions are per process (share crypto keys
+// across replicas by loading them from config).
+//
+// Lifecycle: New validates and allocates; Run (or Serve with given listeners) serves
+// until its context is done, then flips gRPC health to NOT_SERVING, drains HTTP,
+// closes WebSockets with StatusGoingAway and drains gRPC, each within
+// Config.ShutdownGrace, and returns nil after a clean drain. A Server is used by one
+// Run; its handlers are safe for concurrent use.
+package server
