@@ -431,11 +431,11 @@ func (cn *wsConn) onSubscribe(in inbound) {
 	cn.wg.Add(1)
 	cn.mu.Unlock()
 
+	gauge := cn.h.m.streams.WithLabelValues(cn.endpoint)
+	gauge.Inc() // before the ack, so a client never sees its stream uncounted
 	// The ack is queued before the stream can queue anything (FIFO): it arrives first.
 	ts := cn.ts()
 	cn.reply("subscribe_success", obj{{"type", "subscribe_success"}, {"stream_id", id}, {"timestamp", ts}})
-	gauge := cn.h.m.streams.WithLabelValues(cn.endpoint)
-	gauge.Inc()
 	cn.log.Debug("websocket stream start", zap.String("stream_id", id))
 	go func() {
 		defer cn.wg.Done()

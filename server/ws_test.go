@@ -5,9 +5,11 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -713,7 +715,17 @@ func TestWSSlowReaderDrops(t *testing.T) {
 	url := "ws" + strings.TrimPrefix(e.srv.URL, "http") + "/ws/simulation_live"
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, url, nil)
+	// A small, fixed receive buffer: loopback autotuning could otherwise absorb tens of
+	// MB and hide the back-pressure this test is about.
+	dialer := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 16<<10)
+		})
+		return errors.Join(err, serr)
+	}}
+	hc := &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext}}
+	c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPClient: hc})
 	require.NoError(t, err)
 	defer func() { _ = c.CloseNow() }()
 	c.SetReadLimit(64 << 20)
@@ -917,5 +929,3 @@ func TestWSBusyPoolIsStreamError(t *testing.T) {
 	defer cancel()
 	require.NoError(t, h.Shutdown(ctx))
 }
-
-var _ = errors.New
