@@ -43,3 +43,50 @@ func BenchmarkRun(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkBoxCounting256 is box counting on rng(42).random((256,256)) > 0.5 (§19: < 0.5 s).
+func BenchmarkBoxCounting256(b *testing.B) {
+	mask := randomMask(42, 256, 0.5)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, _, err := BoxCountingDimension(mask, 256, 2, 0, 5); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkIFS10000 is generate_fractal_ifs with 10000 points (§19: < 1 s).
+func BenchmarkIFS10000(b *testing.B) {
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		IFS(nprand.New(42), 10000, 4)
+	}
+}
+
+// BenchmarkLyapunov500x64 is the history Lyapunov estimate over 500 frames of 64×64 (§19: < 2 s).
+func BenchmarkLyapunov500x64(b *testing.B) {
+	rng := nprand.New(42)
+	h := make([][]float64, 500)
+	for t := range h {
+		h[t] = make([]float64, 64*64)
+		for k := range h[t] {
+			h[t][k] = rng.Normal(-0.07, 0.01)
+		}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		LyapunovFromHistory(h, 1)
+	}
+}
+
+// BenchmarkStreamFeatures64 is the 9 streaming features of one 64×64 field.
+func BenchmarkStreamFeatures64(b *testing.B) {
+	f, _, err := Run(context.Background(), nprand.New(42), DefaultParams(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		StreamFeatures(f, 64)
+	}
+}

@@ -161,9 +161,6 @@ func TestFractalDimensionOfSimulatedField(t *testing.T) {
 
 // F-11 ★: seeds 100–109, 64×100, median threshold: D = 1.767 ± 0.010.
 func TestFractalDimensionAcrossSeeds(t *testing.T) {
-	if testing.Short() {
-		t.Skip("10 simulations 64×64×100")
-	}
 	var ds []float64
 	for seed := uint64(100); seed < 110; seed++ {
 		p := DefaultParams()
