@@ -129,7 +129,11 @@ func (s *Simulator) Step() {
 func (s *Simulator) Steps() int { return s.steps }
 
 // Field is the current potential field (volts, row-major); it is valid until the next Step.
-func (s *Simulator) Field() []float64 { return s.v }
+func (s *Simulator) Field() []float64 { return s.field() }
+
+// field is V with its capacity cut to N², so that a caller's append cannot write into
+// the pad and the activator that follow it in memory.
+func (s *Simulator) field() []float64 { return s.v[: s.n*s.n : s.n*s.n] }
 
 // Activator is the current Turing activator (nil with Turing off); valid until the next Step.
 func (s *Simulator) Activator() []float64 { return s.a }
@@ -167,15 +171,15 @@ func Run(ctx context.Context, rng *nprand.Generator, p Params, obs Observer) (fi
 	for step := 0; step < p.Steps; step++ {
 		if step > 0 {
 			if err := ctx.Err(); err != nil {
-				return s.v, s.events, err
+				return s.field(), s.events, err
 			}
 		}
 		s.Step()
-		if obs != nil && !obs(step, s.v, s.events) {
+		if obs != nil && !obs(step, s.field(), s.events) {
 			break
 		}
 	}
-	return s.v, s.events, nil
+	return s.field(), s.events, nil
 }
 
 // clamp is numpy's clip: min(max(x, lo), hi) with NaN kept. Go's min/max builtins agree

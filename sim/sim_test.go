@@ -255,6 +255,17 @@ func TestRunObserverAndContext(t *testing.T) {
 	require.ErrorIs(t, err, ErrParams)
 }
 
+// Field's capacity ends at N², so appending to it cannot touch the Turing state.
+func TestFieldCapacity(t *testing.T) {
+	p := DefaultParams()
+	p.GridSize = 8
+	s := New(p, nprand.New(1))
+	require.Equal(t, 64, cap(s.Field()))
+	a := append([]float64(nil), s.Activator()...)
+	_ = append(s.Field(), 1, 2, 3)
+	require.Equal(t, a, s.Activator())
+}
+
 func TestStepAllocatesNothing(t *testing.T) {
 	for _, jitter := range []bool{false, true} {
 		for _, turing := range []bool{false, true} {
