@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -44,8 +45,21 @@ type KafkaConfig struct {
 	// RetryBackoff is the pause between attempts to re-join after a Consume error;
 	// it doubles up to 30s. Default 500ms.
 	RetryBackoff time.Duration `mapstructure:"retry_backoff"`
-	TLS          TLSConfig     `mapstructure:"tls"`
-	SASL         SASLConfig    `mapstructure:"sasl"`
+	// CommitInterval batches offset commits: an ack marks its offset at once and the
+	// marks are committed every CommitInterval and whenever a partition is released.
+	// 0 commits synchronously inside every ack, which costs up to FetchMaxWait per
+	// message (the commit queues behind the open fetch on the broker connection).
+	// Default 200ms. A crash loses at most this window of commits: those messages are
+	// redelivered (at-least-once), never skipped.
+	CommitInterval time.Duration `mapstructure:"commit_interval"`
+	// FetchMaxWait is how long the broker may hold a fetch open when there is no data
+	// (sarama MaxWaitTime). Default 100ms.
+	FetchMaxWait time.Duration `mapstructure:"fetch_max_wait"`
+	// MaxProcessingTime is how long a partition may wait for a free worker before sarama
+	// pauses fetching it (sarama MaxProcessingTime). Default 10s.
+	MaxProcessingTime time.Duration `mapstructure:"max_processing_time"`
+	TLS               TLSConfig     `mapstructure:"tls"`
+	SASL              SASLConfig    `mapstructure:"sasl"`
 }
 
 // WithDefaults fills zero fields.
@@ -76,6 +90,15 @@ func (c KafkaConfig) WithDefaults() KafkaConfig {
 	}
 	if c.RetryBackoff == 0 {
 		c.RetryBackoff = 500 * time.Millisecond
+	}
+	if c.CommitInterval == 0 {
+		c.CommitInterval = 200 * time.Millisecond
+	}
+	if c.FetchMaxWait == 0 {
+		c.FetchMaxWait = 100 * time.Millisecond
+	}
+	if c.MaxProcessingTime == 0 {
+		c.MaxProcessingTime = 10 * time.Second
 	}
 	return c
 }
@@ -124,6 +147,15 @@ func (c KafkaConfig) Validate() error {
 	if c.RetryBackoff < 0 {
 		return cfgErr("retry_backoff", "negative")
 	}
+	if c.CommitInterval < 0 {
+		return cfgErr("commit_interval", "negative")
+	}
+	if c.FetchMaxWait < time.Millisecond {
+		return cfgErr("fetch_max_wait", "%s is below 1ms", c.FetchMaxWait)
+	}
+	if c.MaxProcessingTime <= 0 {
+		return cfgErr("max_processing_time", "must be positive")
+	}
 	if err := c.TLS.validate(); err != nil {
 		return err
 	}
@@ -168,6 +200,11 @@ func (c KafkaConfig) saramaConfig() (*sarama.Config, error) {
 		return nil, err
 	}
 	sc.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{st}
+	// A claim waits for a free worker before taking its next message; sarama would
+	// otherwise drop the partition from its fetch session after MaxProcessingTime and
+	// re-add it a fetch round (MaxWaitTime) later, which costs ~MaxWaitTime per job.
+	sc.Consumer.MaxProcessingTime = c.MaxProcessingTime
+	sc.Consumer.MaxWaitTime = c.FetchMaxWait
 	sc.Metadata.Retry.Max = 2
 	sc.Metadata.Retry.Backoff = 200 * time.Millisecond
 	sc.Net.DialTimeout = 5 * time.Second
@@ -360,12 +397,44 @@ func (k *Kafka) setLag(key string, lag int64, drop bool) {
 	k.lag[key] = max(lag, 0)
 }
 
-type handler struct{ k *Kafka }
+// handler serves one session at a time (sarama calls Setup, the claims, then Cleanup).
+type handler struct {
+	k       *Kafka
+	dirty   atomic.Bool // offsets marked since the last commit
+	stop    chan struct{}
+	stopped chan struct{}
+}
 
-func (h *handler) Setup(sarama.ConsumerGroupSession) error { return nil }
+// Setup starts the session's committer (when commits are batched).
+func (h *handler) Setup(s sarama.ConsumerGroupSession) error {
+	h.stop, h.stopped = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(h.stopped)
+		if h.k.cfg.CommitInterval <= 0 {
+			return
+		}
+		t := time.NewTicker(h.k.cfg.CommitInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-h.stop:
+				return
+			case <-t.C:
+				if h.dirty.Swap(false) {
+					s.Commit()
+				}
+			}
+		}
+	}()
+	return nil
+}
 
-// Cleanup commits once more: with auto-commit off nothing else flushes (PITFALLS 3.5).
+// Cleanup stops the committer and commits once more: with auto-commit off nothing
+// else flushes (PITFALLS 3.5).
 func (h *handler) Cleanup(s sarama.ConsumerGroupSession) error {
+	close(h.stop)
+	<-h.stopped
+	h.dirty.Store(false)
 	s.Commit()
 	return nil
 }
@@ -374,7 +443,7 @@ func (h *handler) Cleanup(s sarama.ConsumerGroupSession) error {
 // claim is revoked (closed channel) or the session ends (PITFALLS 3.2).
 func (h *handler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerGroupClaim) error {
 	k := h.k
-	tr := newTracker(s, c.Topic(), c.Partition())
+	tr := newTracker(s, c.Topic(), c.Partition(), k.cfg.CommitInterval <= 0, &h.dirty)
 	key := fmt.Sprintf("%s/%d", c.Topic(), c.Partition())
 	defer func() {
 		tr.drain(k.cfg.DrainTimeout, k.stopping, k.log)
@@ -423,10 +492,12 @@ type tracker struct {
 	done    map[int64]bool // acked offsets still behind an unacked one
 	closed  bool
 	idle    chan struct{} // signalled when pending empties
+	sync    bool          // commit inside ack
+	dirty   *atomic.Bool  // else: tell the session's committer
 }
 
-func newTracker(s sarama.ConsumerGroupSession, topic string, p int32) *tracker {
-	return &tracker{sess: s, topic: topic, partition: p, done: map[int64]bool{}, idle: make(chan struct{}, 1)}
+func newTracker(s sarama.ConsumerGroupSession, topic string, p int32, sync bool, dirty *atomic.Bool) *tracker {
+	return &tracker{sess: s, topic: topic, partition: p, done: map[int64]bool{}, idle: make(chan struct{}, 1), sync: sync, dirty: dirty}
 }
 
 func (t *tracker) add(off int64) {
@@ -462,8 +533,8 @@ func (t *tracker) ackFunc(off int64) AckFunc {
 	}
 }
 
-// ack records off as settled and commits the contiguous settled prefix. Commit is
-// synchronous; marking offset N+1 commits every earlier offset of the partition.
+// ack records off as settled and marks the contiguous settled prefix for commit
+// (marking offset N+1 covers every earlier offset of the partition).
 func (t *tracker) ack(off int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -479,7 +550,11 @@ func (t *tracker) ack(off int64) {
 	}
 	if next >= 0 {
 		t.sess.MarkOffset(t.topic, t.partition, next, "")
-		t.sess.Commit()
+		if t.sync {
+			t.sess.Commit()
+		} else {
+			t.dirty.Store(true)
+		}
 	}
 	t.signal()
 }
