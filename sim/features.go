@@ -47,7 +47,7 @@ func StreamFeatures(field []float64, n int) Features {
 	if n >= 2 {
 		gy, gx := Gradient(field, n)
 		for k := range sq {
-			sq[k] = gy[k]*gy[k] + gx[k]*gx[k]
+			sq[k] = float64(gy[k]*gy[k]) + float64(gx[k]*gx[k]) // numpy rounds both squares
 		}
 		f.SpatialVariance = Mean(sq)
 	}

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"context"
 	"math"
 	"testing"
 
@@ -85,4 +86,17 @@ func requireSameBits(t *testing.T, want, got float64, msgAndArgs ...any) {
 		return
 	}
 	require.Equal(t, math.Float64bits(want), math.Float64bits(got), msgAndArgs...)
+}
+
+// The scalar kernel (the only one off amd64) reproduces a whole golden run too.
+func TestScalarKernelGolden(t *testing.T) {
+	scalarOnly = true
+	defer func() { scalarOnly = false }()
+	f, ev, err := Run(context.Background(), nprand.New(42), DefaultParams(), nil)
+	require.NoError(t, err)
+	require.Equal(t, 14, ev)
+	require.Equal(t, -0.07003076248064738, Mean(f))
+	require.Equal(t, 0.0003302476077214526, Std(f))
+	require.Equal(t, -0.07024271089420192, f[0])
+	require.Equal(t, -0.07024616855196207, f[64*64-1])
 }
