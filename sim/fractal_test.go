@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"context"
 	"math"
 	"testing"
 
@@ -173,4 +174,29 @@ func TestFractalDimensionAcrossSeeds(t *testing.T) {
 	}
 	require.InDelta(t, 1.767, Mean(ds), 0.0005)
 	require.InDelta(t, 0.010, Std(ds), 0.0005)
+}
+
+// F-15 ★: four regimes × seeds 0, 100, …, 400 (64×100, median threshold): the spread of
+// D and of the field std (mV) across the 20 runs is 0.0822 and 12.2250.
+func TestRegimeSpread(t *testing.T) {
+	regimes := []func(*Params){
+		func(p *Params) { p.TuringEnabled, p.SpikeProbability = false, 0 },
+		func(p *Params) { p.TuringEnabled, p.SpikeProbability = false, 0.5 },
+		func(p *Params) { p.TuringEnabled, p.SpikeProbability = true, 0.25 },
+		func(p *Params) { p.TuringEnabled, p.SpikeProbability, p.QuantumJitter = true, 0.25, true },
+	}
+	var ds, stds []float64
+	for _, mod := range regimes {
+		for seed := uint64(0); seed <= 400; seed += 100 {
+			p := DefaultParams()
+			p.Steps = 100
+			mod(&p)
+			f, _, err := Run(context.Background(), nprand.New(seed), p, nil)
+			require.NoError(t, err)
+			ds = append(ds, FractalDimension(f, 64, Median(f)))
+			stds = append(stds, Std(f)*1000)
+		}
+	}
+	require.InDelta(t, 0.0822, Std(ds), 0.00005)
+	require.InDelta(t, 12.2250, Std(stds), 0.00005)
 }
