@@ -22,7 +22,10 @@ const (
 // ErrBadField is returned when a field slice does not hold n·n values.
 var ErrBadField = errors.New("render: field length is not n*n")
 
-func checkArgs(field []float64, n, size int) error {
+func checkArgs(field []float64, n, size int, r Range) error {
+	if err := checkRange(r); err != nil {
+		return err
+	}
 	if n < 1 || len(field) != n*n {
 		return fmt.Errorf("%w (len %d, n %d)", ErrBadField, len(field), n)
 	}
@@ -32,19 +35,20 @@ func checkArgs(field []float64, n, size int) error {
 	return nil
 }
 
-// Image draws field (N×N volts, row-major) as a size×size paletted image, nearest
-// neighbour: pixel (x, y) shows cell (row y·n/size, column x·n/size). Row 0 is at the top.
-func Image(field []float64, n, size int) (*image.Paletted, error) {
-	if err := checkArgs(field, n, size); err != nil {
+// Image draws field (N×N volts, row-major) as a size×size paletted image coloured over r,
+// nearest neighbour: pixel (x, y) shows cell (row y·n/size, column x·n/size). Row 0 is at
+// the top.
+func Image(field []float64, n, size int, r Range) (*image.Paletted, error) {
+	if err := checkArgs(field, n, size, r); err != nil {
 		return nil, err
 	}
 	img := image.NewPaletted(image.Rect(0, 0, size, size), palette)
-	draw(img, field, n, size)
+	draw(img, field, n, size, r)
 	return img, nil
 }
 
 // draw fills img (already size×size with our palette) from field.
-func draw(img *image.Paletted, field []float64, n, size int) {
+func draw(img *image.Paletted, field []float64, n, size int, r Range) {
 	cols := make([]int, size) // source column of each output x, computed once per image
 	for x := range cols {
 		cols[x] = x * n / size
@@ -53,15 +57,15 @@ func draw(img *image.Paletted, field []float64, n, size int) {
 		row := field[(y*n/size)*n:]
 		out := img.Pix[y*img.Stride : y*img.Stride+size]
 		for x, c := range cols {
-			out[x] = Index(row[c])
+			out[x] = r.Index(row[c])
 		}
 	}
 }
 
-// PNG writes field as a size×size PNG. It is what `mfn simulate --png` and
-// POST /simulate/image use.
-func PNG(w io.Writer, field []float64, n, size int) error {
-	img, err := Image(field, n, size)
+// PNG writes field as a size×size PNG coloured over r. It is what `mfn simulate --png`
+// and POST /simulate/image use.
+func PNG(w io.Writer, field []float64, n, size int, r Range) error {
+	img, err := Image(field, n, size, r)
 	if err != nil {
 		return err
 	}
@@ -71,17 +75,22 @@ func PNG(w io.Writer, field []float64, n, size int) error {
 	return nil
 }
 
-// GIF collects frames of one run into an animated GIF. The palette is the colour map, so
-// no quantisation happens and every frame uses the same scale.
+// GIF collects frames of one run into an animated GIF. The palette is the colour map and
+// the Range is fixed at NewGIF, so no quantisation happens and every frame uses the same
+// scale.
 type GIF struct {
 	n, size, delay, maxFrames int
+	rng                       Range
 	anim                      gif.GIF
 }
 
-// NewGIF prepares an animation of n×n fields drawn at size×size pixels, showing each frame
-// for delayCS hundredths of a second and holding at most maxFrames frames (≤ MaxFrames,
-// with size²·maxFrames ≤ MaxGIFPixels).
-func NewGIF(n, size, delayCS, maxFrames int) (*GIF, error) {
+// NewGIF prepares an animation of n×n fields drawn at size×size pixels coloured over r,
+// showing each frame for delayCS hundredths of a second and holding at most maxFrames
+// frames (≤ MaxFrames, with size²·maxFrames ≤ MaxGIFPixels).
+func NewGIF(n, size, delayCS, maxFrames int, r Range) (*GIF, error) {
+	if err := checkRange(r); err != nil {
+		return nil, err
+	}
 	if n < 1 {
 		return nil, fmt.Errorf("render: grid size %d < 1", n)
 	}
@@ -97,7 +106,7 @@ func NewGIF(n, size, delayCS, maxFrames int) (*GIF, error) {
 	if delayCS < 0 {
 		delayCS = 0
 	}
-	return &GIF{n: n, size: size, delay: delayCS, maxFrames: maxFrames}, nil
+	return &GIF{n: n, size: size, delay: delayCS, maxFrames: maxFrames, rng: r}, nil
 }
 
 // ErrTooManyFrames is returned by Add once the GIF holds its maximum number of frames.
@@ -108,7 +117,7 @@ func (g *GIF) Add(field []float64) error {
 	if len(g.anim.Image) >= g.maxFrames {
 		return ErrTooManyFrames
 	}
-	img, err := Image(field, g.n, g.size)
+	img, err := Image(field, g.n, g.size, g.rng)
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"mfn/jobs"
+	"mfn/render"
 	"mfn/web"
 )
 
@@ -45,9 +46,22 @@ const canvasHash = `(() => {
   return c.width + ':' + (h >>> 0).toString(16);
 })()`
 
+// canvasColours counts the distinct colours on the field canvas.
+const canvasColours = `(() => {
+  const c = document.getElementById('field');
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  const seen = new Set();
+  for (let i = 0; i < d.length; i += 4) seen.add(d[i] << 16 | d[i+1] << 8 | d[i+2]);
+  return seen.size;
+})()`
+
 // TestBrowserLivePage loads the page in headless chromium against the real hub and pool,
-// runs a simulation, and checks that the canvas animates, the final metrics equal
-// /simulate's, auth errors are shown, and the layout fits a 375 px phone.
+// runs a simulation, and checks that the canvas animates on the detail colour range and
+// shows structure, the final metrics equal /simulate's, the colour-range select relabels
+// the legend and redraws, auth errors are shown, and the layout fits a 375 px phone.
+//
+// The screenshot is checked in a temporary directory; with MFN_UPDATE_SCREENSHOT=1 it is
+// also copied to docs/screenshot.png (tracked), which plain test runs never touch.
 func TestBrowserLivePage(t *testing.T) {
 	chromium := chromiumPath()
 	if chromium == "" {
@@ -126,6 +140,15 @@ func TestBrowserLivePage(t *testing.T) {
 
 	do(chromedp.WaitVisible(chromedp.CSS("#start")))
 
+	// The page colours a potential exactly as package render does on the default range.
+	require.Equal(t, "detail", eval(`document.getElementById('range').value`))
+	for _, mv := range []float64{-80, -71, -70.3, -69.5, -68.01, -68, -61, 40} {
+		got := eval(`levelOf(` + strconv.FormatFloat(mv, 'g', -1, 64) + `)`).(float64)
+		require.EqualValues(t, render.DetailRange.Index(mv/1000), got, "level of %v mV", mv)
+	}
+	require.Equal(t, "−71 mV", text("#legend-min"))
+	require.Equal(t, "−68 mV", text("#legend-max"))
+
 	// A wrong key is reported in words.
 	do(chromedp.SetValue(chromedp.CSS("#api_key"), "wrong-key"), chromedp.Click(chromedp.CSS("#start")))
 	waitText("#status", "Authentication failed")
@@ -135,7 +158,7 @@ func TestBrowserLivePage(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#start")))
 	waitText("#status", "alpha")
 
-	const seed, grid, steps, every = 11, 64, 240, 2
+	const seed, grid, steps, every = 11, 64, 120, 2
 	do(chromedp.SetValue(chromedp.CSS("#alpha"), "0.18"),
 		chromedp.SetValue(chromedp.CSS("#seed"), strconv.Itoa(seed)),
 		chromedp.SetValue(chromedp.CSS("#grid_size"), strconv.Itoa(grid)),
@@ -156,6 +179,10 @@ func TestBrowserLivePage(t *testing.T) {
 	require.Equal(t, 6, rows, "final metrics table")
 	require.GreaterOrEqual(t, len(hashes), 4, "the canvas must draw several different frames")
 	waitText("#status", "Done")
+	// The settled field shows its pattern and spikes, not one flat colour.
+	detailColours := int(eval(canvasColours).(float64))
+	require.Greater(t, detailColours, 40, "final field on the detail range")
+	require.Equal(t, "false", strconv.FormatBool(eval(`document.getElementById('range').disabled`).(bool)))
 
 	// The table shows /simulate's numbers for the same parameters.
 	req := jobs.DefaultSimulateRequest()
@@ -182,8 +209,27 @@ func TestBrowserLivePage(t *testing.T) {
 		}
 	}
 	require.Greater(t, len(colours), 200, "the screenshot is not blank")
-	require.NoError(t, os.MkdirAll(filepath.Join("..", "docs"), 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join("..", "docs", "screenshot.png"), shot, 0o644))
+	shotPath := filepath.Join(t.TempDir(), "screenshot.png")
+	require.NoError(t, os.WriteFile(shotPath, shot, 0o644))
+	written, err := os.ReadFile(shotPath)
+	require.NoError(t, err)
+	_, err = png.Decode(bytes.NewReader(written))
+	require.NoError(t, err)
+	if os.Getenv("MFN_UPDATE_SCREENSHOT") == "1" {
+		require.NoError(t, os.MkdirAll(filepath.Join("..", "docs"), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join("..", "docs", "screenshot.png"), written, 0o644))
+		t.Log("updated docs/screenshot.png")
+	}
+
+	// Between runs the select switches the scale: the legend follows and the last field
+	// is redrawn on it, flattening to a few colours on the full physiological range.
+	before := eval(canvasHash).(string)
+	do(chromedp.SetValue(chromedp.CSS("#range"), "full"))
+	eval(`document.getElementById('range').dispatchEvent(new Event('change'))`)
+	require.Equal(t, "−95 mV", text("#legend-min"))
+	require.Equal(t, "+40 mV", text("#legend-max"))
+	require.NotEqual(t, before, eval(canvasHash).(string))
+	require.Less(t, int(eval(canvasColours).(float64)), detailColours/3)
 
 	// At 375 px (a phone) nothing overflows sideways and the canvas fits.
 	do(chromedp.EmulateViewport(375, 800), chromedp.Sleep(200*time.Millisecond))

@@ -37,6 +37,38 @@ type imageRequest struct {
 	Size    *int `json:"size"`     // pixels per side
 	Every   *int `json:"every"`    // animation: one frame every k steps
 	DelayMS *int `json:"delay_ms"` // animation: time per frame
+	// The colour scale, fixed for the whole picture or animation. Each end defaults to
+	// render.DetailRange's (−71…−68 mV), where default runs live, so the default request
+	// shows its pattern and spikes; −95 and 40 give the full physiological scale.
+	MinMV *float64 `json:"min_mV"`
+	MaxMV *float64 `json:"max_mV"`
+}
+
+// colourRange is the request's colour scale over the DetailRange defaults, checked by
+// render's rule (finite, within ±render.LimitMV, min < max) and reported as a 422 naming
+// min_mV or max_mV. When min ≥ max, the end the client sent is blamed (max_mV if both).
+func (req imageRequest) colourRange() (render.Range, error) {
+	r := render.DetailRange
+	if req.MinMV != nil {
+		r.MinMV = *req.MinMV
+	}
+	if req.MaxMV != nil {
+		r.MaxMV = *req.MaxMV
+	}
+	err := r.Validate()
+	var re *render.RangeError
+	if !errors.As(err, &re) {
+		return r, err // nil
+	}
+	field, input := "max_mV", r.MaxMV
+	if re.End == "MinMV" || (r.MinMV >= r.MaxMV && req.MaxMV == nil) {
+		field, input = "min_mV", r.MinMV
+	}
+	reason := strings.ReplaceAll(strings.ReplaceAll(re.Reason, "MinMV", "min_mV"), "MaxMV", "max_mV")
+	if field == "min_mV" && re.End == "MaxMV" {
+		reason = fmt.Sprintf("must be less than max_mV (%v)", r.MaxMV)
+	}
+	return r, &jobs.ValidationError{Field: field, Type: "value_error", Input: input, Reason: "Input " + reason}
 }
 
 // registerImageRoutes mounts POST /simulate/image and POST /simulate/animation on g (which
@@ -111,6 +143,10 @@ func (h *imageHandlers) image(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	rng, err := req.colourRange()
+	if err != nil {
+		return err
+	}
 	var final []float64
 	obs := jobs.ObservedSimulation{SimulateRequest: req.SimulateRequest, Every: req.Steps,
 		Observe: func(s jobs.Snapshot) bool {
@@ -122,7 +158,7 @@ func (h *imageHandlers) image(c echo.Context) error {
 		return err
 	}
 	var buf bytes.Buffer
-	if err := render.PNG(&buf, final, n, size); err != nil {
+	if err := render.PNG(&buf, final, n, size, rng); err != nil {
 		return fmt.Errorf("render png: %w", err)
 	}
 	metricsHeader(c, res)
@@ -149,6 +185,10 @@ func (h *imageHandlers) animation(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	rng, err := req.colourRange()
+	if err != nil {
+		return err
+	}
 	frames := (req.Steps + every - 1) / every
 	if frames > maxAnimationFrames {
 		return &jobs.ValidationError{Field: "every", Type: "value_error", Input: every,
@@ -158,7 +198,7 @@ func (h *imageHandlers) animation(c echo.Context) error {
 		return &jobs.ValidationError{Field: "size", Type: "value_error", Input: size,
 			Reason: fmt.Sprintf("%d frames of %d×%d pixels exceed %d pixels: lower size or raise every", frames, size, size, maxAnimationPixels)}
 	}
-	anim, err := render.NewGIF(n, size, (delay+5)/10, frames)
+	anim, err := render.NewGIF(n, size, (delay+5)/10, frames, rng)
 	if err != nil {
 		return fmt.Errorf("new gif: %w", err)
 	}

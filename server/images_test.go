@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"image/gif"
 	"image/png"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"mfn/jobs"
+	"mfn/render"
 )
 
 // startImages serves the image routes with the package's error envelope.
@@ -121,6 +123,13 @@ func TestImageErrors(t *testing.T) {
 		{"too many pixels", "/simulate/animation", `{"steps":200,"every":1,"size":512}`, 422, "size"},
 		{"animation size", "/simulate/animation", `{"size":513}`, 422, "size"},
 		{"alpha", "/simulate/animation", `{"alpha":2}`, 422, "alpha"},
+		{"min above max", "/simulate/image", `{"min_mV":-60,"max_mV":-70}`, 422, "max_mV"},
+		{"min equals max", "/simulate/animation", `{"min_mV":-70,"max_mV":-70}`, 422, "max_mV"},
+		{"min alone above default max", "/simulate/image", `{"min_mV":-60}`, 422, "min_mV"},
+		{"max alone below default min", "/simulate/animation", `{"max_mV":-80}`, 422, "max_mV"},
+		{"min out of bounds", "/simulate/image", `{"min_mV":-201}`, 422, "min_mV"},
+		{"max out of bounds", "/simulate/animation", `{"min_mV":0,"max_mV":1e300}`, 422, "max_mV"},
+		{"min wrong type", "/simulate/image", `{"min_mV":"low"}`, 422, "min_mV"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -129,4 +138,53 @@ func TestImageErrors(t *testing.T) {
 			require.Contains(t, string(data), `"`+tt.field+`"`)
 		})
 	}
+}
+
+// colours counts the distinct colours of a decoded image.
+func colours(t *testing.T, data []byte) int {
+	t.Helper()
+	img, err := png.Decode(bytes.NewReader(data))
+	require.NoError(t, err)
+	seen := map[[3]uint32]bool{}
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			seen[[3]uint32{r, g, bl}] = true
+		}
+	}
+	return len(seen)
+}
+
+// The default colour scale is the detail range, which shows the default run's structure;
+// the full range flattens it; an explicit detail range equals the default.
+func TestImageColourRange(t *testing.T) {
+	srv, _ := startImages(t)
+	get := func(body string) []byte {
+		t.Helper()
+		resp, data := post(t, srv.URL+"/simulate/image", body)
+		require.Equal(t, http.StatusOK, resp.StatusCode, string(data))
+		return data
+	}
+	def := get(`{}`)
+	detail := get(fmt.Sprintf(`{"min_mV":%v,"max_mV":%v}`, render.DetailRange.MinMV, render.DetailRange.MaxMV))
+	full := get(fmt.Sprintf(`{"min_mV":%v,"max_mV":%v}`, render.FullRange.MinMV, render.FullRange.MaxMV))
+	require.Equal(t, def, detail)
+	nDetail, nFull := colours(t, def), colours(t, full)
+	require.Greater(t, nDetail, 40, "the default image must show structure")
+	require.Less(t, nFull, nDetail/3, "on −95…+40 mV a resting field is nearly one colour")
+
+	// Each end is optional; the animation honours the range too.
+	require.NotEqual(t, def, get(`{"min_mV":-75}`))
+	gifOf := func(body string) *gif.GIF {
+		resp, data := post(t, srv.URL+"/simulate/animation", body)
+		require.Equal(t, http.StatusOK, resp.StatusCode, string(data))
+		anim, err := gif.DecodeAll(bytes.NewReader(data))
+		require.NoError(t, err)
+		return anim
+	}
+	a := gifOf(`{"grid_size":16,"steps":10,"every":5}`)
+	b := gifOf(`{"grid_size":16,"steps":10,"every":5,"min_mV":-95,"max_mV":40}`)
+	require.Len(t, b.Image, len(a.Image))
+	require.NotEqual(t, a.Image[1].Pix, b.Image[1].Pix)
 }

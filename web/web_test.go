@@ -45,12 +45,21 @@ func TestPageColorMapMatchesRender(t *testing.T) {
 	require.NoError(t, json.Unmarshal(m[1], &stops))
 	require.Equal(t, render.ColorMap[:], stops)
 
-	lim := regexp.MustCompile(`const MIN_MV = (-?\d+), MAX_MV = (-?\d+), LEVELS = (\d+);`).FindSubmatch(Page())
-	require.NotNil(t, lim)
-	require.Equal(t, "-95", string(lim[1]))
-	require.Equal(t, "40", string(lim[2]))
-	require.Equal(t, "256", string(lim[3]))
-	require.EqualValues(t, -95, render.MinMV)
-	require.EqualValues(t, 40, render.MaxMV)
+	// One scale per option of the colour-range select, equal to render's ranges.
+	rm := regexp.MustCompile(`const RANGES = (\{.*?\});`).FindSubmatch(Page())
+	require.NotNil(t, rm, "RANGES table not found in index.html")
+	var ranges map[string][2]float64
+	require.NoError(t, json.Unmarshal(rm[1], &ranges))
+	require.Equal(t, map[string][2]float64{
+		"detail": {render.DetailRange.MinMV, render.DetailRange.MaxMV},
+		"full":   {render.FullRange.MinMV, render.FullRange.MaxMV},
+	}, ranges)
+	require.Regexp(t, `<option value="detail" selected>`, string(Page()), "detail is the default")
+	require.Contains(t, string(Page()), `<option value="full">`)
+	require.Contains(t, string(Page()), `let range = RANGES.detail;`)
+
+	lv := regexp.MustCompile(`const LEVELS = (\d+);`).FindSubmatch(Page())
+	require.NotNil(t, lv)
+	require.Equal(t, "256", string(lv[1]))
 	require.EqualValues(t, 256, render.Levels)
 }
