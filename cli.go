@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"syscall"
 
 	"mfn/jobs"
+	"mfn/render"
 	"mfn/validation"
 )
 
@@ -75,6 +77,10 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 //
 // Flags: --seed, --grid-size, --steps, --alpha, --spike-probability,
 // --turing-enabled=bool, --threshold-mv, with the /simulate defaults and ranges.
+// --png FILE also writes the final field as a PNG (what POST /simulate/image answers),
+// --png-size PX pixels a side (default 4 per cell, clamped to 64…1024; 16…1024 allowed),
+// coloured over --min-mv…--max-mv (POST /simulate/image's min_mV/max_mV; default
+// render.DetailRange, −71…−68 mV). The JSON result is the same with or without --png.
 // Exit codes as runValidate.
 func runSimulate(args []string, stdout, stderr io.Writer) int {
 	const name = "mfn simulate"
@@ -87,25 +93,95 @@ func runSimulate(args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&req.SpikeProbability, "spike-probability", req.SpikeProbability, "per-step growth spike probability (0..1)")
 	fs.BoolVar(&req.TuringEnabled, "turing-enabled", req.TuringEnabled, "enable Turing morphogenesis (--turing-enabled=false to disable)")
 	fs.Float64Var(&req.ThresholdMV, "threshold-mv", req.ThresholdMV, "binarisation threshold for fractal_dimension, mV (-95..40)")
+	pngPath := fs.String("png", "", "also write the final field as a PNG to this file")
+	pngSize := fs.Int("png-size", 0, fmt.Sprintf("PNG pixels per side (%d..%d; default 4 per cell, clamped to 64..1024)", minPNGSize, maxPNGSize))
+	rng := render.DetailRange
+	fs.Float64Var(&rng.MinMV, "min-mv", rng.MinMV, "PNG colour scale bottom, mV (full physiological range: -95)")
+	fs.Float64Var(&rng.MaxMV, "max-mv", rng.MaxMV, "PNG colour scale top, mV (full physiological range: 40)")
 	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
 	}
 	if err := req.Validate(); err != nil {
 		return usageError(fs, stderr, flagError(err))
 	}
+	size := min(max(4*req.GridSize, 64), maxPNGSize)
+	if isSet(fs, "png-size") {
+		if *pngSize < minPNGSize || *pngSize > maxPNGSize {
+			return usageError(fs, stderr, fmt.Errorf("--png-size: must be between %d and %d, got %d", minPNGSize, maxPNGSize, *pngSize))
+		}
+		size = *pngSize
+	}
+	if err := rangeFlagError(fs, rng); err != nil {
+		return usageError(fs, stderr, err)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	res, err := jobs.Execute(ctx, req)
+	var job jobs.Request = req
+	var final []float64
+	if *pngPath != "" {
+		// Observing only the last step costs one copy of the field and leaves the run,
+		// and so the JSON result, exactly as without --png.
+		job = jobs.ObservedSimulation{SimulateRequest: req, Every: req.Steps,
+			Observe: func(s jobs.Snapshot) bool {
+				final = append(final[:0], s.Field...) // the field is only valid during the callback
+				return true
+			}}
+	}
+	res, err := jobs.Execute(ctx, job)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 1
+	}
+	if *pngPath != "" {
+		var buf bytes.Buffer
+		if err := render.PNG(&buf, final, req.GridSize, size, rng); err != nil {
+			fmt.Fprintf(stderr, "%s: render png: %v\n", name, err)
+			return 1
+		}
+		if err := os.WriteFile(*pngPath, buf.Bytes(), 0o644); err != nil {
+			fmt.Fprintf(stderr, "%s: --png: %v\n", name, err)
+			return 1
+		}
 	}
 	if err := json.NewEncoder(stdout).Encode(res); err != nil {
 		fmt.Fprintf(stderr, "%s: write output: %v\n", name, err)
 		return 1
 	}
 	return 0
+}
+
+// PNG side limits for `mfn simulate --png-size`, those of POST /simulate/image.
+const (
+	minPNGSize = 16
+	maxPNGSize = 1024
+)
+
+// isSet reports whether the flag was given on the command line.
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// rangeFlagError checks --min-mv/--max-mv with render's rule and names the flag at
+// fault; when min ≥ max, the one that was given is blamed (--max-mv if both were).
+func rangeFlagError(fs *flag.FlagSet, r render.Range) error {
+	err := r.Validate()
+	var re *render.RangeError
+	if !errors.As(err, &re) {
+		return err
+	}
+	if re.End == "MinMV" {
+		return fmt.Errorf("--min-mv: %s, got %v", re.Reason, r.MinMV)
+	}
+	if r.MinMV >= r.MaxMV && !isSet(fs, "max-mv") {
+		return fmt.Errorf("--min-mv: must be less than --max-mv (%v), got %v", r.MaxMV, r.MinMV)
+	}
+	if r.MinMV >= r.MaxMV {
+		return fmt.Errorf("--max-mv: must be greater than --min-mv (%v), got %v", r.MinMV, r.MaxMV)
+	}
+	return fmt.Errorf("--max-mv: %s, got %v", re.Reason, r.MaxMV)
 }
 
 // parseFlags parses args; ok is false when the caller must return code: 0 after -h

@@ -4,12 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"image"
+	"image/png"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"mfn/jobs"
+	"mfn/render"
 	"mfn/validation"
 )
 
@@ -87,6 +92,14 @@ func TestCLIErrors(t *testing.T) {
 		{"simulate p", simulateCLI, []string{"--spike-probability", "-0.5"}, "--spike-probability:", false},
 		{"simulate bad bool", simulateCLI, []string{"--turing-enabled=maybe"}, "turing-enabled", false},
 		{"simulate seed overflow", simulateCLI, []string{"--seed", "9223372036854775808"}, "-seed", false},
+		{"simulate png-size small", simulateCLI, []string{"--png", "x.png", "--png-size", "8"}, "--png-size: must be between 16 and 1024", false},
+		{"simulate png-size big", simulateCLI, []string{"--png-size", "5000"}, "--png-size:", false},
+		{"simulate png-size not a number", simulateCLI, []string{"--png-size", "big"}, "-png-size", false},
+		{"simulate min above max", simulateCLI, []string{"--min-mv", "-60", "--max-mv", "-70"}, "--max-mv: must be greater than --min-mv", false},
+		{"simulate min alone above default max", simulateCLI, []string{"--min-mv", "-60"}, "--min-mv: must be less than --max-mv", false},
+		{"simulate min out of bounds", simulateCLI, []string{"--min-mv", "-500"}, "--min-mv: must be between -200 and 200 mV", false},
+		{"simulate max NaN", simulateCLI, []string{"--max-mv", "NaN"}, "--max-mv: must be a finite number", false},
+		{"simulate max Inf", simulateCLI, []string{"--max-mv", "+Inf"}, "--max-mv:", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, errOut := runCLI(tc.fn, tc.args...)
@@ -139,4 +152,80 @@ func TestSimulateCLI(t *testing.T) {
 		require.NoError(t, err)
 		require.JSONEq(t, string(wantJSON), out)
 	}
+}
+
+// pngCLI runs `mfn simulate` with --png into a temp file and decodes it.
+func pngCLI(t *testing.T, args ...string) (string, image.Image) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "field.png")
+	code, out, errOut := runCLI(simulateCLI, append([]string{"--png", path}, args...)...)
+	require.Equal(t, 0, code, errOut)
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	img, err := png.Decode(bytes.NewReader(data))
+	require.NoError(t, err)
+	return out, img
+}
+
+func TestSimulateCLIPNG(t *testing.T) {
+	base := []string{"--seed", "11", "--grid-size", "32", "--steps", "40"}
+	code, plain, errOut := runCLI(simulateCLI, base...)
+	require.Equal(t, 0, code, errOut)
+
+	// The JSON result does not change with --png; default size is 4 px per cell, ≥ 64.
+	out, img := pngCLI(t, base...)
+	require.Equal(t, plain, out)
+	require.Equal(t, image.Rect(0, 0, 128, 128), img.Bounds())
+	_, small := pngCLI(t, "--grid-size", "8", "--steps", "3")
+	require.Equal(t, image.Rect(0, 0, 64, 64), small.Bounds())
+
+	out, sized := pngCLI(t, append(base, "--png-size", "100")...)
+	require.Equal(t, plain, out)
+	require.Equal(t, image.Rect(0, 0, 100, 100), sized.Bounds())
+
+	// The picture is the final field on the requested range: the same pixels as
+	// render.PNG of that field, which the default (detail) range shows with structure
+	// and the full range nearly flattens.
+	req := jobs.DefaultSimulateRequest()
+	req.Seed, req.GridSize, req.Steps = 11, 32, 40
+	var final []float64
+	_, err := jobs.Execute(context.Background(), jobs.ObservedSimulation{SimulateRequest: req, Every: 1,
+		Observe: func(s jobs.Snapshot) bool { final = append(final[:0], s.Field...); return true }})
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		args []string
+		rng  render.Range
+	}{
+		{nil, render.DetailRange},
+		{[]string{"--min-mv", "-95", "--max-mv", "40"}, render.FullRange},
+		{[]string{"--max-mv", "-69"}, render.Range{MinMV: render.DetailRange.MinMV, MaxMV: -69}},
+	} {
+		_, got := pngCLI(t, append(base, tc.args...)...)
+		want, err := render.Image(final, 32, 128, tc.rng)
+		require.NoError(t, err)
+		for y := 0; y < 128; y++ {
+			for x := 0; x < 128; x++ {
+				r1, g1, b1, _ := got.At(x, y).RGBA()
+				r2, g2, b2, _ := want.At(x, y).RGBA()
+				require.Equal(t, [3]uint32{r2, g2, b2}, [3]uint32{r1, g1, b1}, "%v pixel %d,%d", tc.args, x, y)
+			}
+		}
+	}
+	count := func(img image.Image) int {
+		seen := map[[3]uint32]bool{}
+		for y := 0; y < img.Bounds().Dy(); y++ {
+			for x := 0; x < img.Bounds().Dx(); x++ {
+				r, g, b, _ := img.At(x, y).RGBA()
+				seen[[3]uint32{r, g, b}] = true
+			}
+		}
+		return len(seen)
+	}
+	_, full := pngCLI(t, append(base, "--min-mv", "-95", "--max-mv", "40")...)
+	require.Greater(t, count(img), 3*count(full))
+
+	// An unwritable path is a runtime failure (exit 1) naming the flag.
+	code, _, errOut = runCLI(simulateCLI, "--grid-size", "8", "--steps", "2", "--png", filepath.Join(t.TempDir(), "missing", "f.png"))
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "--png:")
 }
