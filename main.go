@@ -77,7 +77,7 @@ func serve(parent context.Context, args []string, getenv func(string) (string, b
 		fmt.Fprintln(stderr, "mfn:", err)
 		return 2
 	}
-	log, err := newLogger(cfg.Log, cfg.Env)
+	log, err := newLogger(cfg.Log, cfg.Env, os.Stdout)
 	if err != nil {
 		fmt.Fprintln(stderr, "mfn:", err)
 		return 2
@@ -153,7 +153,7 @@ func addActor(g *oklog.Group, fn func(context.Context) error) {
 
 // newLogger builds the process logger: the reference's keys (timestamp, level,
 // logger, message, env) and level names (WARNING, CRITICAL), JSON or text, to stdout.
-func newLogger(c config.LogConfig, env string) (*zap.Logger, error) {
+func newLogger(c config.LogConfig, env string, out io.Writer) (*zap.Logger, error) {
 	lvl, err := config.ParseLevel(c.Level)
 	if err != nil {
 		return nil, fmt.Errorf("log.level: %w", err)
@@ -188,7 +188,7 @@ func newLogger(c config.LogConfig, env string) (*zap.Logger, error) {
 		}
 		enc = zapcore.NewConsoleEncoder(ec)
 	}
-	core := zapcore.NewCore(enc, zapcore.Lock(os.Stdout), zl)
+	core := zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(out)), zl)
 	return zap.New(core, zap.AddStacktrace(zap.DPanicLevel)).Named("mfn").With(zap.String("env", env)), nil
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
 	"gopkg.in/yaml.v3"
 
 	"mfn/config"
@@ -244,4 +246,22 @@ func comparable(c config.Config) map[string]any {
 		}
 	}
 	return m
+}
+
+func TestLoggerKeys(t *testing.T) {
+	var buf bytes.Buffer
+	log, err := newLogger(config.LogConfig{Level: "warning", Format: "json"}, "prod", &buf)
+	require.NoError(t, err)
+	log.Info("dropped")
+	log.Warn("kept", zap.String("request_id", "r1"))
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	require.Len(t, lines, 1)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal([]byte(lines[0]), &m))
+	require.Equal(t, "WARNING", m["level"])
+	require.Equal(t, "kept", m["message"])
+	require.Equal(t, "mfn", m["logger"])
+	require.Equal(t, "prod", m["env"])
+	require.Equal(t, "r1", m["request_id"])
+	require.Regexp(t, `^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$`, m["timestamp"])
 }

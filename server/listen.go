@@ -10,6 +10,7 @@ import (
 
 	"github.com/soheilhy/cmux"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
@@ -20,7 +21,7 @@ import (
 // normalStop reports the errors every Serve returns on a clean stop (PITFALLS §1.11).
 func normalStop(err error) bool {
 	return err == nil || errors.Is(err, http.ErrServerClosed) || errors.Is(err, cmux.ErrServerClosed) ||
-		errors.Is(err, cmux.ErrListenerClosed) || errors.Is(err, net.ErrClosed)
+		errors.Is(err, cmux.ErrListenerClosed) || errors.Is(err, net.ErrClosed) || errors.Is(err, grpc.ErrServerStopped)
 }
 
 // Run listens on cfg.Addr (and cfg.GRPCAddr when set) and serves until ctx is done, then
