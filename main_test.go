@@ -133,6 +133,10 @@ func TestEnvOverrides(t *testing.T) {
 		{"not an int", map[string]string{"MFN_RATE_LIMIT_REQUESTS": "many"}, nil, "server.rate_limit.requests"},
 		{"bad bool", map[string]string{"MFN_RATE_LIMIT_ENABLED": "sure"}, nil, "server.rate_limit.enabled"},
 		{"bad addr", map[string]string{"MFN_HTTP_ADDR": "8000"}, nil, "server.addr"},
+		{"key size alone", map[string]string{"MFN_CRYPTO_KEY_SIZE": "128"}, func(t *testing.T, c config.Config) {
+			require.Equal(t, 128, c.Server.Crypto.KeySizeBits)
+		}, ""},
+		{"key size mismatch", map[string]string{"MFN_CRYPTO_KEY_SIZE": "128", "MFN_CRYPTO_ALGORITHM": "AES-256-GCM"}, nil, "server.crypto.algorithm"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

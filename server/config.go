@@ -77,8 +77,9 @@ type MetricsConfig struct {
 // CryptoConfig configures the /api/* endpoints.
 type CryptoConfig struct {
 	Enabled bool `mapstructure:"enabled"`
-	// Algorithm is reported in responses: AES-256-GCM, AES-192-GCM or AES-128-GCM,
-	// matching KeySizeBits (the reference reported a name it did not use, BUG-33).
+	// Algorithm, when set, must be the AES-GCM variant of KeySizeBits (AES-256-GCM, …);
+	// "" derives it. Responses always name the algorithm actually used (the reference
+	// reported a name it did not use, BUG-33).
 	Algorithm string `mapstructure:"algorithm"`
 	// KeySizeBits sizes generated AES keys: 128, 192 or 256.
 	KeySizeBits int `mapstructure:"key_size_bits"`
@@ -129,7 +130,7 @@ func DefaultConfig() Config {
 		Metrics: MetricsConfig{Enabled: true},
 		Crypto: CryptoConfig{
 			Enabled:            true,
-			Algorithm:          "AES-256-GCM",
+			Algorithm:          "",
 			KeySizeBits:        256,
 			SignatureAlgorithm: "Ed25519",
 			AuditLog:           true,
@@ -255,7 +256,7 @@ func (c CryptoConfig) validate() error {
 	default:
 		return fmt.Errorf("key_size_bits: must be 128, 192 or 256")
 	}
-	if want := fmt.Sprintf("AES-%d-GCM", c.KeySizeBits); c.Algorithm != want {
+	if want := fmt.Sprintf("AES-%d-GCM", c.KeySizeBits); c.Algorithm != "" && c.Algorithm != want {
 		return fmt.Errorf("algorithm: %q is not implemented with key_size_bits %d (use %q)", c.Algorithm, c.KeySizeBits, want)
 	}
 	if c.SignatureAlgorithm != "Ed25519" {

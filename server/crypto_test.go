@@ -149,3 +149,12 @@ func TestCryptoKeysFromConfigAreShared(t *testing.T) {
 	r = call(t, "POST", b.URL+"/api/verify", fmt.Sprintf(`{"message":%q,"signature":%q}`, b64s("m"), r.json(t)["signature"]))
 	require.Equal(t, true, r.json(t)["valid"])
 }
+
+func TestCryptoKeySize128(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Crypto.KeySizeBits = 128
+	_, srv := testREST(t, cfg, startPool(t, jobs.PoolConfig{}))
+	r := call(t, "POST", srv.URL+"/api/encrypt", `{"plaintext":"AAAA"}`)
+	require.Equal(t, 200, r.status)
+	require.Equal(t, "AES-128-GCM", r.json(t)["algorithm"])
+}
