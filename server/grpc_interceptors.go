@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -93,8 +94,9 @@ func grpcRequestID(ctx context.Context) string {
 // incomingRequestID takes the client's x-request-id when it is a short token of safe
 // characters and generates one otherwise, so a client cannot inject into logs or headers
 // (the reference's BUG-19).
-func incomingRequestID(md metadata.MD) string {
-	if v := md.Get(grpcRequestIDKey); len(v) > 0 && validRequestID(v[len(v)-1]) {
+func incomingRequestID(ctx context.Context) string {
+	// ValueFromIncomingContext reads one key without copying the whole metadata map.
+	if v := metadata.ValueFromIncomingContext(ctx, grpcRequestIDKey); len(v) > 0 && validRequestID(v[len(v)-1]) {
 		return v[len(v)-1]
 	}
 	var b [16]byte
@@ -148,11 +150,10 @@ func grpcStatus(err error) (st *status.Status, internal bool) {
 	}
 }
 
-// begin prepares one call: request id into ctx and the response header.
-func (ic *grpcInterceptors) begin(ctx context.Context) (context.Context, string, metadata.MD) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	id := incomingRequestID(md)
-	return context.WithValue(ctx, grpcRequestIDCtxKey{}, id), id, md
+// begin puts the call's request id into ctx.
+func (ic *grpcInterceptors) begin(ctx context.Context) (context.Context, string) {
+	id := incomingRequestID(ctx)
+	return context.WithValue(ctx, grpcRequestIDCtxKey{}, id), id
 }
 
 // finish maps err to a status, records the metrics and writes the call's log line.
@@ -162,27 +163,32 @@ func (ic *grpcInterceptors) finish(ctx context.Context, method, id string, start
 	code := st.Code().String()
 	ic.metrics.requests.WithLabelValues(method, code).Inc()
 	ic.metrics.duration.WithLabelValues(method).Observe(d.Seconds())
-	fields := []zap.Field{
-		zap.String("request_id", id),
-		zap.String("method", method),
-		zap.String("code", code),
-		zap.Duration("duration", d),
-	}
-	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
-		fields = append(fields, zap.String("peer", p.Addr.String()))
-	}
+	level, msg := zapcore.InfoLevel, "grpc call"
 	switch {
 	case internal:
-		// The only place the cause is recorded: the client got a generic message.
-		fields = append(fields, zap.Error(err))
-		if stack := jobs.PanicStack(err); stack != nil {
-			fields = append(fields, zap.ByteString("stack", stack))
-		}
-		ic.log.Error("grpc call failed", fields...)
+		level, msg = zapcore.ErrorLevel, "grpc call failed"
 	case st.Code() == codes.OK && grpcPublic(method):
-		ic.log.Debug("grpc call", fields...) // probes every few seconds would drown the log
-	default:
-		ic.log.Info("grpc call", fields...)
+		level = zapcore.DebugLevel // probes every few seconds would drown the log
+	}
+	// Check first: the fields (peer address formatting) cost nothing when the level is off.
+	if ce := ic.log.Check(level, msg); ce != nil {
+		fields := make([]zap.Field, 0, 7)
+		fields = append(fields,
+			zap.String("request_id", id),
+			zap.String("method", method),
+			zap.String("code", code),
+			zap.Duration("duration", d))
+		if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+			fields = append(fields, zap.String("peer", p.Addr.String()))
+		}
+		if internal {
+			// The only place the cause is recorded: the client got a generic message.
+			fields = append(fields, zap.Error(err))
+			if stack := jobs.PanicStack(err); stack != nil {
+				fields = append(fields, zap.ByteString("stack", stack))
+			}
+		}
+		ce.Write(fields...)
 	}
 	if st.Code() == codes.OK {
 		return nil
@@ -192,7 +198,7 @@ func (ic *grpcInterceptors) finish(ctx context.Context, method, id string, start
 
 func (ic *grpcInterceptors) unaryObserve(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	start := time.Now()
-	ctx, id, _ := ic.begin(ctx)
+	ctx, id := ic.begin(ctx)
 	// Sent with the response headers (or the trailers-only error response).
 	_ = grpc.SetHeader(ctx, metadata.Pairs(grpcRequestIDKey, id))
 	resp, err := handler(ctx, req)
@@ -212,7 +218,7 @@ func (s *grpcServerStream) Context() context.Context { return s.ctx }
 
 func (ic *grpcInterceptors) streamObserve(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	start := time.Now()
-	ctx, id, _ := ic.begin(ss.Context())
+	ctx, id := ic.begin(ss.Context())
 	_ = ss.SetHeader(metadata.Pairs(grpcRequestIDKey, id))
 	err := handler(srv, &grpcServerStream{ServerStream: ss, ctx: ctx})
 	return ic.finish(ctx, info.FullMethod, id, start, err)
@@ -259,10 +265,8 @@ func (ic *grpcInterceptors) guard(ctx context.Context, method string) error {
 	authOn := ic.auth != nil && ic.auth.Required()
 	var key string
 	haveKey := false
-	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		if v := md.Get(grpcAPIKeyKey); len(v) > 0 {
-			key, haveKey = v[len(v)-1], true // last value wins, as in the reference
-		}
+	if v := metadata.ValueFromIncomingContext(ctx, grpcAPIKeyKey); len(v) > 0 {
+		key, haveKey = v[len(v)-1], true // last value wins, as in the reference
 	}
 	valid := authOn && haveKey && ic.auth.Valid(key)
 	if ic.limit != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -946,4 +947,25 @@ func BenchmarkLoadGRPCNernst(b *testing.B) {
 	if len(lat) > 0 {
 		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 	}
+}
+
+func TestGRPCLogLine(t *testing.T) {
+	core, logs := observer.New(zap.DebugLevel)
+	env := startGRPC(t, grpcEnvOpts{log: zap.New(core), wrap: func(r Runner) Runner { return failingRunner{Runner: r, mode: "error"} }})
+	ctx := metadata.AppendToOutgoingContext(testCtx(t), "x-request-id", "log-1")
+
+	_, err := env.client.Simulate(ctx, &pb.SimulateRequest{})
+	requireCode(t, err, codes.Internal)
+	require.NotContains(t, status.Convert(err).Message(), "hunter2")
+
+	entries := logs.FilterField(zap.String("request_id", "log-1")).All()
+	require.Len(t, entries, 1)
+	e := entries[0]
+	require.Equal(t, zap.ErrorLevel, e.Level)
+	fields := e.ContextMap()
+	require.Equal(t, "/mycelium.MyceliumService/Simulate", fields["method"])
+	require.Equal(t, "Internal", fields["code"])
+	require.Equal(t, "grpc", fields["component"])
+	require.Contains(t, fields, "duration")
+	require.Contains(t, fields["error"], "hunter2", "the cause is logged, not sent")
 }
