@@ -68,6 +68,9 @@ func decodeBody(body []byte, dst any) error {
 	if len(body) == 0 || bytes.Equal(body, nullToken) {
 		return validationErr(validationItem{Type: "missing", Loc: []any{"body"}, Msg: "Field required"})
 	}
+	if fastDecode(body, dst) {
+		return nil
+	}
 	if body[0] != '{' {
 		var v any
 		if err := json.Unmarshal(body, &v); err != nil {
