@@ -146,7 +146,7 @@ func (s *cryptoService) bindCrypto(c echo.Context, r *rest, dst any, check func(
 	return nil
 }
 
-func (s *cryptoService) audit(op, keyID string, err error) {
+func (s *cryptoService) audit(c echo.Context, op, keyID string, err error) {
 	if !s.cfg.AuditLog {
 		return
 	}
@@ -154,10 +154,10 @@ func (s *cryptoService) audit(op, keyID string, err error) {
 		keyID = "unknown"
 	}
 	if err != nil {
-		s.log.Warn("crypto operation failed", zap.String("operation", op), zap.String("key_id", keyID), zap.String("error", err.Error()))
+		s.log.Warn("crypto operation failed", zap.String("request_id", requestID(c)), zap.String("operation", op), zap.String("key_id", keyID), zap.String("error", err.Error()))
 		return
 	}
-	s.log.Info("crypto operation", zap.String("operation", op), zap.String("key_id", keyID), zap.Bool("success", true))
+	s.log.Info("crypto operation", zap.String("request_id", requestID(c)), zap.String("operation", op), zap.String("key_id", keyID), zap.Bool("success", true))
 }
 
 // encKey picks the encryption key: the named one (404 if unknown), else the default,
@@ -235,24 +235,24 @@ func (s *cryptoService) encrypt(c echo.Context) error {
 	}
 	pt, err := b64.DecodeString(*req.Plaintext)
 	if err != nil {
-		return s.fail("encrypt", str(req.KeyID), badRequest("Invalid base64-encoded plaintext"))
+		return s.fail(c, "encrypt", str(req.KeyID), badRequest("Invalid base64-encoded plaintext"))
 	}
 	aad, err := b64.DecodeString(str(req.AssociatedData))
 	if err != nil {
-		return s.fail("encrypt", str(req.KeyID), badRequest("Invalid base64-encoded associated data"))
+		return s.fail(c, "encrypt", str(req.KeyID), badRequest("Invalid base64-encoded associated data"))
 	}
 	id, key, err := s.encKey(str(req.KeyID), true)
 	if err != nil {
-		return s.fail("encrypt", str(req.KeyID), err)
+		return s.fail(c, "encrypt", str(req.KeyID), err)
 	}
 	aead, err := newGCM(key)
 	if err != nil {
-		return s.fail("encrypt", id, err)
+		return s.fail(c, "encrypt", id, err)
 	}
 	out := make([]byte, gcmNonceSize, gcmNonceSize+len(pt)+gcmTagSize)
 	_, _ = rand.Read(out)
 	out = aead.Seal(out, out[:gcmNonceSize], pt, nilIfEmpty(aad))
-	s.audit("encrypt", id, nil)
+	s.audit(c, "encrypt", id, nil)
 	return c.JSON(http.StatusOK, map[string]string{"ciphertext": b64.EncodeToString(out), "key_id": id, "algorithm": algName(len(key))})
 }
 
@@ -273,8 +273,8 @@ func newGCM(key []byte) (cipher.AEAD, error) {
 	return cipher.NewGCM(blk)
 }
 
-func (s *cryptoService) fail(op, keyID string, err error) error {
-	s.audit(op, keyID, err)
+func (s *cryptoService) fail(c echo.Context, op, keyID string, err error) error {
+	s.audit(c, op, keyID, err)
 	return err
 }
 
@@ -300,30 +300,30 @@ func (s *cryptoService) decrypt(c echo.Context) error {
 	}
 	ct, err := b64.DecodeString(*req.Ciphertext)
 	if err != nil {
-		return s.fail("decrypt", str(req.KeyID), badRequest("Invalid base64-encoded ciphertext"))
+		return s.fail(c, "decrypt", str(req.KeyID), badRequest("Invalid base64-encoded ciphertext"))
 	}
 	aad, err := b64.DecodeString(str(req.AssociatedData))
 	if err != nil {
-		return s.fail("decrypt", str(req.KeyID), badRequest("Invalid base64-encoded associated data"))
+		return s.fail(c, "decrypt", str(req.KeyID), badRequest("Invalid base64-encoded associated data"))
 	}
 	id, key, err := s.encKey(str(req.KeyID), false)
 	if err != nil {
-		return s.fail("decrypt", str(req.KeyID), err)
+		return s.fail(c, "decrypt", str(req.KeyID), err)
 	}
 	if len(ct) < gcmNonceSize+gcmTagSize {
-		return s.fail("decrypt", id, &apiError{status: http.StatusBadRequest, code: codeDecrypt,
+		return s.fail(c, "decrypt", id, &apiError{status: http.StatusBadRequest, code: codeDecrypt,
 			message: fmt.Sprintf("Decryption failed: Ciphertext too short: %d bytes. Minimum is %d bytes.", len(ct), gcmNonceSize+gcmTagSize)})
 	}
 	aead, err := newGCM(key)
 	if err != nil {
-		return s.fail("decrypt", id, err)
+		return s.fail(c, "decrypt", id, err)
 	}
 	pt, err := aead.Open(nil, ct[:gcmNonceSize], ct[gcmNonceSize:], nilIfEmpty(aad))
 	if err != nil {
-		return s.fail("decrypt", id, &apiError{status: http.StatusBadRequest, code: codeDecrypt,
+		return s.fail(c, "decrypt", id, &apiError{status: http.StatusBadRequest, code: codeDecrypt,
 			message: "Decryption failed: Decryption failed (possible tampering or wrong key)"})
 	}
-	s.audit("decrypt", id, nil)
+	s.audit(c, "decrypt", id, nil)
 	return c.JSON(http.StatusOK, map[string]string{"plaintext": b64.EncodeToString(pt), "key_id": id, "algorithm": algName(len(key))})
 }
 
@@ -347,14 +347,14 @@ func (s *cryptoService) sign(c echo.Context) error {
 	}
 	msg, err := b64.DecodeString(*req.Message)
 	if err != nil {
-		return s.fail("sign", str(req.KeyID), badRequest("Invalid base64-encoded message"))
+		return s.fail(c, "sign", str(req.KeyID), badRequest("Invalid base64-encoded message"))
 	}
 	id, priv, err := s.sigKey(str(req.KeyID), true)
 	if err != nil {
-		return s.fail("sign", str(req.KeyID), err)
+		return s.fail(c, "sign", str(req.KeyID), err)
 	}
 	sig := ed25519.Sign(priv, msg)
-	s.audit("sign", id, nil)
+	s.audit(c, "sign", id, nil)
 	return c.JSON(http.StatusOK, map[string]string{"signature": b64.EncodeToString(sig), "key_id": id, "algorithm": "Ed25519"})
 }
 
@@ -385,18 +385,18 @@ func (s *cryptoService) verify(c echo.Context) error {
 	}
 	msg, err := b64.DecodeString(*req.Message)
 	if err != nil {
-		return s.fail("verify", str(req.KeyID), badRequest("Invalid base64-encoded message"))
+		return s.fail(c, "verify", str(req.KeyID), badRequest("Invalid base64-encoded message"))
 	}
 	sig, err := b64.DecodeString(*req.Signature)
 	if err != nil {
-		return s.fail("verify", str(req.KeyID), badRequest("Invalid base64-encoded signature"))
+		return s.fail(c, "verify", str(req.KeyID), badRequest("Invalid base64-encoded signature"))
 	}
 	var pub []byte
 	var keyID any // null when a caller-supplied public key has no key_id
 	if pk := str(req.PublicKey); pk != "" {
 		pub, err = b64.DecodeString(pk)
 		if err != nil {
-			return s.fail("verify", "external", badRequest("Invalid base64-encoded public key"))
+			return s.fail(c, "verify", "external", badRequest("Invalid base64-encoded public key"))
 		}
 		if req.KeyID != nil && *req.KeyID != "" {
 			keyID = *req.KeyID
@@ -404,12 +404,12 @@ func (s *cryptoService) verify(c echo.Context) error {
 	} else {
 		id, priv, err := s.sigKey(str(req.KeyID), false)
 		if err != nil {
-			return s.fail("verify", str(req.KeyID), err)
+			return s.fail(c, "verify", str(req.KeyID), err)
 		}
 		pub, keyID = priv.Public().(ed25519.PublicKey), id
 	}
 	valid := len(pub) == ed25519.PublicKeySize && len(sig) == ed25519.SignatureSize && ed25519.Verify(pub, msg, sig)
-	s.audit("verify", fmt.Sprint(keyID), nil)
+	s.audit(c, "verify", fmt.Sprint(keyID), nil)
 	return c.JSON(http.StatusOK, map[string]any{"valid": valid, "key_id": keyID, "algorithm": "Ed25519"})
 }
 
@@ -447,11 +447,11 @@ func (s *cryptoService) keypair(c echo.Context) error {
 	_, e3 := s.kx[id]
 	if e1 || e2 || e3 {
 		err := &apiError{status: http.StatusConflict, code: codeKeyExists, message: fmt.Sprintf("Key %q already exists", id)}
-		s.audit("keypair", id, err)
+		s.audit(c, "keypair", id, err)
 		return err
 	}
 	if s.count() >= s.cfg.MaxKeys {
-		s.audit("keypair", id, errStoreFull)
+		s.audit(c, "keypair", id, errStoreFull)
 		return errStoreFull
 	}
 	var pub []byte
@@ -474,6 +474,6 @@ func (s *cryptoService) keypair(c echo.Context) error {
 	default:
 		return errors.New("server: unreachable algorithm")
 	}
-	s.audit("keypair", id, nil)
+	s.audit(c, "keypair", id, nil)
 	return c.JSON(http.StatusOK, map[string]string{"key_id": id, "public_key": b64.EncodeToString(pub), "algorithm": alg})
 }
