@@ -158,16 +158,21 @@ func (ic *grpcInterceptors) begin(ctx context.Context) (context.Context, string)
 
 // finish maps err to a status, records the metrics and writes the call's log line.
 func (ic *grpcInterceptors) finish(ctx context.Context, method, id string, start time.Time, err error) error {
-	st, internal := grpcStatus(err)
+	c, internal := codes.OK, false
+	var st *status.Status
+	if err != nil { // the common OK path allocates no status
+		st, internal = grpcStatus(err)
+		c = st.Code()
+	}
 	d := time.Since(start)
-	code := st.Code().String()
+	code := c.String()
 	ic.metrics.requests.WithLabelValues(method, code).Inc()
 	ic.metrics.duration.WithLabelValues(method).Observe(d.Seconds())
 	level, msg := zapcore.InfoLevel, "grpc call"
 	switch {
 	case internal:
 		level, msg = zapcore.ErrorLevel, "grpc call failed"
-	case st.Code() == codes.OK && grpcPublic(method):
+	case c == codes.OK && grpcPublic(method):
 		level = zapcore.DebugLevel // probes every few seconds would drown the log
 	}
 	// Check first: the fields (peer address formatting) cost nothing when the level is off.
@@ -190,7 +195,7 @@ func (ic *grpcInterceptors) finish(ctx context.Context, method, id string, start
 		}
 		ce.Write(fields...)
 	}
-	if st.Code() == codes.OK {
+	if c == codes.OK {
 		return nil
 	}
 	return st.Err()
@@ -200,7 +205,7 @@ func (ic *grpcInterceptors) unaryObserve(ctx context.Context, req any, info *grp
 	start := time.Now()
 	ctx, id := ic.begin(ctx)
 	// Sent with the response headers (or the trailers-only error response).
-	_ = grpc.SetHeader(ctx, metadata.Pairs(grpcRequestIDKey, id))
+	_ = grpc.SetHeader(ctx, metadata.MD{grpcRequestIDKey: {id}})
 	resp, err := handler(ctx, req)
 	if err = ic.finish(ctx, info.FullMethod, id, start, err); err != nil {
 		return nil, err
@@ -219,7 +224,7 @@ func (s *grpcServerStream) Context() context.Context { return s.ctx }
 func (ic *grpcInterceptors) streamObserve(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	start := time.Now()
 	ctx, id := ic.begin(ss.Context())
-	_ = ss.SetHeader(metadata.Pairs(grpcRequestIDKey, id))
+	_ = ss.SetHeader(metadata.MD{grpcRequestIDKey: {id}})
 	err := handler(srv, &grpcServerStream{ServerStream: ss, ctx: ctx})
 	return ic.finish(ctx, info.FullMethod, id, start, err)
 }
