@@ -34,15 +34,15 @@ import (
 	pb "mfn/proto"
 )
 
-// testAuth implements Authenticator for these tests (the REST helper owns the real one).
-type testAuth struct {
+// grpcTestAuth implements Authenticator for these tests (the REST helper owns the real one).
+type grpcTestAuth struct {
 	required bool
 	keys     []string
 }
 
-func (a testAuth) Required() bool { return a.required }
+func (a grpcTestAuth) Required() bool { return a.required }
 
-func (a testAuth) Valid(key string) bool {
+func (a grpcTestAuth) Valid(key string) bool {
 	ok := false
 	for _, k := range a.keys {
 		if subtle.ConstantTimeCompare([]byte(k), []byte(key)) == 1 {
@@ -52,14 +52,14 @@ func (a testAuth) Valid(key string) bool {
 	return ok
 }
 
-// testLimiter allows the first n calls per key and records the keys it saw.
-type testLimiter struct {
+// grpcTestLimiter allows the first n calls per key and records the keys it saw.
+type grpcTestLimiter struct {
 	n    int
 	mu   sync.Mutex
 	seen map[string]int
 }
 
-func (l *testLimiter) Allow(key string) bool {
+func (l *grpcTestLimiter) Allow(key string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.seen == nil {
@@ -137,19 +137,19 @@ func startGRPC(tb testing.TB, o grpcEnvOpts) *grpcEnv {
 	return &grpcEnv{client: pb.NewMyceliumServiceClient(conn), conn: conn, pool: pool, health: hs, reg: reg, run: run}
 }
 
-func withKey(ctx context.Context, key string) context.Context {
+func grpcWithKey(ctx context.Context, key string) context.Context {
 	return metadata.AppendToOutgoingContext(ctx, "x-api-key", key)
 }
 
-func testCtx(t *testing.T) context.Context {
+func grpcTestCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	return ctx
 }
 
-func ptr[T any](v T) *T { return &v }
+func gptr[T any](v T) *T { return &v }
 
-func requireCode(t *testing.T, err error, want codes.Code) *status.Status {
+func requireGRPCCode(t *testing.T, err error, want codes.Code) *status.Status {
 	t.Helper()
 	require.Error(t, err)
 	st, ok := status.FromError(err)
@@ -188,8 +188,8 @@ func TestGRPCConfigValidate(t *testing.T) {
 }
 
 func TestGRPCHealth(t *testing.T) {
-	env := startGRPC(t, grpcEnvOpts{auth: testAuth{required: true, keys: []string{"k"}}})
-	ctx := testCtx(t)
+	env := startGRPC(t, grpcEnvOpts{auth: grpcTestAuth{required: true, keys: []string{"k"}}})
+	ctx := grpcTestCtx(t)
 
 	// The custom HealthCheck never needs a key.
 	res, err := env.client.HealthCheck(ctx, &pb.HealthCheckRequest{})
@@ -205,7 +205,7 @@ func TestGRPCHealth(t *testing.T) {
 		require.Equal(t, healthpb.HealthCheckResponse_SERVING, r.GetStatus(), "service %q", svc)
 	}
 	_, err = hc.Check(ctx, &healthpb.HealthCheckRequest{Service: "nope"})
-	requireCode(t, err, codes.NotFound)
+	requireGRPCCode(t, err, codes.NotFound)
 
 	env.health.Shutdown() // what the listener does first on drain
 	for _, svc := range []string{"", "mycelium.MyceliumService"} {
@@ -216,8 +216,8 @@ func TestGRPCHealth(t *testing.T) {
 }
 
 func TestGRPCReflection(t *testing.T) {
-	env := startGRPC(t, grpcEnvOpts{auth: testAuth{required: true, keys: []string{"k"}}})
-	ctx := testCtx(t)
+	env := startGRPC(t, grpcEnvOpts{auth: grpcTestAuth{required: true, keys: []string{"k"}}})
+	ctx := grpcTestCtx(t)
 
 	t.Run("v1", func(t *testing.T) {
 		stream, err := reflectionv1.NewServerReflectionClient(env.conn).ServerReflectionInfo(ctx)
@@ -259,7 +259,7 @@ func TestGRPCReflection(t *testing.T) {
 
 func TestGRPCComputeNernst(t *testing.T) {
 	env := startGRPC(t, grpcEnvOpts{})
-	ctx := testCtx(t)
+	ctx := grpcTestCtx(t)
 
 	tests := []struct {
 		name string
@@ -268,20 +268,20 @@ func TestGRPCComputeNernst(t *testing.T) {
 	}{
 		{
 			name: "potassium",
-			in:   &pb.NernstRequest{ZValence: ptr[int32](1), ConcentrationOutMolar: ptr(5e-3), ConcentrationInMolar: ptr(140e-3), TemperatureK: ptr(310.0)},
-			want: jobs.NernstRequest{ZValence: 1, ConcentrationOutMolar: ptr(5e-3), ConcentrationInMolar: ptr(140e-3), TemperatureK: 310},
+			in:   &pb.NernstRequest{ZValence: gptr[int32](1), ConcentrationOutMolar: gptr(5e-3), ConcentrationInMolar: gptr(140e-3), TemperatureK: gptr(310.0)},
+			want: jobs.NernstRequest{ZValence: 1, ConcentrationOutMolar: gptr(5e-3), ConcentrationInMolar: gptr(140e-3), TemperatureK: 310},
 		},
 		{
 			name: "calcium at 300 K",
-			in:   &pb.NernstRequest{ZValence: ptr[int32](2), ConcentrationOutMolar: ptr(2e-3), ConcentrationInMolar: ptr(1e-4), TemperatureK: ptr(300.0)},
-			want: jobs.NernstRequest{ZValence: 2, ConcentrationOutMolar: ptr(2e-3), ConcentrationInMolar: ptr(1e-4), TemperatureK: 300},
+			in:   &pb.NernstRequest{ZValence: gptr[int32](2), ConcentrationOutMolar: gptr(2e-3), ConcentrationInMolar: gptr(1e-4), TemperatureK: gptr(300.0)},
+			want: jobs.NernstRequest{ZValence: 2, ConcentrationOutMolar: gptr(2e-3), ConcentrationInMolar: gptr(1e-4), TemperatureK: 300},
 		},
 		{
 			name: "unset valence and temperature take the REST defaults",
-			in:   &pb.NernstRequest{ConcentrationOutMolar: ptr(5e-3), ConcentrationInMolar: ptr(140e-3)},
+			in:   &pb.NernstRequest{ConcentrationOutMolar: gptr(5e-3), ConcentrationInMolar: gptr(140e-3)},
 			want: func() jobs.NernstRequest {
 				r := jobs.DefaultNernstRequest()
-				r.ConcentrationOutMolar, r.ConcentrationInMolar = ptr(5e-3), ptr(140e-3)
+				r.ConcentrationOutMolar, r.ConcentrationInMolar = gptr(5e-3), gptr(140e-3)
 				return r
 			}(),
 		},
@@ -299,7 +299,7 @@ func TestGRPCComputeNernst(t *testing.T) {
 
 func TestGRPCSimulateMatchesREST(t *testing.T) {
 	env := startGRPC(t, grpcEnvOpts{})
-	ctx := testCtx(t)
+	ctx := grpcTestCtx(t)
 
 	tests := []struct {
 		name string
@@ -315,7 +315,7 @@ func TestGRPCSimulateMatchesREST(t *testing.T) {
 		},
 		{
 			name: "explicit zero seed and Turing off",
-			in:   &pb.SimulateRequest{Seed: ptr[int32](0), GridSize: ptr[int32](16), Steps: ptr[int32](10), TuringEnabled: ptr(false), Alpha: ptr(0.1), SpikeProbability: ptr(0.5), Gamma: ptr(0.8)},
+			in:   &pb.SimulateRequest{Seed: gptr[int32](0), GridSize: gptr[int32](16), Steps: gptr[int32](10), TuringEnabled: gptr(false), Alpha: gptr(0.1), SpikeProbability: gptr(0.5), Gamma: gptr(0.8)},
 			want: func() jobs.SimulateRequest {
 				r := jobs.DefaultSimulateRequest()
 				r.Seed, r.GridSize, r.Steps, r.TuringEnabled, r.Alpha, r.SpikeProbability = 0, 16, 10, false, 0.1, 0.5
@@ -324,7 +324,7 @@ func TestGRPCSimulateMatchesREST(t *testing.T) {
 		},
 		{
 			name: "threshold",
-			in:   &pb.SimulateRequest{Seed: ptr[int32](7), GridSize: ptr[int32](32), Steps: ptr[int32](20), ThresholdMV: ptr(-70.0)},
+			in:   &pb.SimulateRequest{Seed: gptr[int32](7), GridSize: gptr[int32](32), Steps: gptr[int32](20), ThresholdMV: gptr(-70.0)},
 			want: func() jobs.SimulateRequest {
 				r := jobs.DefaultSimulateRequest()
 				r.Seed, r.GridSize, r.Steps, r.ThresholdMV = 7, 32, 20, -70
@@ -366,8 +366,8 @@ func TestGRPCSimulateMatchesREST(t *testing.T) {
 
 func TestGRPCSimulateStream(t *testing.T) {
 	env := startGRPC(t, grpcEnvOpts{})
-	ctx := testCtx(t)
-	in := &pb.SimulateRequest{Seed: ptr[int32](3), GridSize: ptr[int32](24), Steps: ptr[int32](17)}
+	ctx := grpcTestCtx(t)
+	in := &pb.SimulateRequest{Seed: gptr[int32](3), GridSize: gptr[int32](24), Steps: gptr[int32](17)}
 
 	stream, err := env.client.SimulateStream(ctx, in)
 	require.NoError(t, err)
@@ -403,13 +403,13 @@ func TestGRPCSimulateStream(t *testing.T) {
 	}
 }
 
-// stepRecorder wraps the pool to record the last step a 1000-step observed run reached.
-type stepRecorder struct {
+// grpcStepRecorder wraps the pool to record the last step a 1000-step observed run reached.
+type grpcStepRecorder struct {
 	Runner
 	last atomic.Int64
 }
 
-func (r *stepRecorder) Do(ctx context.Context, req jobs.Request) (jobs.Result, error) {
+func (r *grpcStepRecorder) Do(ctx context.Context, req jobs.Request) (jobs.Result, error) {
 	if o, ok := req.(jobs.ObservedSimulation); ok && o.Steps == 1000 {
 		inner := o.Observe
 		o.Observe = func(s jobs.Snapshot) bool { r.last.Store(int64(s.Step)); return inner(s) }
@@ -421,13 +421,13 @@ func (r *stepRecorder) Do(ctx context.Context, req jobs.Request) (jobs.Result, e
 // TestGRPCSimulateStreamCancel: a client that cancels mid-stream stops the simulation
 // early and frees the only worker, so the next request runs.
 func TestGRPCSimulateStreamCancel(t *testing.T) {
-	rec := &stepRecorder{}
+	rec := &grpcStepRecorder{}
 	env := startGRPC(t, grpcEnvOpts{pool: jobs.PoolConfig{Workers: 1, QueueSize: 1},
 		wrap: func(r Runner) Runner { rec.Runner = r; return rec }})
-	ctx := testCtx(t)
+	ctx := grpcTestCtx(t)
 
 	sctx, cancel := context.WithCancel(ctx)
-	stream, err := env.client.SimulateStream(sctx, &pb.SimulateRequest{GridSize: ptr[int32](256), Steps: ptr[int32](1000)})
+	stream, err := env.client.SimulateStream(sctx, &pb.SimulateRequest{GridSize: gptr[int32](256), Steps: gptr[int32](1000)})
 	require.NoError(t, err)
 	for i := range 2 {
 		u, err := stream.Recv()
@@ -443,11 +443,11 @@ func TestGRPCSimulateStreamCancel(t *testing.T) {
 		}
 		got++
 	}
-	requireCode(t, err, codes.Canceled)
+	requireGRPCCode(t, err, codes.Canceled)
 	require.Less(t, got, 1000)
 
 	// With one worker this runs only after the cancelled run has left it.
-	res, err := env.client.Simulate(ctx, &pb.SimulateRequest{GridSize: ptr[int32](16), Steps: ptr[int32](4)})
+	res, err := env.client.Simulate(ctx, &pb.SimulateRequest{GridSize: gptr[int32](16), Steps: gptr[int32](4)})
 	require.NoError(t, err)
 	require.Len(t, res.GetFieldMean(), 4)
 	require.Less(t, rec.last.Load(), int64(999), "the cancelled run went on to the last step")
@@ -458,20 +458,20 @@ func TestGRPCSimulateStreamCancel(t *testing.T) {
 	}, 10*time.Second, 10*time.Millisecond)
 }
 
-// stalledStream is a SimulateStream server stream whose client never reads: Send blocks
+// grpcStalledStream is a SimulateStream server stream whose client never reads: Send blocks
 // until the call's context ends, as grpc's Send does once the flow-control window is
 // full. Over a real connection the window (64 KiB) outlasts the largest allowed run, so
 // the condition is produced here directly.
-type stalledStream struct {
+type grpcStalledStream struct {
 	grpc.ServerStream
 	ctx     context.Context
 	sending chan struct{} // closed at the first Send: the run is on the worker
 	once    *sync.Once
 }
 
-func (s stalledStream) Context() context.Context { return s.ctx }
+func (s grpcStalledStream) Context() context.Context { return s.ctx }
 
-func (s stalledStream) Send(*pb.SimulationUpdate) error {
+func (s grpcStalledStream) Send(*pb.SimulationUpdate) error {
 	s.once.Do(func() { close(s.sending) })
 	<-s.ctx.Done()
 	return s.ctx.Err()
@@ -491,11 +491,11 @@ func TestGRPCSimulateStreamStall(t *testing.T) {
 	cfg.StreamBuffer = 1
 	cfg.StreamStallTimeout = 100 * time.Millisecond
 	svc := newGRPCService(cfg, pool, time.Now)
-	ctx, cancel := context.WithCancel(testCtx(t))
+	ctx, cancel := context.WithCancel(grpcTestCtx(t))
 	handlerDone := make(chan error, 1)
-	stream := stalledStream{ctx: ctx, sending: make(chan struct{}), once: new(sync.Once)}
+	stream := grpcStalledStream{ctx: ctx, sending: make(chan struct{}), once: new(sync.Once)}
 	go func() {
-		handlerDone <- svc.SimulateStream(&pb.SimulateRequest{GridSize: ptr[int32](64), Steps: ptr[int32](1000)}, stream)
+		handlerDone <- svc.SimulateStream(&pb.SimulateRequest{GridSize: gptr[int32](64), Steps: gptr[int32](1000)}, stream)
 	}()
 	<-stream.sending
 
@@ -518,15 +518,15 @@ func TestGRPCSimulateStreamStall(t *testing.T) {
 
 func TestGRPCValidate(t *testing.T) {
 	env := startGRPC(t, grpcEnvOpts{})
-	ctx := testCtx(t)
+	ctx := grpcTestCtx(t)
 
-	in := &pb.ValidateRequest{Seed: ptr[int32](5), Epochs: ptr[int32](1), GridSize: ptr[int32](16), BatchSize: ptr[int32](2), Steps: ptr[int32](8), TuringEnabled: ptr(false), QuantumJitter: ptr(true)}
+	in := &pb.ValidateRequest{Seed: gptr[int32](5), Epochs: gptr[int32](1), GridSize: gptr[int32](16), BatchSize: gptr[int32](2), Steps: gptr[int32](8), TuringEnabled: gptr(false), QuantumJitter: gptr(true)}
 	got, err := env.client.Validate(ctx, in)
 	require.NoError(t, err)
 	res, err := env.pool.Do(ctx, jobs.ValidateRequest{Seed: 5, Epochs: 1, GridSize: 16, BatchSize: 2, Steps: 8, TuringEnabled: false, QuantumJitter: true})
 	require.NoError(t, err)
 	want := res.(jobs.ValidateResult)
-	requireValidateEqual(t, want, got)
+	requireGRPCValidateEqual(t, want, got)
 }
 
 func TestGRPCValidateDefaults(t *testing.T) {
@@ -534,15 +534,15 @@ func TestGRPCValidateDefaults(t *testing.T) {
 		t.Skip("a full-size validation cycle (64×64, 64 steps)")
 	}
 	env := startGRPC(t, grpcEnvOpts{})
-	ctx := testCtx(t)
+	ctx := grpcTestCtx(t)
 	got, err := env.client.Validate(ctx, &pb.ValidateRequest{})
 	require.NoError(t, err)
 	res, err := env.pool.Do(ctx, jobs.DefaultValidateRequest())
 	require.NoError(t, err)
-	requireValidateEqual(t, res.(jobs.ValidateResult), got)
+	requireGRPCValidateEqual(t, res.(jobs.ValidateResult), got)
 }
 
-func requireValidateEqual(t *testing.T, want jobs.ValidateResult, got *pb.ValidateResponse) {
+func requireGRPCValidateEqual(t *testing.T, want jobs.ValidateResult, got *pb.ValidateResponse) {
 	t.Helper()
 	require.Equal(t, want.LossStart, got.GetLossStart())
 	require.Equal(t, want.LossFinal, got.GetLossFinal())
@@ -558,10 +558,10 @@ func requireValidateEqual(t *testing.T, want jobs.ValidateResult, got *pb.Valida
 
 func TestGRPCAggregateFederated(t *testing.T) {
 	env := startGRPC(t, grpcEnvOpts{})
-	ctx := testCtx(t)
+	ctx := grpcTestCtx(t)
 
 	grads := [][]float64{{1, 2, 3}, {1.1, 2.1, 2.9}, {0.9, 1.8, 3.2}, {50, -40, 70}, {1, 2.2, 3.1}}
-	in := &pb.FederatedAggregateRequest{NumClusters: ptr[int32](2), ByzantineFraction: ptr(0.0)}
+	in := &pb.FederatedAggregateRequest{NumClusters: gptr[int32](2), ByzantineFraction: gptr(0.0)}
 	for _, g := range grads {
 		in.Gradients = append(in.Gradients, &pb.Gradient{Values: g})
 	}
@@ -588,7 +588,7 @@ func TestGRPCAggregateFederated(t *testing.T) {
 
 func TestGRPCInvalidArgument(t *testing.T) {
 	env := startGRPC(t, grpcEnvOpts{})
-	ctx := testCtx(t)
+	ctx := grpcTestCtx(t)
 	simulate := func(in *pb.SimulateRequest) error { _, err := env.client.Simulate(ctx, in); return err }
 	stream := func(in *pb.SimulateRequest) error {
 		s, err := env.client.SimulateStream(ctx, in)
@@ -610,41 +610,41 @@ func TestGRPCInvalidArgument(t *testing.T) {
 		call  func() error
 		field string
 	}{
-		{"grid too small", func() error { return simulate(&pb.SimulateRequest{GridSize: ptr[int32](4)}) }, "grid_size"},
-		{"negative seed", func() error { return simulate(&pb.SimulateRequest{Seed: ptr[int32](-1)}) }, "seed"},
-		{"explicit zero steps", func() error { return simulate(&pb.SimulateRequest{Steps: ptr[int32](0)}) }, "steps"},
-		{"alpha above 1", func() error { return simulate(&pb.SimulateRequest{Alpha: ptr(1.5)}) }, "alpha"},
-		{"spike probability", func() error { return simulate(&pb.SimulateRequest{SpikeProbability: ptr(-0.1)}) }, "spike_probability"},
-		{"stream steps", func() error { return stream(&pb.SimulateRequest{Steps: ptr[int32](1001)}) }, "steps"},
+		{"grid too small", func() error { return simulate(&pb.SimulateRequest{GridSize: gptr[int32](4)}) }, "grid_size"},
+		{"negative seed", func() error { return simulate(&pb.SimulateRequest{Seed: gptr[int32](-1)}) }, "seed"},
+		{"explicit zero steps", func() error { return simulate(&pb.SimulateRequest{Steps: gptr[int32](0)}) }, "steps"},
+		{"alpha above 1", func() error { return simulate(&pb.SimulateRequest{Alpha: gptr(1.5)}) }, "alpha"},
+		{"spike probability", func() error { return simulate(&pb.SimulateRequest{SpikeProbability: gptr(-0.1)}) }, "spike_probability"},
+		{"stream steps", func() error { return stream(&pb.SimulateRequest{Steps: gptr[int32](1001)}) }, "steps"},
 		{"valence zero", func() error {
-			return nernst(&pb.NernstRequest{ZValence: ptr[int32](0), ConcentrationOutMolar: ptr(1.0), ConcentrationInMolar: ptr(1.0)})
+			return nernst(&pb.NernstRequest{ZValence: gptr[int32](0), ConcentrationOutMolar: gptr(1.0), ConcentrationInMolar: gptr(1.0)})
 		}, "z_valence"},
-		{"missing concentration", func() error { return nernst(&pb.NernstRequest{ConcentrationOutMolar: ptr(1.0)}) }, "concentration_in_molar"},
+		{"missing concentration", func() error { return nernst(&pb.NernstRequest{ConcentrationOutMolar: gptr(1.0)}) }, "concentration_in_molar"},
 		{"zero temperature", func() error {
-			return nernst(&pb.NernstRequest{ConcentrationOutMolar: ptr(1.0), ConcentrationInMolar: ptr(1.0), TemperatureK: ptr(0.0)})
+			return nernst(&pb.NernstRequest{ConcentrationOutMolar: gptr(1.0), ConcentrationInMolar: gptr(1.0), TemperatureK: gptr(0.0)})
 		}, "temperature_k"},
 		{"no gradients", func() error { return fed(&pb.FederatedAggregateRequest{}) }, "gradients"},
 		{"byzantine half", func() error {
-			return fed(&pb.FederatedAggregateRequest{Gradients: []*pb.Gradient{{Values: []float64{1}}}, ByzantineFraction: ptr(0.5)})
+			return fed(&pb.FederatedAggregateRequest{Gradients: []*pb.Gradient{{Values: []float64{1}}}, ByzantineFraction: gptr(0.5)})
 		}, "byzantine_fraction"},
 		{"ragged", func() error {
 			return fed(&pb.FederatedAggregateRequest{Gradients: []*pb.Gradient{{Values: []float64{1}}, {Values: []float64{1, 2}}}})
 		}, "gradients"},
-		{"epochs zero", func() error { return validate(&pb.ValidateRequest{Epochs: ptr[int32](0)}) }, "epochs"},
-		{"batch too big", func() error { return validate(&pb.ValidateRequest{BatchSize: ptr[int32](65)}) }, "batch_size"},
+		{"epochs zero", func() error { return validate(&pb.ValidateRequest{Epochs: gptr[int32](0)}) }, "epochs"},
+		{"batch too big", func() error { return validate(&pb.ValidateRequest{BatchSize: gptr[int32](65)}) }, "batch_size"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st := requireCode(t, tt.call(), codes.InvalidArgument)
+			st := requireGRPCCode(t, tt.call(), codes.InvalidArgument)
 			require.Contains(t, st.Message(), tt.field)
 		})
 	}
 }
 
 func TestGRPCAuth(t *testing.T) {
-	env := startGRPC(t, grpcEnvOpts{auth: testAuth{required: true, keys: []string{"key-one", "key-two"}}})
-	ctx := testCtx(t)
-	nernstIn := &pb.NernstRequest{ConcentrationOutMolar: ptr(5e-3), ConcentrationInMolar: ptr(140e-3)}
+	env := startGRPC(t, grpcEnvOpts{auth: grpcTestAuth{required: true, keys: []string{"key-one", "key-two"}}})
+	ctx := grpcTestCtx(t)
+	nernstIn := &pb.NernstRequest{ConcentrationOutMolar: gptr(5e-3), ConcentrationInMolar: gptr(140e-3)}
 
 	tests := []struct {
 		name string
@@ -652,12 +652,12 @@ func TestGRPCAuth(t *testing.T) {
 		want codes.Code
 	}{
 		{"missing", ctx, codes.Unauthenticated},
-		{"empty", withKey(ctx, ""), codes.Unauthenticated},
-		{"wrong", withKey(ctx, "key-three"), codes.Unauthenticated},
-		{"right", withKey(ctx, "key-one"), codes.OK},
-		{"second key", withKey(ctx, "key-two"), codes.OK},
-		{"last value wins", withKey(withKey(ctx, "wrong"), "key-two"), codes.OK},
-		{"last value wrong", withKey(withKey(ctx, "key-one"), "wrong"), codes.Unauthenticated},
+		{"empty", grpcWithKey(ctx, ""), codes.Unauthenticated},
+		{"wrong", grpcWithKey(ctx, "key-three"), codes.Unauthenticated},
+		{"right", grpcWithKey(ctx, "key-one"), codes.OK},
+		{"second key", grpcWithKey(ctx, "key-two"), codes.OK},
+		{"last value wins", grpcWithKey(grpcWithKey(ctx, "wrong"), "key-two"), codes.OK},
+		{"last value wrong", grpcWithKey(grpcWithKey(ctx, "key-one"), "wrong"), codes.Unauthenticated},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -666,39 +666,39 @@ func TestGRPCAuth(t *testing.T) {
 				require.NoError(t, err)
 				return
 			}
-			st := requireCode(t, err, tt.want)
+			st := requireGRPCCode(t, err, tt.want)
 			require.Equal(t, "Invalid or missing API key", st.Message())
 		})
 	}
 
 	t.Run("stream", func(t *testing.T) {
-		s, err := env.client.SimulateStream(ctx, &pb.SimulateRequest{GridSize: ptr[int32](8), Steps: ptr[int32](2)})
+		s, err := env.client.SimulateStream(ctx, &pb.SimulateRequest{GridSize: gptr[int32](8), Steps: gptr[int32](2)})
 		require.NoError(t, err)
 		_, err = s.Recv()
-		requireCode(t, err, codes.Unauthenticated)
+		requireGRPCCode(t, err, codes.Unauthenticated)
 
-		s, err = env.client.SimulateStream(withKey(ctx, "key-one"), &pb.SimulateRequest{GridSize: ptr[int32](8), Steps: ptr[int32](2)})
+		s, err = env.client.SimulateStream(grpcWithKey(ctx, "key-one"), &pb.SimulateRequest{GridSize: gptr[int32](8), Steps: gptr[int32](2)})
 		require.NoError(t, err)
 		_, err = s.Recv()
 		require.NoError(t, err)
 	})
 	t.Run("every protected rpc", func(t *testing.T) {
 		_, err := env.client.Validate(ctx, &pb.ValidateRequest{})
-		requireCode(t, err, codes.Unauthenticated)
+		requireGRPCCode(t, err, codes.Unauthenticated)
 		_, err = env.client.Simulate(ctx, &pb.SimulateRequest{})
-		requireCode(t, err, codes.Unauthenticated)
+		requireGRPCCode(t, err, codes.Unauthenticated)
 		_, err = env.client.AggregateFederated(ctx, &pb.FederatedAggregateRequest{})
-		requireCode(t, err, codes.Unauthenticated)
+		requireGRPCCode(t, err, codes.Unauthenticated)
 	})
 	t.Run("fails closed without keys", func(t *testing.T) {
-		closed := startGRPC(t, grpcEnvOpts{auth: testAuth{required: true}})
-		_, err := closed.client.ComputeNernst(withKey(ctx, ""), nernstIn)
-		requireCode(t, err, codes.Unauthenticated)
+		closed := startGRPC(t, grpcEnvOpts{auth: grpcTestAuth{required: true}})
+		_, err := closed.client.ComputeNernst(grpcWithKey(ctx, ""), nernstIn)
+		requireGRPCCode(t, err, codes.Unauthenticated)
 		_, err = closed.client.HealthCheck(ctx, &pb.HealthCheckRequest{})
 		require.NoError(t, err)
 	})
 	t.Run("not required", func(t *testing.T) {
-		open := startGRPC(t, grpcEnvOpts{auth: testAuth{required: false, keys: []string{"key-one"}}})
+		open := startGRPC(t, grpcEnvOpts{auth: grpcTestAuth{required: false, keys: []string{"key-one"}}})
 		_, err := open.client.ComputeNernst(ctx, nernstIn)
 		require.NoError(t, err)
 	})
@@ -707,25 +707,25 @@ func TestGRPCAuth(t *testing.T) {
 }
 
 func TestGRPCRateLimit(t *testing.T) {
-	lim := &testLimiter{n: 2}
-	env := startGRPC(t, grpcEnvOpts{auth: testAuth{required: true, keys: []string{"good"}}, limit: lim})
-	ctx := testCtx(t)
-	in := &pb.NernstRequest{ConcentrationOutMolar: ptr(5e-3), ConcentrationInMolar: ptr(140e-3)}
+	lim := &grpcTestLimiter{n: 2}
+	env := startGRPC(t, grpcEnvOpts{auth: grpcTestAuth{required: true, keys: []string{"good"}}, limit: lim})
+	ctx := grpcTestCtx(t)
+	in := &pb.NernstRequest{ConcentrationOutMolar: gptr(5e-3), ConcentrationInMolar: gptr(140e-3)}
 
 	for range 2 {
-		_, err := env.client.ComputeNernst(withKey(ctx, "good"), in)
+		_, err := env.client.ComputeNernst(grpcWithKey(ctx, "good"), in)
 		require.NoError(t, err)
 	}
-	_, err := env.client.ComputeNernst(withKey(ctx, "good"), in)
-	requireCode(t, err, codes.ResourceExhausted)
+	_, err := env.client.ComputeNernst(grpcWithKey(ctx, "good"), in)
+	requireGRPCCode(t, err, codes.ResourceExhausted)
 
 	// Bad keys share the peer's bucket, so guessing keys is throttled too.
 	for _, key := range []string{"guess-1", "guess-2"} {
-		_, err := env.client.ComputeNernst(withKey(ctx, key), in)
-		requireCode(t, err, codes.Unauthenticated)
+		_, err := env.client.ComputeNernst(grpcWithKey(ctx, key), in)
+		requireGRPCCode(t, err, codes.Unauthenticated)
 	}
-	_, err = env.client.ComputeNernst(withKey(ctx, "guess-3"), in)
-	requireCode(t, err, codes.ResourceExhausted)
+	_, err = env.client.ComputeNernst(grpcWithKey(ctx, "guess-3"), in)
+	requireGRPCCode(t, err, codes.ResourceExhausted)
 
 	// Health is never limited.
 	for range 5 {
@@ -740,7 +740,7 @@ func TestGRPCRateLimit(t *testing.T) {
 // TestGRPCBusy fills the pool's one worker and one queue slot, then expects UNAVAILABLE.
 func TestGRPCBusy(t *testing.T) {
 	env := startGRPC(t, grpcEnvOpts{pool: jobs.PoolConfig{Workers: 1, QueueSize: 1}})
-	ctx := testCtx(t)
+	ctx := grpcTestCtx(t)
 
 	release := make(chan struct{})
 	var releaseOnce sync.Once
@@ -755,7 +755,7 @@ func TestGRPCBusy(t *testing.T) {
 	wg.Go(func() { _, _ = env.pool.Do(ctx, blocker) })
 	<-started
 	wg.Go(func() { _, _ = env.pool.Do(ctx, blocker) }) // takes the queue slot
-	in := &pb.NernstRequest{ConcentrationOutMolar: ptr(5e-3), ConcentrationInMolar: ptr(140e-3)}
+	in := &pb.NernstRequest{ConcentrationOutMolar: gptr(5e-3), ConcentrationInMolar: gptr(140e-3)}
 	require.Eventually(t, func() bool {
 		// A call that wins the queue slot before the second blocker times out; the
 		// pool skips it, and the blocker then takes the slot.
@@ -770,19 +770,19 @@ func TestGRPCBusy(t *testing.T) {
 	require.NoError(t, err)
 }
 
-// failingRunner turns the pool into a Runner that fails in ways the pool does not
+// grpcFailingRunner turns the pool into a Runner that fails in ways the pool does not
 // (a foreign error, a panic), to check the generic INTERNAL answer.
-type failingRunner struct {
+type grpcFailingRunner struct {
 	Runner
 	mode string
 }
 
-var errSecretDetail = errors.New("database password is hunter2")
+var errGRPCSecretDetail = errors.New("database password is hunter2")
 
-func (f failingRunner) Do(ctx context.Context, req jobs.Request) (jobs.Result, error) {
+func (f grpcFailingRunner) Do(ctx context.Context, req jobs.Request) (jobs.Result, error) {
 	switch f.mode {
 	case "error":
-		return nil, errSecretDetail
+		return nil, errGRPCSecretDetail
 	case "panic":
 		panic("boom")
 	case "wrong result":
@@ -794,10 +794,10 @@ func (f failingRunner) Do(ctx context.Context, req jobs.Request) (jobs.Result, e
 func TestGRPCInternal(t *testing.T) {
 	for _, mode := range []string{"error", "panic", "wrong result"} {
 		t.Run(mode, func(t *testing.T) {
-			env := startGRPC(t, grpcEnvOpts{log: zap.NewNop(), wrap: func(r Runner) Runner { return failingRunner{Runner: r, mode: mode} }})
-			ctx := testCtx(t)
-			_, err := env.client.Simulate(ctx, &pb.SimulateRequest{GridSize: ptr[int32](8), Steps: ptr[int32](2)})
-			st := requireCode(t, err, codes.Internal)
+			env := startGRPC(t, grpcEnvOpts{log: zap.NewNop(), wrap: func(r Runner) Runner { return grpcFailingRunner{Runner: r, mode: mode} }})
+			ctx := grpcTestCtx(t)
+			_, err := env.client.Simulate(ctx, &pb.SimulateRequest{GridSize: gptr[int32](8), Steps: gptr[int32](2)})
+			st := requireGRPCCode(t, err, codes.Internal)
 			require.Equal(t, "internal error", st.Message())
 			// The server survives.
 			_, err = env.client.HealthCheck(ctx, &pb.HealthCheckRequest{})
@@ -808,7 +808,7 @@ func TestGRPCInternal(t *testing.T) {
 
 func TestGRPCRequestIDAndMetrics(t *testing.T) {
 	env := startGRPC(t, grpcEnvOpts{})
-	ctx := testCtx(t)
+	ctx := grpcTestCtx(t)
 
 	var hdr metadata.MD
 	_, err := env.client.HealthCheck(metadata.AppendToOutgoingContext(ctx, "x-request-id", "abc-123"), &pb.HealthCheckRequest{}, grpc.Header(&hdr))
@@ -829,12 +829,12 @@ func TestGRPCRequestIDAndMetrics(t *testing.T) {
 
 	// Errors carry it too (headers of a trailers-only response).
 	hdr = nil
-	_, err = env.client.Simulate(metadata.AppendToOutgoingContext(ctx, "x-request-id", "req-9"), &pb.SimulateRequest{GridSize: ptr[int32](1)}, grpc.Header(&hdr))
-	requireCode(t, err, codes.InvalidArgument)
+	_, err = env.client.Simulate(metadata.AppendToOutgoingContext(ctx, "x-request-id", "req-9"), &pb.SimulateRequest{GridSize: gptr[int32](1)}, grpc.Header(&hdr))
+	requireGRPCCode(t, err, codes.InvalidArgument)
 	require.Equal(t, []string{"req-9"}, hdr.Get("x-request-id"))
 
 	// Streams send it in their header.
-	s, err := env.client.SimulateStream(metadata.AppendToOutgoingContext(ctx, "x-request-id", "stream-1"), &pb.SimulateRequest{GridSize: ptr[int32](8), Steps: ptr[int32](1)})
+	s, err := env.client.SimulateStream(metadata.AppendToOutgoingContext(ctx, "x-request-id", "stream-1"), &pb.SimulateRequest{GridSize: gptr[int32](8), Steps: gptr[int32](1)})
 	require.NoError(t, err)
 	h, err := s.Header()
 	require.NoError(t, err)
@@ -900,7 +900,7 @@ func TestGRPCMetricsOnGivenRegistry(t *testing.T) {
 func BenchmarkLoadGRPCNernst(b *testing.B) {
 	env := startGRPC(b, grpcEnvOpts{
 		pool: jobs.PoolConfig{QueueSize: 4096},
-		auth: testAuth{required: true, keys: []string{"bench-key"}},
+		auth: grpcTestAuth{required: true, keys: []string{"bench-key"}},
 	})
 	const conns = 4
 	clients := []pb.MyceliumServiceClient{env.client}
@@ -910,8 +910,8 @@ func BenchmarkLoadGRPCNernst(b *testing.B) {
 		b.Cleanup(func() { _ = conn.Close() })
 		clients = append(clients, pb.NewMyceliumServiceClient(conn))
 	}
-	ctx := withKey(context.Background(), "bench-key")
-	in := &pb.NernstRequest{ZValence: ptr[int32](1), ConcentrationOutMolar: ptr(5e-3), ConcentrationInMolar: ptr(140e-3), TemperatureK: ptr(310.0)}
+	ctx := grpcWithKey(context.Background(), "bench-key")
+	in := &pb.NernstRequest{ZValence: gptr[int32](1), ConcentrationOutMolar: gptr(5e-3), ConcentrationInMolar: gptr(140e-3), TemperatureK: gptr(310.0)}
 	for _, c := range clients { // connect outside the timed region
 		_, err := c.ComputeNernst(ctx, in)
 		require.NoError(b, err)
@@ -925,7 +925,7 @@ func BenchmarkLoadGRPCNernst(b *testing.B) {
 	)
 	b.SetParallelism(16) // 16 × GOMAXPROCS in-flight calls
 	b.ResetTimer()
-	cpu0 := processCPU()
+	cpu0 := grpcProcessCPU()
 	start := time.Now()
 	b.RunParallel(func(p *testing.PB) {
 		c := clients[next.Add(1)%conns]
@@ -942,7 +942,7 @@ func BenchmarkLoadGRPCNernst(b *testing.B) {
 		mu.Unlock()
 	})
 	elapsed := time.Since(start)
-	cpu := processCPU() - cpu0
+	cpu := grpcProcessCPU() - cpu0
 	b.StopTimer()
 	require.Zero(b, failed.Load(), "calls failed")
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
@@ -957,11 +957,11 @@ func BenchmarkLoadGRPCNernst(b *testing.B) {
 
 func TestGRPCLogLine(t *testing.T) {
 	core, logs := observer.New(zap.DebugLevel)
-	env := startGRPC(t, grpcEnvOpts{log: zap.New(core), wrap: func(r Runner) Runner { return failingRunner{Runner: r, mode: "error"} }})
-	ctx := metadata.AppendToOutgoingContext(testCtx(t), "x-request-id", "log-1")
+	env := startGRPC(t, grpcEnvOpts{log: zap.New(core), wrap: func(r Runner) Runner { return grpcFailingRunner{Runner: r, mode: "error"} }})
+	ctx := metadata.AppendToOutgoingContext(grpcTestCtx(t), "x-request-id", "log-1")
 
 	_, err := env.client.Simulate(ctx, &pb.SimulateRequest{})
-	requireCode(t, err, codes.Internal)
+	requireGRPCCode(t, err, codes.Internal)
 	require.NotContains(t, status.Convert(err).Message(), "hunter2")
 
 	entries := logs.FilterField(zap.String("request_id", "log-1")).All()
@@ -976,8 +976,8 @@ func TestGRPCLogLine(t *testing.T) {
 	require.Contains(t, fields["error"], "hunter2", "the cause is logged, not sent")
 }
 
-// processCPU is this process's user+system CPU time so far.
-func processCPU() time.Duration {
+// grpcProcessCPU is this process's user+system CPU time so far.
+func grpcProcessCPU() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
