@@ -20,6 +20,7 @@ awk '
     if ($(i+1) == "req/s")  rps[name] = rps[name] " " $i
     if ($(i+1) == "p50_ms") p50[name] = p50[name] " " $i
     if ($(i+1) == "p99_ms") p99[name] = p99[name] " " $i
+    if ($(i+1) == "cpu_us/req") cpu[name] = cpu[name] " " $i
   }
 }
 function median(s,   a, n, i, j, t) {
@@ -27,5 +28,5 @@ function median(s,   a, n, i, j, t) {
   for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
   return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 }
-END { for (n in rps) printf "%-28s %10.0f req/s   p50 %6.2f ms   p99 %6.2f ms\n", n, median(rps[n]), median(p50[n]), median(p99[n]) }
+END { for (n in rps) printf "%-28s %10.0f req/s   p50 %6.2f ms   p99 %6.2f ms   %7.1f µs CPU/req (server+client; idle-2-core capacity %6.0f req/s)\n", n, median(rps[n]), median(p50[n]), median(p99[n]), median(cpu[n]), 2e6 / median(cpu[n]) }
 ' "$out"

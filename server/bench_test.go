@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -123,6 +124,7 @@ func runLoad(b *testing.B, addr, path, body string, conns int) {
 	var failed atomic.Int64
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := processCPU()
 	start := time.Now()
 	var wg sync.WaitGroup
 	for i, c := range clients {
@@ -144,6 +146,7 @@ func runLoad(b *testing.B, addr, path, body string, conns int) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu := processCPU() - cpu0
 	b.StopTimer()
 	if f := failed.Load(); f > 0 {
 		b.Fatalf("%d requests failed", f)
@@ -153,6 +156,19 @@ func runLoad(b *testing.B, addr, path, body string, conns int) {
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
 	b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50_ms")
 	b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99_ms")
+	// CPU of this process (server and clients together) per request: unlike req/s it
+	// hardly moves when other processes compete for the cores; 2 cores / cpu_us is the
+	// throughput this process could reach on an idle 2-core machine.
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu_us/req")
+}
+
+// processCPU is the user+system CPU time this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // loadConns keeps 8 requests in flight: enough to saturate 2 cores (p50 stays at a few
