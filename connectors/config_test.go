@@ -1,7 +1,6 @@
 package connectors
 
 import (
-	"crypto/sha256"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -34,20 +33,4 @@ func TestConfigValidate(t *testing.T) {
 			require.ErrorContains(t, err, tc.want)
 		})
 	}
-}
-
-// TestSCRAMClientRFC7677 replays the SCRAM-SHA-256 example of RFC 7677 §3.
-func TestSCRAMClientRFC7677(t *testing.T) {
-	c := &scramClient{hash: sha256.New}
-	require.NoError(t, c.Begin("user", "pencil", ""))
-	c.nonce = "rOprNGfwEbeRWgbNEkqO"
-	first, err := c.Step("")
-	require.NoError(t, err)
-	require.Equal(t, "n,,n=user,r=rOprNGfwEbeRWgbNEkqO", first)
-	final, err := c.Step("r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096")
-	require.NoError(t, err)
-	require.Equal(t, "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=", final)
-	_, err = c.Step("v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=")
-	require.NoError(t, err)
-	require.True(t, c.Done())
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"go.uber.org/zap"
+
+	"mfn/internal/kafkanet"
 )
 
 var (
@@ -131,22 +133,11 @@ func New(cfg Config, log *zap.Logger) (Source, error) {
 	return nil, fmt.Errorf("source.type: unknown %q", cfg.Type)
 }
 
-// ConfigError names a bad configuration key.
-type ConfigError struct {
-	Key    string // e.g. "source.kafka.brokers"
-	Reason string // e.g. "empty"
-}
+// ConfigError names a bad configuration key (Key "source.kafka.brokers", Reason "empty"). It is
+// shared with the Kafka network settings (mfn/internal/kafkanet), so TLS and SASL
+// errors carry the same type.
+type ConfigError = kafkanet.ConfigError
 
-func (e *ConfigError) Error() string { return e.Key + ": " + e.Reason }
+func prefix(p string, err error) error { return kafkanet.Prefix(p, err) }
 
-func prefix(p string, err error) error {
-	var ce *ConfigError
-	if errors.As(err, &ce) {
-		return &ConfigError{Key: p + ce.Key, Reason: ce.Reason}
-	}
-	return err
-}
-
-func cfgErr(key, format string, args ...any) error {
-	return &ConfigError{Key: key, Reason: fmt.Sprintf(format, args...)}
-}
+func cfgErr(key, format string, args ...any) error { return kafkanet.Errorf(key, format, args...) }

@@ -12,7 +12,15 @@ import (
 
 	"github.com/IBM/sarama"
 	"go.uber.org/zap"
+
+	"mfn/internal/kafkanet"
 )
+
+// TLSConfig enables TLS to the brokers (`tls:`); see kafkanet.TLSConfig for the keys.
+type TLSConfig = kafkanet.TLSConfig
+
+// SASLConfig enables SASL authentication (`sasl:`); see kafkanet.SASLConfig.
+type SASLConfig = kafkanet.SASLConfig
 
 // KafkaConfig configures the Kafka consumer-group source
 // (`pipelines[i].source.kafka` in mfn.yaml).
@@ -106,13 +114,8 @@ func (c KafkaConfig) WithDefaults() KafkaConfig {
 // Validate checks the configuration; keys are relative to source.kafka.
 func (c KafkaConfig) Validate() error {
 	c = c.WithDefaults()
-	if len(c.Brokers) == 0 {
-		return cfgErr("brokers", "empty")
-	}
-	for i, b := range c.Brokers {
-		if _, _, err := net.SplitHostPort(b); err != nil {
-			return cfgErr(fmt.Sprintf("brokers[%d]", i), "%q is not host:port", b)
-		}
+	if err := kafkanet.ValidateBrokers(c.Brokers); err != nil {
+		return err
 	}
 	if len(c.Topics) == 0 {
 		return cfgErr("topics", "empty")
@@ -120,12 +123,9 @@ func (c KafkaConfig) Validate() error {
 	if c.Group == "" {
 		return cfgErr("group", "empty")
 	}
-	v, err := sarama.ParseKafkaVersion(c.Version)
+	v, err := kafkanet.ParseVersion(c.Version, "record batches v2 are needed")
 	if err != nil {
-		return cfgErr("version", "%v", err)
-	}
-	if !v.IsAtLeast(sarama.V0_11_0_0) {
-		return cfgErr("version", "%s is older than 0.11.0.0 (record batches v2 are needed)", c.Version)
+		return err
 	}
 	switch strings.ToLower(c.Initial) {
 	case "oldest", "newest":
@@ -156,10 +156,10 @@ func (c KafkaConfig) Validate() error {
 	if c.MaxProcessingTime <= 0 {
 		return cfgErr("max_processing_time", "must be positive")
 	}
-	if err := c.TLS.validate(); err != nil {
+	if err := c.TLS.Validate(); err != nil {
 		return err
 	}
-	return c.SASL.validate()
+	return c.SASL.Validate()
 }
 
 func strategy(name string) (sarama.BalanceStrategy, error) {
@@ -178,13 +178,11 @@ func strategy(name string) (sarama.BalanceStrategy, error) {
 
 // saramaConfig builds the consumer settings at-least-once needs (PITFALLS §3).
 func (c KafkaConfig) saramaConfig() (*sarama.Config, error) {
-	sc := sarama.NewConfig()
-	v, err := sarama.ParseKafkaVersion(c.Version)
+	// The version is explicit: sarama's default moves between releases.
+	sc, err := kafkanet.NewSaramaConfig(c.ClientID, c.Version, c.TLS, c.SASL)
 	if err != nil {
 		return nil, err
 	}
-	sc.Version = v // explicit: sarama's default moves between releases
-	sc.ClientID = c.ClientID
 	// Offsets are committed by the AckFunc after publishing, never by a timer.
 	sc.Consumer.Offsets.AutoCommit.Enable = false
 	sc.Consumer.Offsets.Initial = sarama.OffsetOldest
@@ -205,12 +203,6 @@ func (c KafkaConfig) saramaConfig() (*sarama.Config, error) {
 	// re-add it a fetch round (MaxWaitTime) later, which costs ~MaxWaitTime per job.
 	sc.Consumer.MaxProcessingTime = c.MaxProcessingTime
 	sc.Consumer.MaxWaitTime = c.FetchMaxWait
-	sc.Metadata.Retry.Max = 2
-	sc.Metadata.Retry.Backoff = 200 * time.Millisecond
-	sc.Net.DialTimeout = 5 * time.Second
-	if err := applyNet(sc, c.TLS, c.SASL); err != nil {
-		return nil, err
-	}
 	return sc, sc.Validate()
 }
 

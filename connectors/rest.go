@@ -160,6 +160,11 @@ func (r *REST) Read(ctx context.Context) (Message, AckFunc, error) {
 				return Message{}, nil, ctx.Err()
 			}
 		}
+		// A poll cut by ctx leaves no backoff behind, so without this check Read would
+		// spin on failing polls once ctx is done.
+		if err := ctx.Err(); err != nil {
+			return Message{}, nil, err
+		}
 		r.poll(ctx)
 	}
 }

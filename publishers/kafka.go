@@ -9,7 +9,15 @@ import (
 
 	"github.com/IBM/sarama"
 	"go.uber.org/zap"
+
+	"mfn/internal/kafkanet"
 )
+
+// TLSConfig enables TLS to the brokers (`tls:`); see kafkanet.TLSConfig for the keys.
+type TLSConfig = kafkanet.TLSConfig
+
+// SASLConfig enables SASL authentication (`sasl:`); see kafkanet.SASLConfig.
+type SASLConfig = kafkanet.SASLConfig
 
 // KafkaConfig configures the Kafka producer sink (`kafka:` of a sink in mfn.yaml).
 // The producer is idempotent with acks=all (PITFALLS 3.9): records are keyed by
@@ -50,23 +58,14 @@ func (c KafkaConfig) WithDefaults() KafkaConfig {
 // Validate checks the configuration; keys are relative to kafka.
 func (c KafkaConfig) Validate() error {
 	c = c.WithDefaults()
-	if len(c.Brokers) == 0 {
-		return cfgErr("brokers", "empty")
-	}
-	for i, b := range c.Brokers {
-		if _, _, err := net.SplitHostPort(b); err != nil {
-			return cfgErr(fmt.Sprintf("brokers[%d]", i), "%q is not host:port", b)
-		}
+	if err := kafkanet.ValidateBrokers(c.Brokers); err != nil {
+		return err
 	}
 	if c.Topic == "" {
 		return cfgErr("topic", "empty")
 	}
-	v, err := sarama.ParseKafkaVersion(c.Version)
-	if err != nil {
-		return cfgErr("version", "%v", err)
-	}
-	if !v.IsAtLeast(sarama.V0_11_0_0) {
-		return cfgErr("version", "%s is older than 0.11.0.0 (the idempotent producer needs it)", c.Version)
+	if _, err := kafkanet.ParseVersion(c.Version, "the idempotent producer needs it"); err != nil {
+		return err
 	}
 	if c.Timeout <= 0 {
 		return cfgErr("timeout", "must be positive")
@@ -74,20 +73,17 @@ func (c KafkaConfig) Validate() error {
 	if c.MaxMessageBytes < 0 {
 		return cfgErr("max_message_bytes", "negative")
 	}
-	if err := c.TLS.validate(); err != nil {
+	if err := c.TLS.Validate(); err != nil {
 		return err
 	}
-	return c.SASL.validate()
+	return c.SASL.Validate()
 }
 
 func (c KafkaConfig) saramaConfig() (*sarama.Config, error) {
-	sc := sarama.NewConfig()
-	v, err := sarama.ParseKafkaVersion(c.Version)
+	sc, err := kafkanet.NewSaramaConfig(c.ClientID, c.Version, c.TLS, c.SASL)
 	if err != nil {
 		return nil, err
 	}
-	sc.Version = v
-	sc.ClientID = c.ClientID
 	sc.Producer.RequiredAcks = sarama.WaitForAll
 	sc.Producer.Idempotent = true
 	sc.Net.MaxOpenRequests = 1 // required by the idempotent producer
@@ -98,12 +94,6 @@ func (c KafkaConfig) saramaConfig() (*sarama.Config, error) {
 	sc.Producer.Timeout = min(c.Timeout, 10*time.Second)
 	sc.Producer.MaxMessageBytes = c.MaxMessageBytes
 	sc.Producer.Partitioner = sarama.NewHashPartitioner
-	sc.Metadata.Retry.Max = 2
-	sc.Metadata.Retry.Backoff = 200 * time.Millisecond
-	sc.Net.DialTimeout = 5 * time.Second
-	if err := applyNet(sc, c.TLS, c.SASL); err != nil {
-		return nil, err
-	}
 	return sc, sc.Validate()
 }
 

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"mfn/internal/kafkanet"
 )
 
 // Record is one encoded result on its way out.
@@ -133,22 +135,11 @@ func New(cfg Config, log *zap.Logger) (Sink, error) {
 	return nil, fmt.Errorf("type: unknown %q", cfg.Type)
 }
 
-// ConfigError names a bad configuration key.
-type ConfigError struct {
-	Key    string
-	Reason string
-}
+// ConfigError names a bad configuration key (Key "kafka.topic", Reason "empty"). It is
+// shared with the Kafka network settings (mfn/internal/kafkanet), so TLS and SASL
+// errors carry the same type.
+type ConfigError = kafkanet.ConfigError
 
-func (e *ConfigError) Error() string { return e.Key + ": " + e.Reason }
+func prefix(p string, err error) error { return kafkanet.Prefix(p, err) }
 
-func prefix(p string, err error) error {
-	var ce *ConfigError
-	if errors.As(err, &ce) {
-		return &ConfigError{Key: p + ce.Key, Reason: ce.Reason}
-	}
-	return err
-}
-
-func cfgErr(key, format string, args ...any) error {
-	return &ConfigError{Key: key, Reason: fmt.Sprintf(format, args...)}
-}
+func cfgErr(key, format string, args ...any) error { return kafkanet.Errorf(key, format, args...) }
