@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,7 +12,6 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -98,16 +96,10 @@ func serve(parent context.Context, args []string, getenv func(string) (string, b
 		log.Error("pipelines", zap.Error(err))
 		return 2
 	}
-	var poolRunning atomic.Bool
 	srv, err := server.New(server.Params{
 		HTTP: cfg.Server.Config, GRPC: cfg.GRPC, WS: cfg.Server.WS, Runner: pool, Log: log, Registry: reg,
 		Checks: []server.ReadyCheck{
-			{Name: "pool", Check: func() error {
-				if !poolRunning.Load() {
-					return errors.New("worker pool not running")
-				}
-				return nil
-			}},
+			{Name: "pool", Check: pool.Ready},
 			{Name: "pipelines", Check: pipes.Ready},
 		},
 	})
@@ -131,11 +123,7 @@ func serve(parent context.Context, args []string, getenv func(string) (string, b
 		return nil
 	})
 	// 3. drain the queue
-	addActor(&g, func(ctx context.Context) error {
-		poolRunning.Store(true)
-		defer poolRunning.Store(false)
-		return pool.Run(ctx)
-	})
+	addActor(&g, pool.Run)
 	if err := g.Run(); err != nil {
 		log.Error("exiting", zap.Error(err))
 		return 1

@@ -11,9 +11,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// QueuePerWorker sizes the default queue: QueueSize 0 means QueuePerWorker × workers,
-// enough to absorb a burst without letting latency grow unboundedly.
-const QueuePerWorker = 4
+// QueuePerWorker sizes the default queue: QueueSize 0 means QueuePerWorker × workers.
+// A REST server with many keep-alive clients needs room for a burst of small jobs (a
+// /nernst call takes microseconds), while the cap still bounds memory and waiting.
+const QueuePerWorker = 64
 
 // Sanity caps: the queue is allocated up front, so a typo must not reserve gigabytes.
 const (
@@ -37,7 +38,7 @@ func (c PoolConfig) Validate() error {
 		return &ValidationError{Field: "workers", Reason: "must be between 0 (GOMAXPROCS) and 10000"}
 	}
 	if c.QueueSize < 0 || c.QueueSize > maxQueueSize {
-		return &ValidationError{Field: "queue_size", Reason: "must be between 0 (4 × workers) and 1000000"}
+		return &ValidationError{Field: "queue_size", Reason: "must be between 0 (64 × workers) and 1000000"}
 	}
 	return nil
 }
@@ -122,6 +123,17 @@ func (p *Pool) Run(ctx context.Context) error {
 	close(p.queue)
 	p.mu.Unlock()
 	wg.Wait()
+	return nil
+}
+
+// Ready reports nil while the workers run and the pool accepts jobs (readiness probes).
+func (p *Pool) Ready() error {
+	switch {
+	case !p.started.Load():
+		return errors.New("jobs: pool not started")
+	case p.closing.Load():
+		return ErrClosed
+	}
 	return nil
 }
 
