@@ -99,7 +99,10 @@ type Snapshot struct {
 	PotStdMV     float64
 	PotMinMV     float64
 	PotMaxMV     float64
-	Field        []float64 // volts, row-major; only valid during the callback: copy to keep
+	// The same statistics in volts, exactly numpy's (the mV values are these × 1000, so
+	// dividing those by 1000 could be an ulp off).
+	MeanV, StdV, MinV, MaxV float64
+	Field                   []float64 // volts, row-major; only valid during the callback: copy to keep
 }
 
 // ObservedSimulation is a SimulateRequest whose steps are reported as they are computed.

@@ -138,14 +138,19 @@ func runObserved(ctx context.Context, o ObservedSimulation) (SimulateResult, err
 		if done%o.Every != 0 && done != o.Steps {
 			return true
 		}
+		mean, std, lo, hi := sim.Mean(field), sim.Std(field), sim.Min(field), sim.Max(field)
 		keep := o.Observe(Snapshot{
 			Step:         step,
 			TotalSteps:   o.Steps,
 			GrowthEvents: growth,
-			PotMeanMV:    sim.Mean(field) * 1000,
-			PotStdMV:     sim.Std(field) * 1000,
-			PotMinMV:     sim.Min(field) * 1000,
-			PotMaxMV:     sim.Max(field) * 1000,
+			PotMeanMV:    mean * 1000,
+			PotStdMV:     std * 1000,
+			PotMinMV:     lo * 1000,
+			PotMaxMV:     hi * 1000,
+			MeanV:        mean,
+			StdV:         std,
+			MinV:         lo,
+			MaxV:         hi,
 			Field:        field,
 		})
 		if !keep {

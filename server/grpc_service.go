@@ -106,13 +106,16 @@ func (s *grpcService) Simulate(ctx context.Context, in *pb.SimulateRequest) (*pb
 	}
 	means := make([]float64, 0, req.Steps)
 	stds := make([]float64, 0, req.Steps)
+	var final jobs.Snapshot
 	obs := jobs.ObservedSimulation{SimulateRequest: req, Every: 1, Observe: func(snap jobs.Snapshot) bool {
 		// Every = 1 reports each step once; the guard keeps one entry per step even if
 		// the pool also reports the last step again.
 		if snap.Step == len(means) {
-			means = append(means, snap.PotMeanMV/1000)
-			stds = append(stds, snap.PotStdMV/1000)
+			means = append(means, snap.MeanV)
+			stds = append(stds, snap.StdV)
 		}
+		final = snap
+		final.Field = nil // only valid during the callback
 		return true
 	}}
 	res, err := s.run.Do(ctx, obs)
@@ -129,10 +132,10 @@ func (s *grpcService) Simulate(ctx context.Context, in *pb.SimulateRequest) (*pb
 		GrowthEvents:     int32(r.GrowthEvents),
 		FractalDimension: r.FractalDimension,
 		FieldStats: &pb.FieldStats{
-			Mean: r.PotMeanMV / 1000,
-			Std:  r.PotStdMV / 1000,
-			Min:  r.PotMinMV / 1000,
-			Max:  r.PotMaxMV / 1000,
+			Mean: final.MeanV,
+			Std:  final.StdV,
+			Min:  final.MinV,
+			Max:  final.MaxV,
 		},
 		PotMinMV:  r.PotMinMV,
 		PotMaxMV:  r.PotMaxMV,

@@ -351,10 +351,10 @@ func TestGRPCSimulateMatchesREST(t *testing.T) {
 			require.Len(t, got.GetFieldMean(), tt.want.Steps)
 			require.Len(t, got.GetFieldStd(), tt.want.Steps)
 			fs := got.GetFieldStats()
-			require.Equal(t, want.PotMeanMV/1000, fs.GetMean())
-			require.Equal(t, want.PotStdMV/1000, fs.GetStd())
-			require.Equal(t, want.PotMinMV/1000, fs.GetMin())
-			require.Equal(t, want.PotMaxMV/1000, fs.GetMax())
+			require.Equal(t, want.PotMeanMV, fs.GetMean()*1000)
+			require.Equal(t, want.PotStdMV, fs.GetStd()*1000)
+			require.Equal(t, want.PotMinMV, fs.GetMin()*1000)
+			require.Equal(t, want.PotMaxMV, fs.GetMax()*1000)
 			require.Equal(t, fs.GetMean(), got.GetFieldMean()[tt.want.Steps-1])
 			require.Equal(t, fs.GetStd(), got.GetFieldStd()[tt.want.Steps-1])
 			for i, m := range got.GetFieldMean() {
@@ -398,8 +398,9 @@ func TestGRPCSimulateStream(t *testing.T) {
 	require.Equal(t, sim.GetPotStdMV(), last.GetPotStdMV())
 	require.Equal(t, sim.GetGrowthEvents(), last.GetGrowthEvents())
 	for i, u := range updates {
-		require.Equal(t, sim.GetFieldMean()[i], u.GetPotMeanMV()/1000, "step %d", i)
-		require.Equal(t, sim.GetFieldStd()[i], u.GetPotStdMV()/1000, "step %d", i)
+		// field_mean/field_std are numpy's volts; the mV values are exactly those × 1000.
+		require.Equal(t, sim.GetFieldMean()[i]*1000, u.GetPotMeanMV(), "step %d", i)
+		require.Equal(t, sim.GetFieldStd()[i]*1000, u.GetPotStdMV(), "step %d", i)
 	}
 }
 
