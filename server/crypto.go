@@ -213,37 +213,50 @@ func (s *cryptoService) sigKey(id string, create bool) (string, ed25519.PrivateK
 	return id, priv, nil
 }
 
-type encryptRequest struct {
+// aeadRequest is the body of /api/encrypt and /api/decrypt: a base64 payload (plaintext
+// or ciphertext, by endpoint), an optional key id and optional base64 associated data.
+type aeadRequest struct {
 	Plaintext      *string `json:"plaintext"`
+	Ciphertext     *string `json:"ciphertext"`
 	KeyID          *string `json:"key_id"`
 	AssociatedData *string `json:"associated_data"`
 }
 
-func (s *cryptoService) encrypt(c echo.Context) error {
-	r := s.r
-	var req encryptRequest
-	if err := s.bindCrypto(c, r, &req, func() []validationItem {
-		items := required(nil, "plaintext", req.Plaintext)
-		if req.Plaintext != nil {
-			items = checkStr(items, "plaintext", *req.Plaintext, 1, maxPayloadChars)
+// bindAEAD decodes and validates an encrypt (op "encrypt", payload "plaintext") or
+// decrypt request and resolves its AES key; errors are already audited.
+func (s *cryptoService) bindAEAD(c echo.Context, op, payloadField string) (payload, aad []byte, id string, key []byte, err error) {
+	var req aeadRequest
+	field := &req.Plaintext
+	if payloadField == "ciphertext" {
+		field = &req.Ciphertext
+	}
+	if err := s.bindCrypto(c, s.r, &req, func() []validationItem {
+		items := required(nil, payloadField, *field)
+		if *field != nil {
+			items = checkStr(items, payloadField, **field, 1, maxPayloadChars)
 		}
 		items = checkStr(items, "key_id", str(req.KeyID), 0, maxKeyIDChars)
 		items = checkKeyID(items, req.KeyID)
 		return checkStr(items, "associated_data", str(req.AssociatedData), 0, maxAADChars)
 	}); err != nil {
+		return nil, nil, "", nil, err
+	}
+	if payload, err = b64.DecodeString(**field); err != nil {
+		return nil, nil, "", nil, s.fail(c, op, str(req.KeyID), badRequest("Invalid base64-encoded "+payloadField))
+	}
+	if aad, err = b64.DecodeString(str(req.AssociatedData)); err != nil {
+		return nil, nil, "", nil, s.fail(c, op, str(req.KeyID), badRequest("Invalid base64-encoded associated data"))
+	}
+	if id, key, err = s.encKey(str(req.KeyID), op == "encrypt"); err != nil {
+		return nil, nil, "", nil, s.fail(c, op, str(req.KeyID), err)
+	}
+	return payload, aad, id, key, nil
+}
+
+func (s *cryptoService) encrypt(c echo.Context) error {
+	pt, aad, id, key, err := s.bindAEAD(c, "encrypt", "plaintext")
+	if err != nil {
 		return err
-	}
-	pt, err := b64.DecodeString(*req.Plaintext)
-	if err != nil {
-		return s.fail(c, "encrypt", str(req.KeyID), badRequest("Invalid base64-encoded plaintext"))
-	}
-	aad, err := b64.DecodeString(str(req.AssociatedData))
-	if err != nil {
-		return s.fail(c, "encrypt", str(req.KeyID), badRequest("Invalid base64-encoded associated data"))
-	}
-	id, key, err := s.encKey(str(req.KeyID), true)
-	if err != nil {
-		return s.fail(c, "encrypt", str(req.KeyID), err)
 	}
 	aead, err := newGCM(key)
 	if err != nil {
@@ -278,37 +291,10 @@ func (s *cryptoService) fail(c echo.Context, op, keyID string, err error) error 
 	return err
 }
 
-type decryptRequest struct {
-	Ciphertext     *string `json:"ciphertext"`
-	KeyID          *string `json:"key_id"`
-	AssociatedData *string `json:"associated_data"`
-}
-
 func (s *cryptoService) decrypt(c echo.Context) error {
-	r := s.r
-	var req decryptRequest
-	if err := s.bindCrypto(c, r, &req, func() []validationItem {
-		items := required(nil, "ciphertext", req.Ciphertext)
-		if req.Ciphertext != nil {
-			items = checkStr(items, "ciphertext", *req.Ciphertext, 1, maxPayloadChars)
-		}
-		items = checkStr(items, "key_id", str(req.KeyID), 0, maxKeyIDChars)
-		items = checkKeyID(items, req.KeyID)
-		return checkStr(items, "associated_data", str(req.AssociatedData), 0, maxAADChars)
-	}); err != nil {
+	ct, aad, id, key, err := s.bindAEAD(c, "decrypt", "ciphertext")
+	if err != nil {
 		return err
-	}
-	ct, err := b64.DecodeString(*req.Ciphertext)
-	if err != nil {
-		return s.fail(c, "decrypt", str(req.KeyID), badRequest("Invalid base64-encoded ciphertext"))
-	}
-	aad, err := b64.DecodeString(str(req.AssociatedData))
-	if err != nil {
-		return s.fail(c, "decrypt", str(req.KeyID), badRequest("Invalid base64-encoded associated data"))
-	}
-	id, key, err := s.encKey(str(req.KeyID), false)
-	if err != nil {
-		return s.fail(c, "decrypt", str(req.KeyID), err)
 	}
 	if len(ct) < gcmNonceSize+gcmTagSize {
 		return s.fail(c, "decrypt", id, &apiError{status: http.StatusBadRequest, code: codeDecrypt,
