@@ -176,13 +176,7 @@ func (p *Pool) DoWait(ctx context.Context, req Request) (Result, error) {
 }
 
 func (p *Pool) do(ctx context.Context, req Request, wait bool) (Result, error) {
-	if req == nil {
-		return nil, &ValidationError{Field: "body", Type: "missing", Reason: "Field required"}
-	}
-	if err := req.Validate(); err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
+	if err := admit(ctx, req); err != nil {
 		return nil, err
 	}
 	j := jobPool.Get().(*job)

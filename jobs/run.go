@@ -17,16 +17,22 @@ import (
 // recovery. It is for one-shot callers (the CLI); servers and pipelines use a Pool so
 // that concurrency stays bounded.
 func Execute(ctx context.Context, req Request) (Result, error) {
-	if req == nil {
-		return nil, &ValidationError{Field: "body", Type: "missing", Reason: "Field required"}
-	}
-	if err := req.Validate(); err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
+	if err := admit(ctx, req); err != nil {
 		return nil, err
 	}
 	return safeRun(ctx, req)
+}
+
+// admit is the check before any work: a request that is present and valid, from a
+// caller that is still waiting.
+func admit(ctx context.Context, req Request) error {
+	if req == nil {
+		return &ValidationError{Field: "body", Type: "missing", Reason: "Field required"}
+	}
+	if err := req.Validate(); err != nil {
+		return err
+	}
+	return ctx.Err()
 }
 
 // safeRun confines a panicking job to its own error, as net/http confines a panicking
