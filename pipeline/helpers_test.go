@@ -185,3 +185,26 @@ func expectedSim(t testing.TB, seed int) map[string]any {
 	require.NoError(t, json.Unmarshal(b, &m))
 	return m
 }
+
+// metricValue sums the counter or gauge samples named name in reg; ok is false when
+// reg has no such metric (e.g. a gauge that is not reported yet).
+func metricValue(t testing.TB, reg *prometheus.Registry, name string) (v float64, ok bool) {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if c := m.GetCounter(); c != nil {
+				v += c.GetValue()
+			}
+			if g := m.GetGauge(); g != nil {
+				v += g.GetValue()
+			}
+		}
+		return v, len(mf.GetMetric()) > 0
+	}
+	return 0, false
+}
