@@ -10,15 +10,26 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestSCRAMClientRFC7677 replays the SCRAM-SHA-256 example of RFC 7677 §3.
-func TestSCRAMClientRFC7677(t *testing.T) {
+// rfcServerFirst is the server-first-message of RFC 7677 §3.
+const rfcServerFirst = "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"
+
+// rfcClient is a SCRAM-SHA-256 client with the RFC 7677 §3 nonce that has sent its
+// client-first-message.
+func rfcClient(t *testing.T) *scramClient {
+	t.Helper()
 	c := &scramClient{hash: sha256.New}
 	require.NoError(t, c.Begin("user", "pencil", ""))
 	c.nonce = "rOprNGfwEbeRWgbNEkqO"
 	first, err := c.Step("")
 	require.NoError(t, err)
 	require.Equal(t, "n,,n=user,r=rOprNGfwEbeRWgbNEkqO", first)
-	final, err := c.Step("r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096")
+	return c
+}
+
+// TestSCRAMClientRFC7677 replays the SCRAM-SHA-256 example of RFC 7677 §3.
+func TestSCRAMClientRFC7677(t *testing.T) {
+	c := rfcClient(t)
+	final, err := c.Step(rfcServerFirst)
 	require.NoError(t, err)
 	require.Equal(t, "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=", final)
 	_, err = c.Step("v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=")
@@ -29,12 +40,8 @@ func TestSCRAMClientRFC7677(t *testing.T) {
 // TestSCRAMClientRejectsBadServer checks that a wrong server signature or a nonce that
 // does not extend ours fails the exchange.
 func TestSCRAMClientRejectsBadServer(t *testing.T) {
-	c := &scramClient{hash: sha256.New}
-	require.NoError(t, c.Begin("user", "pencil", ""))
-	c.nonce = "rOprNGfwEbeRWgbNEkqO"
-	_, err := c.Step("")
-	require.NoError(t, err)
-	_, err = c.Step("r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096")
+	c := rfcClient(t)
+	_, err := c.Step(rfcServerFirst)
 	require.NoError(t, err)
 	_, err = c.Step("v=AAAATRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=")
 	require.ErrorContains(t, err, "signature mismatch")
