@@ -115,13 +115,7 @@ func serve(parent context.Context, args []string, getenv func(string) (string, b
 	// 1. stop accepting; drain HTTP/gRPC; close WebSockets
 	addActor(&g, srv.Run)
 	// 2. stop fetching; in-flight jobs finish, publish and ack
-	addActor(&g, func(ctx context.Context) error {
-		if err := pipes.Run(ctx); err != nil {
-			return err
-		}
-		<-ctx.Done() // with no pipelines Run returns at once; that must not stop the process
-		return nil
-	})
+	addActor(&g, pipes.Run)
 	// 3. drain the queue
 	addActor(&g, pool.Run)
 	if err := g.Run(); err != nil {

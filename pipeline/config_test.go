@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -71,4 +72,22 @@ func TestConfigValidate(t *testing.T) {
 	}
 	_, err := New([]Config{good(), func() Config { c := good(); c.Source = connectors.Config{Type: "rest"}; return c }()}, newPool(t, 1), nil, nil)
 	require.ErrorContains(t, err, "pipelines[1].source.rest.url: empty")
+}
+
+// TestManagerWithoutPipelinesBlocks: Run is an actor of main's run group, so returning
+// before ctx is done would stop the whole process.
+func TestManagerWithoutPipelinesBlocks(t *testing.T) {
+	m, err := New(nil, nil, nil, nil)
+	require.NoError(t, err)
+	require.NoError(t, m.Ready())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	select {
+	case err := <-done:
+		t.Fatalf("Run returned before ctx was done: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	cancel()
+	require.NoError(t, <-done)
 }

@@ -132,6 +132,10 @@ func (m *Manager) Run(ctx context.Context) error {
 	}
 	m.started = true
 	m.mu.Unlock()
+	if len(m.pipes) == 0 {
+		<-ctx.Done() // block like any actor, so that "no pipelines" does not end the process
+		return nil
+	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(m.pipes))
 	for i, p := range m.pipes {
