@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# loadbench.sh — REST load benchmarks over a real loopback listener (called by `make bench`).
-# Runs BenchmarkLoadRESTNernst and BenchmarkLoadRESTSimulate COUNT times for BENCHTIME
+# loadbench.sh — REST and gRPC load benchmarks over a real loopback listener (called by `make bench`).
+# Runs BenchmarkLoadRESTNernst, BenchmarkLoadRESTSimulate and BenchmarkLoadGRPCNernst COUNT times for BENCHTIME
 # each and prints every run plus the median req/s, p50 and p99 latency per benchmark.
-# Targets on a 2-core box: /nernst >= 25000 req/s with p99 < 20 ms; /simulate >= 1200 req/s.
+# Targets on a 2-core box: /nernst >= 25000 req/s with p99 < 20 ms; /simulate >= 1200 req/s;
+# ComputeNernst over gRPC >= 20000 req/s.
 # Usage: scripts/loadbench.sh [extra go test flags]   (env: BENCHTIME=3s COUNT=5)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,11 +11,11 @@ BENCHTIME=${BENCHTIME:-3s}
 COUNT=${COUNT:-5}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-go test -run '^$' -bench '^BenchmarkLoadREST' -benchtime "$BENCHTIME" -count "$COUNT" -timeout 10m "$@" ./server/ | tee "$out"
+go test -run '^$' -bench '^BenchmarkLoad(REST|GRPC)' -benchtime "$BENCHTIME" -count "$COUNT" -timeout 10m "$@" ./server/ | tee "$out"
 echo
 echo "medians over $COUNT runs (benchtime $BENCHTIME):"
 awk '
-/^BenchmarkLoadREST/ {
+/^BenchmarkLoad(REST|GRPC)/ {
   name=$1; sub(/-[0-9]+$/, "", name)
   for (i = 3; i < NF; i++) {
     if ($(i+1) == "req/s")  rps[name] = rps[name] " " $i

@@ -151,11 +151,18 @@ func runLoad(b *testing.B, addr, path, body string, conns int) {
 	if f := failed.Load(); f > 0 {
 		b.Fatalf("%d requests failed", f)
 	}
-	all := slices.Concat(lat...)
-	slices.Sort(all)
+	reportLoad(b, slices.Concat(lat...), elapsed, cpu)
+}
+
+// reportLoad reports throughput, latency percentiles and CPU per request of a load run,
+// in the units scripts/loadbench.sh summarises.
+func reportLoad(b *testing.B, lat []time.Duration, elapsed, cpu time.Duration) {
+	slices.Sort(lat)
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
-	b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50_ms")
-	b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99_ms")
+	if len(lat) > 0 {
+		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50_ms")
+		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99_ms")
+	}
 	// CPU of this process (server and clients together) per request: unlike req/s it
 	// hardly moves when other processes compete for the cores; 2 cores / cpu_us is the
 	// throughput this process could reach on an idle 2-core machine.

@@ -7,10 +7,8 @@ import (
 	"io"
 	"net"
 	"regexp"
-	"sort"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -926,7 +924,7 @@ func BenchmarkLoadGRPCNernst(b *testing.B) {
 	)
 	b.SetParallelism(16) // 16 × GOMAXPROCS in-flight calls
 	b.ResetTimer()
-	cpu0 := grpcProcessCPU()
+	cpu0 := processCPU()
 	start := time.Now()
 	b.RunParallel(func(p *testing.PB) {
 		c := clients[next.Add(1)%conns]
@@ -943,17 +941,10 @@ func BenchmarkLoadGRPCNernst(b *testing.B) {
 		mu.Unlock()
 	})
 	elapsed := time.Since(start)
-	cpu := grpcProcessCPU() - cpu0
+	cpu := processCPU() - cpu0
 	b.StopTimer()
 	require.Zero(b, failed.Load(), "calls failed")
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
-	// CPU per call (client and server together): on a shared machine req/s depends on
-	// what else runs, this does not; 2 cores / cpu-µs/op bounds req/s on an idle box.
-	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/op")
-	if len(lat) > 0 {
-		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
-	}
+	reportLoad(b, lat, elapsed, cpu)
 }
 
 func TestGRPCLogLine(t *testing.T) {
@@ -975,13 +966,4 @@ func TestGRPCLogLine(t *testing.T) {
 	require.Equal(t, "grpc", fields["component"])
 	require.Contains(t, fields, "duration")
 	require.Contains(t, fields["error"], "hunter2", "the cause is logged, not sent")
-}
-
-// grpcProcessCPU is this process's user+system CPU time so far.
-func grpcProcessCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
