@@ -262,16 +262,16 @@ func (r FederatedRequest) Validate() error {
 	dim := len(r.Gradients[0])
 	for i, g := range r.Gradients {
 		if len(g) == 0 {
-			return &RequestError{Field: "gradients", Reason: fmt.Sprintf("gradient %d is empty", i)}
+			return &RequestError{Field: "gradients", Reason: fmt.Sprintf("gradients[%d] is empty", i)}
 		}
 		if len(g) != dim {
 			return &RequestError{Field: "gradients",
-				Reason: fmt.Sprintf("gradient %d has %d values, gradient 0 has %d: all must have the same length", i, len(g), dim)}
+				Reason: fmt.Sprintf("gradients[%d] has %d values, gradients[0] has %d: all must have the same length", i, len(g), dim)}
 		}
 		for j, v := range g {
 			if math.IsNaN(v) || math.Abs(v) > math.MaxFloat32 {
 				return &RequestError{Field: "gradients",
-					Reason: fmt.Sprintf("gradient %d value %d is not a finite float32", i, j)}
+					Reason: fmt.Sprintf("gradients[%d][%d] is not a finite float32", i, j)}
 			}
 		}
 	}

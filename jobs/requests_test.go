@@ -182,7 +182,7 @@ func TestFederatedRules(t *testing.T) {
 		{"byzantine -0.1", with(func(r *FederatedRequest) { r.ByzantineFraction = -0.1 }), "byzantine_fraction", "greater_than_equal", ""},
 		{"clusters 0", with(func(r *FederatedRequest) { r.NumClusters = 0 }), "num_clusters", "greater_than_equal", ""},
 		{"clusters 1001", with(func(r *FederatedRequest) { r.NumClusters = 1001 }), "num_clusters", "less_than_equal", "1000"},
-		{"ragged is 400", with(func(r *FederatedRequest) { r.Gradients = [][]float64{{1, 2}, {1, 2, 3}} }), "gradients", "", "same length"},
+		{"ragged is 400", with(func(r *FederatedRequest) { r.Gradients = [][]float64{{1, 2}, {1, 2, 3}} }), "gradients", "", "gradients[1] has 3 values, gradients[0] has 2"},
 		{"empty inner is 400", with(func(r *FederatedRequest) { r.Gradients = [][]float64{{}, {}} }), "gradients", "", "empty"},
 		{"NaN is 400", with(func(r *FederatedRequest) { r.Gradients = [][]float64{{1, math.NaN()}} }), "gradients", "", "finite"},
 		{"Inf is 400", with(func(r *FederatedRequest) { r.Gradients = [][]float64{{math.Inf(1)}} }), "gradients", "", "finite"},
