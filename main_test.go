@@ -225,10 +225,21 @@ func TestExampleConfigDocumentsEveryKey(t *testing.T) {
 				walk(key+".", sub)
 				continue
 			}
+			if v == nil {
+				continue // a section whose keys are all commented out
+			}
 			documented[key] = true
 		}
 	}
 	walk("", doc)
+	// Keys whose default depends on env are shown commented out, so that the file does
+	// not pin the dev values when MFN_ENV says staging or prod.
+	for _, k := range envDependentKeys {
+		require.False(t, documented[k], "%s must stay commented out in mfn.yaml", k)
+		leaf := k[strings.LastIndex(k, ".")+1:]
+		require.Regexp(t, `(?m)^\s*# `+leaf+`: `, string(raw), "mfn.yaml lacks %s", k)
+		documented[k] = true
+	}
 	def, err := config.Default("dev")
 	require.NoError(t, err)
 	for k := range config.Keys(def) {
@@ -239,6 +250,26 @@ func TestExampleConfigDocumentsEveryKey(t *testing.T) {
 	fromFile, err := loadConfig("mfn.yaml", envOf(nil))
 	require.NoError(t, err)
 	require.Equal(t, comparable(def), comparable(fromFile), "mfn.yaml must show the defaults")
+}
+
+// envDependentKeys are the keys config.Default sets differently per env.
+var envDependentKeys = []string{"server.auth.required", "server.rate_limit.enabled", "server.cors.origins", "log.format"}
+
+// TestExampleConfigKeepsEnvDefaults: the image ships mfn.yaml, and MFN_ENV=prod with it
+// must mean prod's defaults (auth on, rate limits on, no CORS, JSON logs).
+func TestExampleConfigKeepsEnvDefaults(t *testing.T) {
+	for _, env := range []string{"dev", "staging", "prod"} {
+		t.Run(env, func(t *testing.T) {
+			want, err := config.Default(env)
+			require.NoError(t, err)
+			got, err := loadConfig("mfn.yaml", envOf(map[string]string{"MFN_ENV": env, "MFN_API_KEY": "k"}))
+			require.NoError(t, err)
+			w, g := comparable(want), comparable(got)
+			for _, k := range envDependentKeys {
+				require.Equal(t, w[k], g[k], k)
+			}
+		})
+	}
 }
 
 // comparable flattens a config, treating empty and nil lists alike.
