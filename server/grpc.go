@@ -30,6 +30,11 @@ type GRPCConfig struct {
 	// KeepaliveMinTime is the most frequent client ping tolerated; clients that ping
 	// more often get GOAWAY too_many_pings, so keep it below every client's ping interval.
 	KeepaliveMinTime time.Duration `mapstructure:"keepalive_min_time"`
+	// MaxConnectionAge closes a client connection (GOAWAY, in-flight calls may finish
+	// within MaxConnectionAgeGrace) after this long, so that long-lived HTTP/2 clients
+	// reconnect and spread over new replicas behind a Kubernetes Service; 0 = never.
+	MaxConnectionAge      time.Duration `mapstructure:"max_connection_age"`
+	MaxConnectionAgeGrace time.Duration `mapstructure:"max_connection_age_grace"`
 	// StreamBuffer is how many SimulationUpdates may wait between the simulation and a
 	// slow SimulateStream client before the simulation waits for the client.
 	StreamBuffer int `mapstructure:"stream_buffer"`
@@ -43,13 +48,14 @@ type GRPCConfig struct {
 // stream buffer and a 30 s stall limit.
 func DefaultGRPCConfig() GRPCConfig {
 	return GRPCConfig{
-		MaxRecvBytes:         4 << 20,
-		MaxConcurrentStreams: 1000,
-		KeepaliveTime:        2 * time.Minute,
-		KeepaliveTimeout:     20 * time.Second,
-		KeepaliveMinTime:     10 * time.Second,
-		StreamBuffer:         64,
-		StreamStallTimeout:   30 * time.Second,
+		MaxRecvBytes:          4 << 20,
+		MaxConcurrentStreams:  1000,
+		KeepaliveTime:         2 * time.Minute,
+		KeepaliveTimeout:      20 * time.Second,
+		KeepaliveMinTime:      10 * time.Second,
+		StreamBuffer:          64,
+		StreamStallTimeout:    30 * time.Second,
+		MaxConnectionAgeGrace: 30 * time.Second,
 	}
 }
 
@@ -70,15 +76,29 @@ func (c GRPCConfig) Validate() error {
 		{"grpc.keepalive_timeout", c.KeepaliveTimeout},
 		{"grpc.keepalive_min_time", c.KeepaliveMinTime},
 		{"grpc.stream_stall_timeout", c.StreamStallTimeout},
+		{"grpc.max_connection_age_grace", c.MaxConnectionAgeGrace},
 	} {
 		if d.v <= 0 {
 			errs = append(errs, fmt.Errorf("%s: %s must be positive", d.key, d.v))
 		}
 	}
+	if c.MaxConnectionAge < 0 {
+		errs = append(errs, fmt.Errorf("grpc.max_connection_age: %s must be 0 (never) or positive", c.MaxConnectionAge))
+	}
 	if c.StreamBuffer < 1 || c.StreamBuffer > math.MaxInt16 {
 		errs = append(errs, fmt.Errorf("grpc.stream_buffer: %d is outside [1, %d]", c.StreamBuffer, math.MaxInt16))
 	}
 	return errors.Join(errs...)
+}
+
+// keepAlive maps the config to grpc's server parameters; a zero MaxConnectionAge must stay
+// grpc's "infinity", not "close at once".
+func keepAlive(cfg GRPCConfig) keepalive.ServerParameters {
+	p := keepalive.ServerParameters{Time: cfg.KeepaliveTime, Timeout: cfg.KeepaliveTimeout}
+	if cfg.MaxConnectionAge > 0 {
+		p.MaxConnectionAge, p.MaxConnectionAgeGrace = cfg.MaxConnectionAge, cfg.MaxConnectionAgeGrace
+	}
+	return p
 }
 
 // grpcServiceName is the fully qualified service name, as registered with grpc.health.v1.
@@ -111,7 +131,7 @@ func newGRPCServer(cfg GRPCConfig, run Runner, auth Authenticator, limit Limiter
 	gs := grpc.NewServer(
 		grpc.MaxRecvMsgSize(cfg.MaxRecvBytes),
 		grpc.MaxConcurrentStreams(cfg.MaxConcurrentStreams),
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: cfg.KeepaliveTime, Timeout: cfg.KeepaliveTimeout}),
+		grpc.KeepaliveParams(keepAlive(cfg)),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: cfg.KeepaliveMinTime, PermitWithoutStream: true}),
 		// Outermost first: the request id, log line and metrics see the final code,
 		// including a rejected key or a recovered panic.

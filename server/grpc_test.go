@@ -967,3 +967,19 @@ func TestGRPCLogLine(t *testing.T) {
 	require.Contains(t, fields, "duration")
 	require.Contains(t, fields["error"], "hunter2", "the cause is logged, not sent")
 }
+
+func TestGRPCKeepAliveConnectionAge(t *testing.T) {
+	cfg := DefaultGRPCConfig()
+	p := keepAlive(cfg)
+	require.Zero(t, p.MaxConnectionAge, "0 keeps grpc's default: connections live forever")
+	require.Zero(t, p.MaxConnectionAgeGrace)
+	require.Equal(t, cfg.KeepaliveTime, p.Time)
+
+	cfg.MaxConnectionAge = 5 * time.Minute
+	p = keepAlive(cfg)
+	require.Equal(t, 5*time.Minute, p.MaxConnectionAge)
+	require.Equal(t, cfg.MaxConnectionAgeGrace, p.MaxConnectionAgeGrace)
+
+	cfg.MaxConnectionAge = -time.Second
+	require.ErrorContains(t, cfg.Validate(), "grpc.max_connection_age")
+}
