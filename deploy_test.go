@@ -29,6 +29,13 @@ type dockerfile struct {
 	expose                       []string
 }
 
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return b
+}
+
 func parseDockerfile(t *testing.T, path string) dockerfile {
 	t.Helper()
 	f, err := os.Open(path)
@@ -190,9 +197,9 @@ func TestK8sConfigMapAccepted(t *testing.T) {
 	require.Error(t, err, "prod with no API key must not start")
 	require.Contains(t, err.Error(), "keys")
 
-	for k := range m.secrets[0].StringData {
-		env[k] = "a-key-from-the-secret"
-	}
+	// What the documented `kubectl patch secret` puts into the Secret.
+	require.Contains(t, string(mustRead(t, "k8s.yaml")), `patch secret `+m.secrets[0].Name)
+	env["MFN_API_KEYS"] = "a-key-from-the-secret"
 	cfg, err := loadConfig("", withEnv(env))
 	require.NoError(t, err)
 	require.Equal(t, "prod", cfg.Env)
