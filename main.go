@@ -91,7 +91,7 @@ func serve(parent context.Context, args []string, getenv func(string) (string, b
 		log.Error("pool", zap.Error(err))
 		return 2
 	}
-	pipes, err := pipeline.New(cfg.Pipelines, pool, log.With(zap.String("component", "pipeline")), reg)
+	pipes, err := pipeline.New(cfg.Pipelines, pool, log, reg)
 	if err != nil {
 		log.Error("pipelines", zap.Error(err))
 		return 2
