@@ -243,7 +243,7 @@ func ParseBool(s string) (bool, error) {
 	case "false", "0", "no", "off":
 		return false, nil
 	}
-	return false, fmt.Errorf("%q is not a boolean (true/1/yes or false/0/no)", s)
+	return false, fmt.Errorf("%q is not a boolean (true/1/yes/on or false/0/no/off)", s)
 }
 
 // SplitList parses a comma-separated list: entries trimmed, empties dropped.
