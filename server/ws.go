@@ -223,6 +223,12 @@ func (h *streamHub) serve(w http.ResponseWriter, r *http.Request, endpoint strin
 
 	cn := newWSConn(h, c, endpoint)
 	h.mu.Lock()
+	if h.closed {
+		// Shutdown began while this upgrade was in flight and did not see the connection.
+		h.mu.Unlock()
+		_ = c.Close(websocket.StatusGoingAway, "server shutting down")
+		return
+	}
 	h.conns[cn] = struct{}{}
 	h.mu.Unlock()
 	h.m.connections.WithLabelValues(endpoint).Inc()
