@@ -3,6 +3,7 @@ package pipeline
 import (
 	"fmt"
 	"runtime"
+	"syscall"
 	"testing"
 	"time"
 
@@ -19,6 +20,13 @@ import (
 // (they cost about a second once, which would swamp a few hundred jobs), and the clock
 // stops when mfn_pipeline_messages_succeeded_total (results acked by every sink) reaches
 // b.N, not when a separate reader has caught up; the output topic is checked afterwards.
+//
+// Besides jobs/s it reports cores (process CPU time over wall time inside the timed
+// window) and cpu-ms/job. kfake, sarama and the simulations share one process, and the
+// machine may be shared too: a run that is slow while cores stays below GOMAXPROCS
+// waited on something, one whose cores is near the CPUs the process could get was
+// starved of CPU (look at cpu-ms/job then), not blocked. Whole-run profiles mislead
+// here: the group join and warm-up, mostly idle, outlast a few hundred jobs.
 func BenchmarkKafkaThroughput(b *testing.B) {
 	for _, conc := range []int{1, 2 * runtime.GOMAXPROCS(0)} {
 		b.Run(fmt.Sprintf("concurrency=%d", conc), func(b *testing.B) { benchKafka(b, conc) })
@@ -51,10 +59,24 @@ func benchKafka(b *testing.B, concurrency int) {
 		msgs[i] = []byte(fmt.Sprintf(`{"request_id":"bench-%d","params":{"seed":%d}}`, i, i))
 	}
 	b.ResetTimer()
+	cpu0 := processCPU(b)
 	start := time.Now()
 	produce(b, brokers, "in", msgs...)
 	waitFor(float64(b.N + 1))
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "jobs/s")
+	wall := time.Since(start)
+	cpu := processCPU(b) - cpu0
 	b.StopTimer()
+	b.ReportMetric(float64(b.N)/wall.Seconds(), "jobs/s")
+	b.ReportMetric(cpu.Seconds()/wall.Seconds(), "cores")
+	b.ReportMetric(cpu.Seconds()*1000/float64(b.N), "cpu-ms/job")
 	readTopic(b, brokers, "out", time.Minute, atLeast(b.N+1))
+}
+
+// processCPU is the user plus system CPU time the whole test process has used so far.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatalf("getrusage: %v", err)
+	}
+	return time.Duration(syscall.TimevalToNsec(ru.Utime) + syscall.TimevalToNsec(ru.Stime))
 }
