@@ -26,6 +26,7 @@ test: ## the whole suite, with the race detector
 bench: ## micro-benchmarks and the loopback load benchmarks (bounded in time)
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./sim ./nprand ./jobs ./federated ./validation
 	./scripts/loadbench.sh
+	$(GO) test -run '^$$' -bench KafkaThroughput -benchtime 400x -count 5 ./pipeline
 
 .PHONY: lint
 lint: ## gofmt and go vet
