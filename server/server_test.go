@@ -18,8 +18,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	reflectionv1 "google.golang.org/grpc/reflection/grpc_reflection_v1"
 
 	"mfn/jobs"
+	pb "mfn/proto"
 )
 
 func newTestServer(t *testing.T, cfg Config, pool *jobs.Pool) *Server {
@@ -169,4 +171,67 @@ func TestSeparateGRPCPort(t *testing.T) {
 	}, 5*time.Second, 50*time.Millisecond)
 	cancel()
 	require.NoError(t, <-errc)
+}
+
+// TestRESTAndGRPCAgreeOnOnePort sends the same requests over REST and gRPC to one
+// listener: the answers carry the same numbers, and reflection lists the service there.
+func TestRESTAndGRPCAgreeOnOnePort(t *testing.T) {
+	s := newTestServer(t, DefaultConfig(), startPool(t, jobs.PoolConfig{}))
+	base, _ := serve(t, s)
+	cc, err := grpc.NewClient(s.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer cc.Close()
+	client := pb.NewMyceliumServiceClient(cc)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	t.Run("simulate", func(t *testing.T) {
+		r := call(t, "POST", base+"/simulate", `{"seed":7,"grid_size":32,"steps":40,"alpha":0.2,"spike_probability":0.5}`)
+		require.Equal(t, 200, r.status, "%s", r.body)
+		var rest jobs.SimulateResult
+		require.NoError(t, json.Unmarshal(r.body, &rest))
+		g, err := client.Simulate(ctx, &pb.SimulateRequest{Seed: gptr[int32](7), GridSize: gptr[int32](32), Steps: gptr[int32](40),
+			Alpha: gptr(0.2), SpikeProbability: gptr(0.5)})
+		require.NoError(t, err)
+		require.Equal(t, rest.GrowthEvents, int(g.GetGrowthEvents()))
+		require.Equal(t, rest.PotMinMV, g.GetPotMinMV())
+		require.Equal(t, rest.PotMaxMV, g.GetPotMaxMV())
+		require.Equal(t, rest.PotMeanMV, g.GetPotMeanMV())
+		require.Equal(t, rest.PotStdMV, g.GetPotStdMV())
+		require.Equal(t, rest.FractalDimension, g.GetFractalDimension())
+	})
+	t.Run("nernst", func(t *testing.T) {
+		r := call(t, "POST", base+"/nernst", `{"z_valence":2,"concentration_out_molar":0.002,"concentration_in_molar":0.0001,"temperature_k":300}`)
+		require.Equal(t, 200, r.status, "%s", r.body)
+		var rest jobs.NernstResult
+		require.NoError(t, json.Unmarshal(r.body, &rest))
+		g, err := client.ComputeNernst(ctx, &pb.NernstRequest{ZValence: gptr[int32](2), ConcentrationOutMolar: gptr(0.002),
+			ConcentrationInMolar: gptr(0.0001), TemperatureK: gptr(300.0)})
+		require.NoError(t, err)
+		require.Equal(t, rest.PotentialMV, g.GetPotentialMV())
+	})
+	t.Run("federated", func(t *testing.T) {
+		r := call(t, "POST", base+"/federated/aggregate", `{"gradients":[[1,2,3],[1.1,2.1,2.9],[0.9,1.8,3.2],[9,9,9]],"num_clusters":2}`)
+		require.Equal(t, 200, r.status, "%s", r.body)
+		var rest jobs.FederatedResult
+		require.NoError(t, json.Unmarshal(r.body, &rest))
+		g, err := client.AggregateFederated(ctx, &pb.FederatedAggregateRequest{NumClusters: gptr[int32](2), Gradients: []*pb.Gradient{
+			{Values: []float64{1, 2, 3}}, {Values: []float64{1.1, 2.1, 2.9}}, {Values: []float64{0.9, 1.8, 3.2}}, {Values: []float64{9, 9, 9}}}})
+		require.NoError(t, err)
+		require.Equal(t, rest.AggregatedGradient, g.GetAggregatedGradient())
+		require.Equal(t, rest.NumInputGradients, int(g.GetNumInputGradients()))
+	})
+	t.Run("reflection", func(t *testing.T) {
+		stream, err := reflectionv1.NewServerReflectionClient(cc).ServerReflectionInfo(ctx)
+		require.NoError(t, err)
+		require.NoError(t, stream.Send(&reflectionv1.ServerReflectionRequest{
+			MessageRequest: &reflectionv1.ServerReflectionRequest_ListServices{}}))
+		res, err := stream.Recv()
+		require.NoError(t, err)
+		var names []string
+		for _, s := range res.GetListServicesResponse().GetService() {
+			names = append(names, s.GetName())
+		}
+		require.Contains(t, names, "mycelium.MyceliumService")
+	})
 }
