@@ -192,7 +192,9 @@ func Decode(m connectors.Message) (j Job, err error) {
 		dec := json.NewDecoder(bytes.NewReader(params))
 		if err := dec.Decode(req); err != nil {
 			var te *json.UnmarshalTypeError
-			if errors.As(err, &te) {
+			// te.Field is empty when params itself is not an object ("params":[1]): that
+			// falls through to the params error below rather than naming no field.
+			if errors.As(err, &te) && te.Field != "" {
 				return j, &jobError{body: ErrorBody{Code: CodeValidation, Field: te.Field,
 					Message: fmt.Sprintf("must be %s, got JSON %s", te.Type, te.Value)}}
 			}
