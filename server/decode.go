@@ -63,8 +63,12 @@ func (s *rest) bindJSON(c echo.Context, dst any) error {
 
 var nullToken = []byte("null")
 
+// jsonSpace is the whitespace JSON allows around a value (RFC 8259 §2). bytes.TrimSpace
+// would also strip \f, \v and Unicode spaces and so accept a body like "{}\f".
+const jsonSpace = " \t\r\n"
+
 func decodeBody(body []byte, dst any) error {
-	body = bytes.TrimSpace(body)
+	body = bytes.Trim(body, jsonSpace)
 	if len(body) == 0 || bytes.Equal(body, nullToken) {
 		return validationErr(validationItem{Type: "missing", Loc: []any{"body"}, Msg: "Field required"})
 	}

@@ -1,0 +1,227 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"math"
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+
+	"mfn/jobs"
+)
+
+// decodeBodySeeds are REST bodies of the four job endpoints and the /api/* crypto
+// endpoints, and the edges of decodeBody's rules: nulls (top level, on fields, inside
+// lists), wrong JSON types, fractional ints, trailing data, non-objects, huge numbers.
+var decodeBodySeeds = []string{
+	`{"seed":42,"grid_size":32,"steps":32}`, `{}`, ` { } `, ``, `  `, `null`, ` null `, `[]`, `[1]`, `"x"`, `7`,
+	`true`, `nope`, `{`, `{"steps":5} x`, `{"steps":5}{}`, `{"steps":5,}`, `{"steps":null}`, `{"steps":"5"}`,
+	`{"steps":1.5}`, `{"steps":1e2}`, `{"steps":-0}`, `{"seed":9223372036854775808}`, `{"seed":-1}`,
+	`{"alpha":1e400}`, `{"alpha":-0.0}`, `{"turing_enabled":1}`, `{"turing_enabled":"true"}`, `{"Steps":5}`,
+	`{"epochs":100,"batch_size":64,"quantum_jitter":true}`, `{"epochs":0}`, `{"batch_size":65}`,
+	`{"z_valence":1,"concentration_out_molar":0.005,"concentration_in_molar":0.14,"temperature_k":310.0}`,
+	`{"concentration_out_molar":0,"concentration_in_molar":null}`, `{"concentration_out_molar":5e-324,"concentration_in_molar":1e308}`,
+	`{"z_valence":4,"concentration_out_molar":1,"concentration_in_molar":1}`, `{"temperature_k":"310"}`,
+	`{"gradients":[[1,2],[3,4]],"num_clusters":2,"byzantine_fraction":0.1}`, `{"gradients":[]}`, `{"gradients":[[]]}`,
+	`{"gradients":[[1,null]]}`, `{"gradients":[null]}`, `{"gradients":[["x"]]}`, `{"gradients":[[1],[2,3]]}`,
+	`{"gradients":[[1e39]]}`, `{"gradients":{"a":1}}`, `{"gradients":[[1]],"byzantine_fraction":0.5}`,
+	`{"plaintext":"aGVsbG8=","key_id":"k1","associated_data":"YWFk"}`, `{"ciphertext":"AAAA","key_id":null}`,
+	`{"message":"aGk=","signature":"c2ln","public_key":"cGs="}`, `{"message":5}`, `{"algorithm":"Ed25519","key_id":"a:b"}`,
+	`{"algorithm":"RSA"}`, `{"key_id":"` + strings.Repeat("k", 65) + `"}`, `{"plaintext":""}`, `{"plaintext":["a"]}`,
+	`{"st\u0065ps":3}`, "{\"steps\":\t3\n}", `{"seed":1,"seed":null}`, `{"a":{"b":[null]}}`, "{\"plaintext\":\"\xff\"}",
+}
+
+// decodeTargets are the body types the REST handlers pass to decodeBody, each built with
+// the defaults its handler starts from.
+var decodeTargets = []func() any{
+	func() any { r := jobs.DefaultSimulateRequest(); return &r },
+	func() any { r := jobs.DefaultValidateRequest(); return &r },
+	func() any { r := jobs.DefaultNernstRequest(); return &r },
+	func() any { r := jobs.DefaultFederatedRequest(); return &r },
+	func() any { return new(aeadRequest) },
+	func() any { return new(signRequest) },
+	func() any { return new(verifyRequest) },
+	func() any { return new(keypairRequest) },
+}
+
+func FuzzDecodeBody(f *testing.F) {
+	for i, s := range decodeBodySeeds {
+		f.Add([]byte(s), uint8(i))
+	}
+	f.Fuzz(func(t *testing.T, body []byte, which uint8) {
+		mk := decodeTargets[int(which)%len(decodeTargets)]
+		dst := mk()
+		err := decodeBody(body, dst)
+		if err != nil {
+			checkDecodeRejected(t, body, dst, err)
+			return
+		}
+		checkDecodeAccepted(t, body, dst, mk)
+	})
+}
+
+// jsonNames lists a struct's wire field names.
+func jsonNames(t reflect.Type) map[string]bool {
+	names := map[string]bool{}
+	for i := 0; i < t.NumField(); i++ {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		names[name] = true
+	}
+	return names
+}
+
+func checkDecodeRejected(t *testing.T, body []byte, dst any, err error) {
+	t.Helper()
+	var ae *apiError
+	if !errors.As(err, &ae) || ae.status != http.StatusUnprocessableEntity {
+		t.Fatalf("%q: error %T %v is not a 422", body, err, err)
+	}
+	items, ok := ae.detail.([]validationItem)
+	if !ok || len(items) == 0 {
+		t.Fatalf("%q: 422 without items: %#v", body, ae.detail)
+	}
+	names := jsonNames(reflect.TypeOf(dst).Elem())
+	for _, it := range items {
+		if it.Type == "" || it.Msg == "" || len(it.Loc) == 0 || it.Loc[0] != "body" {
+			t.Fatalf("%q: malformed item %+v", body, it)
+		}
+		if len(it.Loc) == 1 {
+			continue // the body as a whole: missing, not JSON, not an object
+		}
+		switch l := it.Loc[1].(type) {
+		case int64: // json_invalid: the byte offset of the syntax error
+			if it.Type != "json_invalid" || l < 0 || l > int64(len(body)) {
+				t.Fatalf("%q: offset loc on %+v", body, it)
+			}
+		case string: // a field: one the body type really has
+			if !names[l] {
+				t.Fatalf("%q: item names %q, not a field of %T: %+v", body, l, dst, it)
+			}
+			for _, p := range it.Loc[2:] {
+				if _, isIdx := p.(int); !isIdx {
+					t.Fatalf("%q: nested loc element %v (%T) is not a list index: %+v", body, p, p, it)
+				}
+			}
+		default:
+			t.Fatalf("%q: loc element %v of type %T", body, l, l)
+		}
+	}
+	// The 422 body must be encodable, or the client gets a 500 instead.
+	if _, err := json.Marshal(items); err != nil {
+		t.Fatalf("%q: 422 items do not encode: %v", body, err)
+	}
+}
+
+func checkDecodeAccepted(t *testing.T, body []byte, dst any, mk func() any) {
+	t.Helper()
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 || trimmed[0] != '{' || !json.Valid(trimmed) {
+		t.Fatalf("%q: accepted a body that is not one JSON object", body)
+	}
+	// Same value as encoding/json gives (decodeBody may take its fast path).
+	want := mk()
+	if err := json.Unmarshal(body, want); err != nil || !reflect.DeepEqual(want, dst) {
+		t.Fatalf("%q: decoded %+v, encoding/json gives %+v (%v)", body, dst, want, err)
+	}
+	// Round trip: the decoded value, encoded and decoded again, is unchanged.
+	enc, err := json.Marshal(dst)
+	if err != nil {
+		t.Fatalf("%q: decoded value does not encode: %v", body, err)
+	}
+	again := mk()
+	if err := decodeBody(enc, again); err != nil {
+		// Absent pointer fields encode as null, which decodeBody rightly refuses.
+		if !bytes.Contains(enc, nullToken) {
+			t.Fatalf("%q: re-encoded %s rejected: %v", body, enc, err)
+		}
+	} else if !reflect.DeepEqual(again, dst) {
+		t.Fatalf("%q: round trip via %s gives %+v, want %+v", body, enc, again, dst)
+	}
+	// What the handler does next: required-field checks, then the job rule set.
+	var req jobs.Request
+	switch r := dst.(type) {
+	case *jobs.SimulateRequest:
+		req = *r
+	case *jobs.ValidateRequest:
+		req = *r
+	case *jobs.NernstRequest:
+		if r.ConcentrationOutMolar == nil || r.ConcentrationInMolar == nil {
+			return // the handler answers missingItems
+		}
+		req = *r
+	case *jobs.FederatedRequest:
+		if r.Gradients == nil {
+			return
+		}
+		req = *r
+	default:
+		return // crypto bodies: length and pattern checks live in the handlers
+	}
+	err = req.Validate()
+	var ve *jobs.ValidationError
+	var re *jobs.RequestError
+	switch {
+	case errors.As(err, &ve):
+		if !jsonNames(reflect.TypeOf(dst).Elem())[ve.Field] || ve.Reason == "" {
+			t.Fatalf("%q: validation error names %q: %+v", body, ve.Field, ve)
+		}
+		return
+	case errors.As(err, &re):
+		if re.Field == "" || re.Reason == "" {
+			t.Fatalf("%q: request error without field or reason: %+v", body, re)
+		}
+		return
+	case err != nil:
+		t.Fatalf("%q: Validate returned %T %v", body, err, err)
+	}
+	checkValidRequest(t, string(body), req)
+}
+
+// checkValidRequest asserts a request that passed Validate is inside the documented ranges.
+func checkValidRequest(t *testing.T, input string, req jobs.Request) {
+	t.Helper()
+	in := func(name string, v, lo, hi float64) {
+		if math.IsNaN(v) || v < lo || v > hi {
+			t.Fatalf("%q: valid %s = %v outside [%v, %v]", input, name, v, lo, hi)
+		}
+	}
+	switch r := req.(type) {
+	case jobs.SimulateRequest:
+		in("seed", float64(r.Seed), 0, math.MaxInt64)
+		in("grid_size", float64(r.GridSize), jobs.MinGridSize, jobs.MaxGridSize)
+		in("steps", float64(r.Steps), jobs.MinSteps, jobs.MaxSteps)
+		in("alpha", r.Alpha, 0, 1)
+		in("spike_probability", r.SpikeProbability, 0, 1)
+		in("threshold_mV", r.ThresholdMV, jobs.MinThresholdMV, jobs.MaxThresholdMV)
+	case jobs.ValidateRequest:
+		in("seed", float64(r.Seed), 0, math.MaxInt64)
+		in("epochs", float64(r.Epochs), jobs.MinEpochs, jobs.MaxEpochs)
+		in("batch_size", float64(r.BatchSize), jobs.MinBatchSize, jobs.MaxBatchSize)
+		in("grid_size", float64(r.GridSize), jobs.MinGridSize, jobs.MaxGridSize)
+		in("steps", float64(r.Steps), jobs.MinSteps, jobs.MaxSteps)
+	case jobs.NernstRequest:
+		in("z_valence", float64(r.ZValence), jobs.MinValence, jobs.MaxValence)
+		in("temperature_k", r.TemperatureK, jobs.MinTempK, jobs.MaxTempK)
+		in("concentration_out_molar", *r.ConcentrationOutMolar, math.SmallestNonzeroFloat64, math.MaxFloat64)
+		in("concentration_in_molar", *r.ConcentrationInMolar, math.SmallestNonzeroFloat64, math.MaxFloat64)
+	case jobs.FederatedRequest:
+		in("num_clusters", float64(r.NumClusters), jobs.MinClusters, jobs.MaxClusters)
+		in("byzantine_fraction", r.ByzantineFraction, 0, math.Nextafter(jobs.MaxByzantineFraction, 0))
+		if len(r.Gradients) == 0 {
+			t.Fatalf("%q: valid request without gradients", input)
+		}
+		for _, g := range r.Gradients {
+			if len(g) == 0 || len(g) != len(r.Gradients[0]) {
+				t.Fatalf("%q: valid request with empty or ragged gradients", input)
+			}
+			for _, v := range g {
+				in("gradient value", v, -math.MaxFloat32, math.MaxFloat32)
+			}
+		}
+	default:
+		t.Fatalf("%q: unexpected request %T", input, req)
+	}
+}
