@@ -25,7 +25,9 @@ import (
 // ending in .tmp and names starting with "." are never picked up, so a half-written
 // file is never read. The feed claims a file by renaming it into processing/, and once
 // every job in it is settled moves it to done/ (all published) or failed/ (at least one
-// job was undecodable or dead-lettered). After a crash, files left in processing/ are
+// job was undecodable or dead-lettered). A name that is still in processing/ (a writer
+// reusing names) is claimed as "<name>.<nanos>-<n>.<ext>" so neither copy is lost.
+// After a crash, files left in processing/ are
 // read again from the start (at-least-once: jobs of a half-processed file may run twice).
 type FileConfig struct {
 	// Dir is the watched directory; processing/, done/ and failed/ are created in it.
@@ -234,14 +236,26 @@ func (f *File) claim() (*claimed, error) {
 			return nil, ErrNotConnected
 		}
 		for _, n := range names {
-			err := os.Rename(filepath.Join(f.cfg.Dir, n), filepath.Join(proc, n))
+			// A writer may reuse a name while the previous file of that name is still
+			// in processing/ (its jobs unsettled): rename would replace that copy, and
+			// its finish would then move this one to done/ unread. Claim under a
+			// fresh name instead (same extension, so recovery still picks it up).
+			dst := n
+			for i := 0; ; i++ {
+				if _, err := os.Lstat(filepath.Join(proc, dst)); errors.Is(err, fs.ErrNotExist) {
+					break
+				}
+				ext := filepath.Ext(n)
+				dst = fmt.Sprintf("%s.%d-%d%s", strings.TrimSuffix(n, ext), time.Now().UnixNano(), i, ext)
+			}
+			err := os.Rename(filepath.Join(f.cfg.Dir, n), filepath.Join(proc, dst))
 			if errors.Is(err, fs.ErrNotExist) {
 				continue // somebody else took it
 			}
 			if err != nil {
 				return nil, fmt.Errorf("file feed: claim %s: %w", n, err)
 			}
-			c = &claimed{name: n, next: 1}
+			c = &claimed{name: dst, next: 1}
 			break
 		}
 		if c == nil {
