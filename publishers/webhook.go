@@ -24,6 +24,8 @@ import (
 // Secret is set, X-MFN-Signature: sha256=<hex HMAC-SHA256 of the exact body bytes,
 // keyed with Secret>. 2xx is success; 408, 429, 5xx and network errors are retried
 // (honouring Retry-After); any other status is a permanent failure (dead letter).
+// Redirects are followed only for 307/308 (method and body kept); a 301/302/303 is a
+// permanent failure, since following it would GET without the result.
 type WebhookConfig struct {
 	URL string `mapstructure:"url"`
 	// Headers are added to every request; they cannot override the headers above.
@@ -74,7 +76,21 @@ func NewWebhook(cfg WebhookConfig, log *zap.Logger) (*Webhook, error) {
 		log = zap.NewNop()
 	}
 	cfg = cfg.WithDefaults()
-	return &Webhook{cfg: cfg, log: log, client: &http.Client{Timeout: cfg.Timeout}}, nil
+	return &Webhook{cfg: cfg, log: log, client: &http.Client{Timeout: cfg.Timeout, CheckRedirect: checkRedirect}}, nil
+}
+
+// checkRedirect follows only 307/308, which repeat the POST with its body. net/http
+// turns a POST into a body-less GET on 301/302/303, whose 2xx (say, a login page) would
+// count as delivered; such a redirect is returned as is and fails as a 3xx status.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 || req.Response == nil {
+		return http.ErrUseLastResponse
+	}
+	switch req.Response.StatusCode {
+	case http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		return nil
+	}
+	return http.ErrUseLastResponse
 }
 
 // Sign returns the X-MFN-Signature value for body under secret.
