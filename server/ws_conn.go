@@ -280,16 +280,9 @@ func (cn *wsConn) connectedMono() time.Time {
 }
 
 func (cn *wsConn) onInit(in inbound) {
-	f, err := payloadFields(in.payload, in.hasPayload, "payload")
-	if err == nil {
-		_, _, err = f.str("protocol_version", false)
-	}
-	if err == nil && !f.isNull("client_info") {
-		var info string
-		info, _, err = f.str("client_info", false)
-		if err == nil && info != "" {
-			cn.log.Debug("websocket init", zap.String("client_info", truncate(info, 200)))
-		}
+	m, err := parseInit(in)
+	if err == nil && m.clientInfo != "" {
+		cn.log.Debug("websocket init", zap.String("client_info", truncate(m.clientInfo, 200)))
 	}
 	ts := cn.ts()
 	if err != nil {
@@ -307,18 +300,8 @@ func truncate(s string, n int) string {
 }
 
 func (cn *wsConn) onAuth(in inbound) {
-	f, err := payloadFields(in.payload, in.hasPayload, "payload")
-	var key string
-	var stamp float64
-	if err == nil {
-		key, _, err = f.str("api_key", true)
-	}
-	if err == nil {
-		stamp, _, err = f.num("timestamp", true)
-	}
-	if err == nil && !f.isNull("signature") {
-		_, _, err = f.str("signature", false) // accepted and ignored, as documented
-	}
+	m, err := parseAuth(in)
+	key, stamp := m.apiKey, m.timestamp
 	ts := cn.ts()
 	if err != nil {
 		// AUTH_ERROR leaves the authenticated flag as it was (§6.2).
@@ -368,26 +351,13 @@ func (cn *wsConn) onSubscribe(in inbound) {
 		cn.subscribeFailed(codeNotAuth, msgNotAuth)
 		return
 	}
-	f, err := payloadFields(in.payload, in.hasPayload, "payload")
-	var streamType, id string
-	if err == nil {
-		streamType, _, err = f.str("stream_type", true)
-		if err == nil && streamType != epSimulationLive && streamType != epStreamFeatures {
-			err = &fieldError{Field: "stream_type", Reason: "Input should be 'stream_features' or 'simulation_live'"}
-		}
-	}
-	if err == nil {
-		id, _, err = f.str("stream_id", true)
-	}
-	var params fields
-	if err == nil {
-		params, err = f.object("params")
-	}
+	m, err := parseSubscribe(in)
 	if err != nil {
 		cn.subscribeFailed(codeSubscribeError, err.Error())
 		return
 	}
-	if streamType != cn.endpoint && cn.h.cfg.StrictStreamType {
+	id := m.streamID
+	if m.streamType != cn.endpoint && cn.h.cfg.StrictStreamType {
 		cn.subscribeFailed(codeSubscribeError, codeStreamTypeMismatch+": stream_type does not match endpoint /ws/"+cn.endpoint)
 		return
 	}
@@ -395,14 +365,14 @@ func (cn *wsConn) onSubscribe(in inbound) {
 	var start func(ctx context.Context)
 	switch cn.endpoint {
 	case epSimulationLive:
-		p, err := parseSimParams(params)
+		p, err := parseSimParams(m.params)
 		if err != nil {
 			cn.subscribeFailed(codeSubscribeError, err.Error())
 			return
 		}
 		start = func(ctx context.Context) { cn.runSimulation(ctx, id, p) }
 	default:
-		p, err := parseFeatureParams(params)
+		p, err := parseFeatureParams(m.params)
 		if err != nil {
 			cn.subscribeFailed(codeSubscribeError, err.Error())
 			return
@@ -456,11 +426,7 @@ func (cn *wsConn) forget(st *wsStream) {
 }
 
 func (cn *wsConn) onUnsubscribe(in inbound) {
-	f, err := payloadFields(in.payload, in.hasPayload, "payload")
-	var id string
-	if err == nil {
-		id, _, err = f.str("stream_id", true)
-	}
+	id, err := parseUnsubscribe(in)
 	if err != nil {
 		cn.sendError(codeInvalidMessage, "unsubscribe: "+err.Error(), "")
 		return

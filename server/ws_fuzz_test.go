@@ -13,11 +13,10 @@ import (
 )
 
 // The WebSocket handlers (onInit, onAuth, onSubscribe, onUnsubscribe in ws_conn.go)
-// interleave decoding with replies on the live connection, so these targets fuzz the
-// pure pieces they are built from, in the order the handlers call them:
-// decodeInbound (the raw frame), payloadFields and the coercing getters (the payload),
-// and parseSimParams / parseFeatureParams (subscribe params). wsDecode mirrors the
-// handlers' decode steps; keep it in step with ws_conn.go.
+// decode through pure functions and only then reply on the live connection, so these
+// targets fuzz exactly what the handlers run: decodeInbound (the raw frame), parseInit,
+// parseAuth, parseSubscribe and parseUnsubscribe (the payload, in ws_msg.go), and
+// parseSimParams / parseFeatureParams (subscribe params).
 
 var wsFrameSeeds = []string{
 	`{"type":"init","payload":{"protocol_version":"1.0","client_info":"browser"}}`,
@@ -82,80 +81,70 @@ func FuzzWSInbound(f *testing.F) {
 		if !in.hasType {
 			return
 		}
-		err = wsDecode(in)
-		if err == nil {
-			return
+		// The payload as plain JSON, to check that accepted string fields come back as sent.
+		payload, _ := top["payload"].(map[string]any)
+		var errs []error
+		switch in.typ {
+		case "init":
+			m, err := parseInit(in)
+			if err == nil {
+				wantStr(t, data, payload, "protocol_version", m.protocolVersion)
+				wantStr(t, data, payload, "client_info", m.clientInfo)
+			}
+			errs = append(errs, err)
+		case "auth":
+			m, err := parseAuth(in)
+			if err == nil {
+				wantStr(t, data, payload, "api_key", m.apiKey)
+				if math.IsNaN(m.timestamp) || math.IsInf(m.timestamp, 0) {
+					t.Fatalf("%q: auth accepted timestamp %v", data, m.timestamp)
+				}
+			}
+			errs = append(errs, err)
+		case "subscribe":
+			m, err := parseSubscribe(in)
+			errs = append(errs, err)
+			if err == nil {
+				wantStr(t, data, payload, "stream_type", m.streamType)
+				wantStr(t, data, payload, "stream_id", m.streamID)
+				if m.streamType != epSimulationLive && m.streamType != epStreamFeatures {
+					t.Fatalf("%q: subscribe accepted stream_type %q", data, m.streamType)
+				}
+				// The endpoint, not stream_type, picks the params parser: run both.
+				_, simErr := parseSimParams(m.params)
+				_, featErr := parseFeatureParams(m.params)
+				errs = append(errs, simErr, featErr)
+			}
+		case "unsubscribe":
+			id, err := parseUnsubscribe(in)
+			if err == nil {
+				wantStr(t, data, payload, "stream_id", id)
+			}
+			errs = append(errs, err)
 		}
-		var fe *fieldError
-		if !errors.As(err, &fe) || fe.Field == "" || fe.Reason == "" {
-			t.Fatalf("%q: %s error %T %v does not name a field", data, in.typ, err, err)
-		}
-		if !knownWSField(fe.Field) {
-			t.Fatalf("%q: %s error names unknown field %q", data, in.typ, fe.Field)
+		for _, err := range errs {
+			if err == nil {
+				continue
+			}
+			var fe *fieldError
+			if !errors.As(err, &fe) || fe.Field == "" || fe.Reason == "" {
+				t.Fatalf("%q: %s error %T %v does not name a field", data, in.typ, err, err)
+			}
+			if !knownWSField(fe.Field) {
+				t.Fatalf("%q: %s error names unknown field %q", data, in.typ, fe.Field)
+			}
 		}
 	})
 }
 
-// wsDecode runs the decode and validation steps of the handler for in.typ, stopping at
-// the first error as they do; unknown types decode to nothing.
-func wsDecode(in inbound) error {
-	switch in.typ {
-	case "init", "auth", "subscribe", "unsubscribe":
-	default:
-		return nil
+// wantStr checks an accepted string field against the payload decoded as plain JSON:
+// the value sent, or "" when the key is absent or null.
+func wantStr(t *testing.T, data []byte, payload map[string]any, name, got string) {
+	t.Helper()
+	want, _ := payload[name].(string)
+	if got != want {
+		t.Fatalf("%q: %s decoded as %q, sent %q", data, name, got, want)
 	}
-	f, err := payloadFields(in.payload, in.hasPayload, "payload")
-	if err != nil {
-		return err
-	}
-	switch in.typ {
-	case "init":
-		if _, _, err := f.str("protocol_version", false); err != nil {
-			return err
-		}
-		if !f.isNull("client_info") {
-			_, _, err = f.str("client_info", false)
-		}
-		return err
-	case "auth":
-		if _, _, err := f.str("api_key", true); err != nil {
-			return err
-		}
-		stamp, ok, err := f.num("timestamp", true)
-		if err != nil {
-			return err
-		}
-		if !ok || math.IsNaN(stamp) || math.IsInf(stamp, 0) {
-			return errors.New("auth accepted a missing or non-finite timestamp")
-		}
-		if !f.isNull("signature") {
-			_, _, err = f.str("signature", false)
-		}
-		return err
-	case "unsubscribe":
-		_, _, err := f.str("stream_id", true)
-		return err
-	}
-	st, _, err := f.str("stream_type", true)
-	if err != nil {
-		return err
-	}
-	if st != epSimulationLive && st != epStreamFeatures {
-		return &fieldError{Field: "stream_type", Reason: "Input should be 'stream_features' or 'simulation_live'"}
-	}
-	if _, _, err := f.str("stream_id", true); err != nil {
-		return err
-	}
-	params, err := f.object("params")
-	if err != nil {
-		return err
-	}
-	// The endpoint, not stream_type, picks the parser: run both.
-	if _, err := parseSimParams(params); err != nil {
-		return err
-	}
-	_, err = parseFeatureParams(params)
-	return err
 }
 
 var wsFieldNames = map[string]bool{

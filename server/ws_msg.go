@@ -247,3 +247,106 @@ func (f fields) object(name string) (fields, error) {
 	sub.prefix = f.prefix + name + "."
 	return sub, err
 }
+
+// The parse* functions below are each client message's decode and validation steps,
+// kept free of the connection so the handlers in ws_conn.go and the fuzz targets run the
+// same code. Each stops at the first bad field and returns a *fieldError naming it; the
+// handler picks the reply (the error code differs per message type).
+
+// initMsg is a decoded init payload.
+type initMsg struct {
+	protocolVersion string // as sent, or ""; the reply states the server's version whatever it is
+	clientInfo      string // "" when absent or null; only logged
+}
+
+// parseInit decodes an init payload: both keys are optional strings, client_info may be null.
+func parseInit(in inbound) (initMsg, error) {
+	f, err := payloadFields(in.payload, in.hasPayload, "payload")
+	if err != nil {
+		return initMsg{}, err
+	}
+	var m initMsg
+	if m.protocolVersion, _, err = f.str("protocol_version", false); err != nil {
+		return initMsg{}, err
+	}
+	if !f.isNull("client_info") {
+		if m.clientInfo, _, err = f.str("client_info", false); err != nil {
+			return initMsg{}, err
+		}
+	}
+	return m, nil
+}
+
+// authMsg is a decoded auth payload. A signature, if sent, is checked for type and then
+// ignored, as documented, so it is not kept.
+type authMsg struct {
+	apiKey    string
+	timestamp float64 // client clock, Unix milliseconds; finite
+}
+
+// parseAuth decodes an auth payload: api_key and timestamp are required, signature is
+// an optional string or null. It does not judge the key or the clock skew.
+func parseAuth(in inbound) (authMsg, error) {
+	f, err := payloadFields(in.payload, in.hasPayload, "payload")
+	if err != nil {
+		return authMsg{}, err
+	}
+	var m authMsg
+	if m.apiKey, _, err = f.str("api_key", true); err != nil {
+		return authMsg{}, err
+	}
+	if m.timestamp, _, err = f.num("timestamp", true); err != nil {
+		return authMsg{}, err
+	}
+	if !f.isNull("signature") {
+		if _, _, err = f.str("signature", false); err != nil {
+			return authMsg{}, err
+		}
+	}
+	return m, nil
+}
+
+// subscribeMsg is a decoded subscribe payload. params stays undecoded: the connection's
+// endpoint, not stream_type, picks its parser (parseSimParams or parseFeatureParams), and
+// the strict stream-type check runs before it.
+type subscribeMsg struct {
+	streamType string // epSimulationLive or epStreamFeatures
+	streamID   string
+	params     fields // empty when absent or null
+}
+
+// parseSubscribe decodes a subscribe payload: stream_type (one of the two endpoints) and
+// stream_id are required strings, params an optional object or null.
+func parseSubscribe(in inbound) (subscribeMsg, error) {
+	f, err := payloadFields(in.payload, in.hasPayload, "payload")
+	if err != nil {
+		return subscribeMsg{}, err
+	}
+	var m subscribeMsg
+	if m.streamType, _, err = f.str("stream_type", true); err != nil {
+		return subscribeMsg{}, err
+	}
+	if m.streamType != epSimulationLive && m.streamType != epStreamFeatures {
+		return subscribeMsg{}, &fieldError{Field: "stream_type", Reason: "Input should be 'stream_features' or 'simulation_live'"}
+	}
+	if m.streamID, _, err = f.str("stream_id", true); err != nil {
+		return subscribeMsg{}, err
+	}
+	if m.params, err = f.object("params"); err != nil {
+		return subscribeMsg{}, err
+	}
+	return m, nil
+}
+
+// parseUnsubscribe decodes an unsubscribe payload and returns its required stream_id.
+func parseUnsubscribe(in inbound) (string, error) {
+	f, err := payloadFields(in.payload, in.hasPayload, "payload")
+	if err != nil {
+		return "", err
+	}
+	id, _, err := f.str("stream_id", true)
+	if err != nil {
+		return "", err
+	}
+	return id, nil
+}
