@@ -13,7 +13,8 @@
 //     normal sinks, so the requester gets an answer, and a copy with the raw input to
 //     the dead-letter sink; acked as failed (file → failed/).
 //   - A result that a sink still refuses after retry.max_attempts goes to the dead-letter
-//     sink (retried until shutdown) and the input is acked. Without a dead-letter sink,
+//     sink (retried until shutdown; a permanent refusal there is logged with the record
+//     and the input acked as failed) and the input is acked. Without a dead-letter sink,
 //     sinks are retried until shutdown instead (nothing is lost; the pipeline stalls),
 //     except permanent refusals (e.g. webhook 4xx), which are logged and acked.
 //   - Shutdown or job_timeout: a job cut by shutdown is not acked (redelivered later).

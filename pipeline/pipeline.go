@@ -461,6 +461,14 @@ func (p *pipe) deadLetter(ctx context.Context, log *zap.Logger, res Result) bool
 	rec := record(res)
 	rec.Headers = map[string]string{"x-mfn-dead-letter": res.DeadLetter.Reason}
 	if err := p.dlq.Publish(ctx, rec); err != nil {
+		if ctx.Err() == nil && errors.Is(err, publishers.ErrPermanent) {
+			// Retrying cannot help and an input left unacknowledged would hold its
+			// Kafka partition's commit (or its file) back for good: settle it as failed
+			// and keep the record in the log, as for a refusal without a dead-letter sink.
+			log.Error("dead-letter sink refused the record permanently; settling the input as failed and dropping the record",
+				zap.Error(err), zap.ByteString("record", rec.Body))
+			return true
+		}
 		log.Error("dead-letter publish failed; the input stays unacknowledged", zap.Error(err))
 		return false
 	}

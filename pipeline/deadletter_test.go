@@ -1,0 +1,63 @@
+package pipeline
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"mfn/publishers"
+)
+
+// TestDeadLetterPermanentRefusalDoesNotStallPartition: the sink refuses one result for
+// good (400) and the dead-letter webhook refuses it too (400). Retrying cannot help, so
+// the input is settled as failed (and the record logged) like a permanent refusal
+// without a dead-letter sink; left unacknowledged it would hold the partition's commit
+// at its offset forever while the tracker of later offsets grows without bound.
+func TestDeadLetterPermanentRefusalDoesNotStallPartition(t *testing.T) {
+	cl := newCluster(t, kfake.SeedTopics(1, "in"))
+	brokers := cl.ListenAddrs()
+	var mu sync.Mutex
+	delivered := map[string]bool{}
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-ID")
+		if id == "bad" {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		delivered[id] = true
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer sink.Close()
+	dlq := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusUnprocessableEntity)
+	}))
+	defer dlq.Close()
+
+	cfg := kafkaPipeline("dlq-refused", brokers, "in", "", "", "g-dlq-refused")
+	cfg.Sinks = []publishers.Config{{Type: "webhook", Webhook: publishers.WebhookConfig{URL: sink.URL, Timeout: 2 * time.Second}}}
+	cfg.DeadLetter = publishers.Config{Type: "webhook", Webhook: publishers.WebhookConfig{URL: dlq.URL, Timeout: 2 * time.Second}}
+	cfg.Concurrency = 2
+	_, stop := startManager(t, []Config{cfg}, newPool(t, 2))
+
+	produce(t, brokers, "in", simJob("bad", 1), simJob("g1", 2), simJob("g2", 3))
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		ok := delivered["g1"] && delivered["g2"]
+		mu.Unlock()
+		if ok {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "good results not delivered")
+		time.Sleep(20 * time.Millisecond)
+	}
+	stop()
+	require.Equal(t, int64(3), committed(t, brokers, "g-dlq-refused", "in", 0), "the refused input must not hold back the partition's commit")
+}
