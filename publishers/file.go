@@ -160,18 +160,46 @@ func (f *File) Publish(_ context.Context, rec Record) error {
 		}
 	}
 	line := append(bytes.Clone(rec.Body), '\n')
+	prev := f.size
 	n, err := f.f.Write(line)
 	f.size += int64(n)
 	if err == nil {
 		err = f.f.Sync()
 	}
 	if err != nil {
-		// A torn line may be on disk: start a new file; recovery of this one cuts it.
-		_ = f.f.Close()
-		f.f = nil
-		return fmt.Errorf("file sink: write %s: %w", f.name, err)
+		werr := fmt.Errorf("file sink: write %s: %w", f.name, err)
+		f.abandon(prev)
+		return werr
 	}
 	return nil
+}
+
+// abandon gives up the current file after a failed write: a torn line may be on disk,
+// so the file is cut back to its complete (already acknowledged) lines and renamed into
+// place now, rather than waiting as .tmp, unseen by readers, for the recovery at the
+// next start; if that fails too, the recovery still does it. Call with mu held.
+func (f *File) abandon(complete int64) {
+	if f.timer != nil {
+		f.timer.Stop()
+		f.timer = nil
+	}
+	_ = f.f.Close()
+	f.f = nil
+	tmp := f.name + tmpSuffix
+	err := os.Truncate(tmp, complete)
+	switch {
+	case err != nil:
+	case complete == 0:
+		err = os.Remove(tmp)
+	default:
+		if err = os.Rename(tmp, f.name); err == nil {
+			err = syncDir(f.cfg.Dir)
+		}
+	}
+	if err != nil {
+		f.log.Warn("file sink: cannot finish the file after a failed write; it is recovered at the next start",
+			zap.String("file", tmp), zap.Error(err))
+	}
 }
 
 // open starts a new .tmp file. Call with mu held.

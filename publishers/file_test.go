@@ -119,3 +119,36 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// A failed write must not strand the lines already acknowledged in a .tmp file that
+// readers never look at (until a restart recovers it): the file is cut back to its
+// complete lines and renamed into place at once, and the next Publish starts afresh.
+func TestFileWriteErrorKeepsEarlierLinesVisible(t *testing.T) {
+	dir := t.TempDir()
+	f, err := NewFile(FileConfig{Dir: dir, MaxAge: time.Hour}, nil)
+	require.NoError(t, err)
+	ctx := context.Background()
+	require.NoError(t, f.Publish(ctx, Record{Body: []byte(`{"n":1}`)}))
+
+	// Inject a write failure: swap the handle for a read-only one on the same file.
+	f.mu.Lock()
+	ro, err := os.Open(f.name + tmpSuffix)
+	require.NoError(t, err)
+	require.NoError(t, f.f.Close())
+	f.f = ro
+	f.mu.Unlock()
+	require.Error(t, f.Publish(ctx, Record{Body: []byte(`{"n":2}`)}))
+
+	done, _ := filepath.Glob(filepath.Join(dir, "*.jsonl"))
+	require.Len(t, done, 1, "the acknowledged line must be visible without waiting for a restart")
+	b, err := os.ReadFile(done[0])
+	require.NoError(t, err)
+	require.Equal(t, "{\"n\":1}\n", string(b))
+	tmp, _ := filepath.Glob(filepath.Join(dir, "*.tmp"))
+	require.Empty(t, tmp)
+
+	require.NoError(t, f.Publish(ctx, Record{Body: []byte(`{"n":2}`)}))
+	require.NoError(t, f.Close(ctx))
+	done, _ = filepath.Glob(filepath.Join(dir, "*.jsonl"))
+	require.Len(t, done, 2)
+}
