@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -72,14 +73,37 @@ func (req imageRequest) colourRange() (render.Range, error) {
 }
 
 // registerImageRoutes mounts POST /simulate/image and POST /simulate/animation on g (which
-// already carries auth, rate limiting and the body limit).
-func registerImageRoutes(g *echo.Group, run Runner) {
-	h := &imageHandlers{run: run}
+// already carries auth and rate limiting). maxBody is server.max_body_bytes (413
+// beyond, chunked bodies included) and timeout server.request_timeout (0: none), as for
+// every other pool-backed REST endpoint.
+func registerImageRoutes(g *echo.Group, run Runner, maxBody int64, timeout time.Duration) {
+	h := &imageHandlers{run: run, maxBody: maxBody, timeout: timeout}
 	g.POST("/simulate/image", h.image)
 	g.POST("/simulate/animation", h.animation)
 }
 
-type imageHandlers struct{ run Runner }
+type imageHandlers struct {
+	run     Runner
+	maxBody int64
+	timeout time.Duration
+}
+
+// jobContext is the request's context bounded by the request timeout.
+func (h *imageHandlers) jobContext(c echo.Context) (context.Context, context.CancelFunc) {
+	if h.timeout > 0 {
+		return context.WithTimeout(c.Request().Context(), h.timeout)
+	}
+	return context.WithCancel(c.Request().Context())
+}
+
+// decode reads at most maxBody bytes of the body and decodes it.
+func (h *imageHandlers) decode(c echo.Context) (imageRequest, error) {
+	r := c.Request()
+	if r.ContentLength > h.maxBody {
+		return imageRequest{}, &http.MaxBytesError{Limit: h.maxBody}
+	}
+	return decodeImageRequest(http.MaxBytesReader(c.Response(), r.Body, h.maxBody))
+}
 
 // decodeImageRequest reads the body over the /simulate defaults. Errors are
 // *jobs.ValidationError so that the REST error handler answers 422 like /simulate.
@@ -134,7 +158,7 @@ func metricsHeader(c echo.Context, res jobs.Result) {
 
 // image answers a PNG of the final field of the run /simulate would do.
 func (h *imageHandlers) image(c echo.Context) error {
-	req, err := decodeImageRequest(c.Request().Body)
+	req, err := h.decode(c)
 	if err != nil {
 		return err
 	}
@@ -153,7 +177,9 @@ func (h *imageHandlers) image(c echo.Context) error {
 			final = append(final[:0], s.Field...) // the field is only valid during the callback
 			return true
 		}}
-	res, err := h.run.Do(c.Request().Context(), obs)
+	ctx, cancel := h.jobContext(c)
+	defer cancel()
+	res, err := h.run.Do(ctx, obs)
 	if err != nil {
 		return err
 	}
@@ -168,7 +194,7 @@ func (h *imageHandlers) image(c echo.Context) error {
 // animation answers an animated GIF of the run, one frame every k steps and one for the
 // last step.
 func (h *imageHandlers) animation(c echo.Context) error {
-	req, err := decodeImageRequest(c.Request().Body)
+	req, err := h.decode(c)
 	if err != nil {
 		return err
 	}
@@ -208,9 +234,11 @@ func (h *imageHandlers) animation(c echo.Context) error {
 			drawErr = anim.Add(s.Field) // draws now: the field is only valid during the callback
 			return drawErr == nil
 		}}
-	res, err := h.run.Do(c.Request().Context(), obs)
+	ctx, cancel := h.jobContext(c)
+	defer cancel()
+	res, err := h.run.Do(ctx, obs)
 	// Only a completed job guarantees the worker is done with anim and drawErr.
-	if drawErr != nil && errors.Is(err, context.Canceled) && c.Request().Context().Err() == nil {
+	if drawErr != nil && errors.Is(err, context.Canceled) && ctx.Err() == nil {
 		return fmt.Errorf("draw frame: %w", drawErr)
 	}
 	if err != nil {

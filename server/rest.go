@@ -121,7 +121,7 @@ func newREST(cfg Config, run Runner, auth *keyAuth, lim *tokenLimiter, checks []
 func (s *rest) mountTransports(hub *streamHub, page http.Handler) {
 	s.e.GET("/ws/simulation_live", echo.WrapHandler(http.HandlerFunc(hub.SimulationLive)))
 	s.e.GET("/ws/stream_features", echo.WrapHandler(http.HandlerFunc(hub.StreamFeatures)))
-	registerImageRoutes(s.e.Group(""), s.run)
+	registerImageRoutes(s.e.Group(""), s.run, s.cfg.MaxBodyBytes, s.cfg.RequestTimeout)
 	s.e.GET("/", echo.WrapHandler(page))
 }
 
