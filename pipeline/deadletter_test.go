@@ -1,7 +1,10 @@
 package pipeline
 
 import (
+	"context"
 	"net/http"
+	"os"
+	"path/filepath"
 	"net/http/httptest"
 	"sync"
 	"testing"
@@ -10,6 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"mfn/connectors"
+	"mfn/jobs"
 	"mfn/publishers"
 )
 
@@ -60,4 +65,35 @@ func TestDeadLetterPermanentRefusalDoesNotStallPartition(t *testing.T) {
 	}
 	stop()
 	require.Equal(t, int64(3), committed(t, brokers, "g-dlq-refused", "in", 0), "the refused input must not hold back the partition's commit")
+}
+
+// A job refused because the pool is closed never ran: the input must not be acked with
+// an INTERNAL error result (it would be lost), but left for redelivery.
+func TestClosedPoolDoesNotAckInput(t *testing.T) {
+	in, out := t.TempDir(), t.TempDir()
+	pool, err := jobs.NewPool(jobs.PoolConfig{Workers: 1, QueueSize: 1}, nil)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.NoError(t, pool.Run(ctx)) // the pool is closed: DoWait returns jobs.ErrClosed
+	_, err = pool.DoWait(context.Background(), jobs.DefaultSimulateRequest())
+	require.ErrorIs(t, err, jobs.ErrClosed)
+
+	cfg := Config{
+		Name:        "closed",
+		Source:      connectors.Config{Type: "file", File: connectors.FileConfig{Dir: in, PollInterval: 20 * time.Millisecond}},
+		Sinks:       []publishers.Config{{Type: "file", File: publishers.FileConfig{Dir: out}}},
+		GracePeriod: time.Second,
+	}
+	writeFile(t, in, "job.json", string(simJob("never-ran", 1)))
+	_, stop := startManager(t, []Config{cfg}, pool)
+	waitFor(t, 10*time.Second, func() bool {
+		_, err := os.Stat(filepath.Join(in, connectors.ProcessingDir, "job.json"))
+		return err == nil
+	})
+	time.Sleep(200 * time.Millisecond) // time for a wrong ack to move it
+	stop()
+	_, err = os.Stat(filepath.Join(in, connectors.ProcessingDir, "job.json"))
+	require.NoError(t, err, "the input must stay in processing/ for redelivery")
+	require.Empty(t, readLines(t, out), "no result for a job that never ran")
 }

@@ -373,7 +373,8 @@ func (p *pipe) handle(ctx context.Context, msg connectors.Message, ack connector
 		defer cancel()
 	}
 	out, err := p.run.DoWait(jctx, job.Request)
-	if err != nil && ctx.Err() != nil {
+	// A closed pool never ran the job: abandon it like a shutdown cut, not as INTERNAL.
+	if err != nil && (ctx.Err() != nil || errors.Is(err, jobs.ErrClosed)) {
 		log.Warn("job abandoned at shutdown; it will be redelivered", zap.Error(err))
 		return
 	}
