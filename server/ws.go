@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"sync"
@@ -184,11 +185,15 @@ func (h *streamHub) StreamFeatures(w http.ResponseWriter, r *http.Request) {
 
 // reject answers a refused upgrade with 503 before any WebSocket exists, in the REST
 // envelope's shape so that a client library shows something readable.
+// The request id is the one the REST middleware put on the response.
 func reject(w http.ResponseWriter, code, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Retry-After", "1")
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Retry-After", "1")
 	w.WriteHeader(http.StatusServiceUnavailable)
-	_, _ = fmt.Fprintf(w, `{"detail":%q,"error_code":%q,"message":%q}`, msg, code, msg)
+	b, _ := json.Marshal(envelope{Detail: msg, ErrorCode: code, Message: msg, RequestID: headerRID(h),
+		Timestamp: time.Now().UTC().Format(time.RFC3339Nano)})
+	_, _ = w.Write(b)
 }
 
 func (h *streamHub) serve(w http.ResponseWriter, r *http.Request, endpoint string) {
@@ -222,6 +227,10 @@ func (h *streamHub) serve(w http.ResponseWriter, r *http.Request, endpoint strin
 	c.SetReadLimit(h.cfg.MaxMessageBytes)
 
 	cn := newWSConn(h, c, endpoint)
+	if rid := headerRID(w.Header()); rid != "" {
+		// Every line of the session names the upgrade request it came from.
+		cn.log = cn.log.With(zap.String("request_id", rid))
+	}
 	h.mu.Lock()
 	if h.closed {
 		// Shutdown began while this upgrade was in flight and did not see the connection.
@@ -233,7 +242,7 @@ func (h *streamHub) serve(w http.ResponseWriter, r *http.Request, endpoint strin
 	h.mu.Unlock()
 	h.m.connections.WithLabelValues(endpoint).Inc()
 	start := time.Now()
-	h.log.Debug("websocket connected", zap.String("endpoint", endpoint), zap.String("remote", r.RemoteAddr))
+	cn.log.Debug("websocket connected", zap.String("remote", r.RemoteAddr))
 
 	cn.serve()
 
@@ -241,7 +250,7 @@ func (h *streamHub) serve(w http.ResponseWriter, r *http.Request, endpoint strin
 	delete(h.conns, cn)
 	h.mu.Unlock()
 	h.m.connections.WithLabelValues(endpoint).Dec()
-	h.log.Debug("websocket closed", zap.String("endpoint", endpoint), zap.Duration("duration", time.Since(start)),
+	cn.log.Debug("websocket closed", zap.Duration("duration", time.Since(start)),
 		zap.Int64("dropped", cn.q.droppedTotal()))
 }
 
@@ -282,4 +291,13 @@ func (h *streamHub) connCount() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return len(h.conns)
+}
+
+// headerRID is the request id observe set on the response (under the exact key
+// X-Request-ID, which Header.Get would canonicalise to X-Request-Id and miss).
+func headerRID(h http.Header) string {
+	if v := h[headerRequestID]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
