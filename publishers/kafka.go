@@ -105,9 +105,18 @@ type Kafka struct {
 	log *zap.Logger
 
 	mu     sync.Mutex
-	prod   sarama.SyncProducer
-	sends  sync.WaitGroup
+	prod   *producer // nil until the first Publish and after a discard
 	closed bool
+	// retiring counts discarded producers still waiting for their sends before closing.
+	retiring sync.WaitGroup
+}
+
+// producer is one SyncProducer and the sends still using it. sends.Add happens only
+// under Kafka.mu while the producer is current, so no Add can race the Wait that runs
+// once it has been discarded (sync.WaitGroup forbids reuse during a Wait).
+type producer struct {
+	p     sarama.SyncProducer
+	sends sync.WaitGroup
 }
 
 // NewKafka validates cfg; nothing connects until the first Publish.
@@ -121,40 +130,44 @@ func NewKafka(cfg KafkaConfig, log *zap.Logger) (*Kafka, error) {
 	return &Kafka{cfg: cfg.WithDefaults(), log: log}, nil
 }
 
-func (k *Kafka) producer() (sarama.SyncProducer, error) {
+// acquire returns the current producer, building it if needed, with one send counted
+// on it; the caller calls sends.Done when the send is over.
+func (k *Kafka) acquire() (*producer, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.closed {
 		return nil, Permanent(fmt.Errorf("kafka sink %s: closed", k.cfg.Topic))
 	}
-	if k.prod != nil {
-		return k.prod, nil
+	if k.prod == nil {
+		sc, err := k.cfg.saramaConfig()
+		if err != nil {
+			return nil, Permanent(fmt.Errorf("kafka sink config: %w", err))
+		}
+		p, err := sarama.NewSyncProducer(k.cfg.Brokers, sc)
+		if err != nil {
+			return nil, fmt.Errorf("connect kafka producer to %v: %w", k.cfg.Brokers, err)
+		}
+		k.prod = &producer{p: p}
 	}
-	sc, err := k.cfg.saramaConfig()
-	if err != nil {
-		return nil, Permanent(fmt.Errorf("kafka sink config: %w", err))
-	}
-	p, err := sarama.NewSyncProducer(k.cfg.Brokers, sc)
-	if err != nil {
-		return nil, fmt.Errorf("connect kafka producer to %v: %w", k.cfg.Brokers, err)
-	}
-	k.prod = p
-	return p, nil
+	k.prod.sends.Add(1)
+	return k.prod, nil
 }
 
-// discard drops a producer after a failure so the next Publish builds a fresh one.
-func (k *Kafka) discard(p sarama.SyncProducer) {
+// discard drops a producer after a failure so the next Publish builds a fresh one; it
+// is closed once the sends still using it are over.
+func (k *Kafka) discard(pr *producer) {
 	k.mu.Lock()
-	if k.prod == p {
+	current := k.prod == pr
+	if current {
 		k.prod = nil
-	} else {
-		p = nil
+		k.retiring.Add(1)
 	}
 	k.mu.Unlock()
-	if p != nil {
+	if current {
 		go func() {
-			k.sends.Wait() // sends still using p finish first
-			_ = p.Close()
+			defer k.retiring.Done()
+			pr.sends.Wait()
+			_ = pr.p.Close()
 		}()
 	}
 }
@@ -163,10 +176,6 @@ func (k *Kafka) discard(p sarama.SyncProducer) {
 func (k *Kafka) Publish(ctx context.Context, rec Record) error {
 	if len(rec.Body) > k.cfg.MaxMessageBytes {
 		return Permanent(fmt.Errorf("kafka sink %s: record of %d bytes exceeds max_message_bytes %d", k.cfg.Topic, len(rec.Body), k.cfg.MaxMessageBytes))
-	}
-	p, err := k.producer()
-	if err != nil {
-		return err
 	}
 	hdrs := []sarama.RecordHeader{
 		{Key: []byte("x-request-id"), Value: []byte(rec.RequestID)},
@@ -190,11 +199,14 @@ func (k *Kafka) Publish(ctx context.Context, rec Record) error {
 	}
 	// SendMessage cannot be cancelled; run it aside so ctx and Timeout bound the wait.
 	// An abandoned send may still land: a duplicate, which at-least-once allows.
+	pr, err := k.acquire()
+	if err != nil {
+		return err
+	}
 	done := make(chan error, 1)
-	k.sends.Add(1)
 	go func() {
-		defer k.sends.Done()
-		_, _, err := p.SendMessage(msg)
+		defer pr.sends.Done()
+		_, _, err := pr.p.SendMessage(msg)
 		done <- err
 	}()
 	t := time.NewTimer(k.cfg.Timeout)
@@ -207,7 +219,7 @@ func (k *Kafka) Publish(ctx context.Context, rec Record) error {
 		err = ctx.Err()
 	}
 	if err != nil {
-		k.discard(p)
+		k.discard(pr)
 		return fmt.Errorf("kafka publish to %s: %w", k.cfg.Topic, err)
 	}
 	return nil
@@ -236,12 +248,13 @@ func (k *Kafka) Close(context.Context) error {
 		return nil
 	}
 	k.closed = true
-	p := k.prod
+	pr := k.prod
 	k.prod = nil
 	k.mu.Unlock()
-	k.sends.Wait()
-	if p != nil {
-		return p.Close()
+	k.retiring.Wait()
+	if pr != nil {
+		pr.sends.Wait()
+		return pr.p.Close()
 	}
 	return nil
 }
