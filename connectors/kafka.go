@@ -55,8 +55,8 @@ type KafkaConfig struct {
 	RetryBackoff time.Duration `mapstructure:"retry_backoff"`
 	// CommitInterval batches offset commits: an ack marks its offset at once and the
 	// marks are committed every CommitInterval and whenever a partition is released.
-	// 0 commits synchronously inside every ack, which costs up to FetchMaxWait per
-	// message (the commit queues behind the open fetch on the broker connection).
+	// Committing inside every ack would cost up to FetchMaxWait per message (the commit
+	// queues behind the open fetch on the broker connection), so there is no such mode.
 	// Default 200ms. A crash loses at most this window of commits: those messages are
 	// redelivered (at-least-once), never skipped.
 	CommitInterval time.Duration `mapstructure:"commit_interval"`
@@ -397,14 +397,11 @@ type handler struct {
 	stopped chan struct{}
 }
 
-// Setup starts the session's committer (when commits are batched).
+// Setup starts the session's committer.
 func (h *handler) Setup(s sarama.ConsumerGroupSession) error {
 	h.stop, h.stopped = make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(h.stopped)
-		if h.k.cfg.CommitInterval <= 0 {
-			return
-		}
 		t := time.NewTicker(h.k.cfg.CommitInterval)
 		defer t.Stop()
 		for {
@@ -435,7 +432,7 @@ func (h *handler) Cleanup(s sarama.ConsumerGroupSession) error {
 // claim is revoked (closed channel) or the session ends (PITFALLS 3.2).
 func (h *handler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerGroupClaim) error {
 	k := h.k
-	tr := newTracker(s, c.Topic(), c.Partition(), k.cfg.CommitInterval <= 0, &h.dirty)
+	tr := newTracker(s, c.Topic(), c.Partition(), &h.dirty)
 	key := fmt.Sprintf("%s/%d", c.Topic(), c.Partition())
 	defer func() {
 		tr.drain(k.cfg.DrainTimeout, k.stopping, k.log)
@@ -484,12 +481,11 @@ type tracker struct {
 	done    map[int64]bool // acked offsets still behind an unacked one
 	closed  bool
 	idle    chan struct{} // signalled when pending empties
-	sync    bool          // commit inside ack
-	dirty   *atomic.Bool  // else: tell the session's committer
+	dirty   *atomic.Bool  // tells the session's committer there are new marks
 }
 
-func newTracker(s sarama.ConsumerGroupSession, topic string, p int32, sync bool, dirty *atomic.Bool) *tracker {
-	return &tracker{sess: s, topic: topic, partition: p, done: map[int64]bool{}, idle: make(chan struct{}, 1), sync: sync, dirty: dirty}
+func newTracker(s sarama.ConsumerGroupSession, topic string, p int32, dirty *atomic.Bool) *tracker {
+	return &tracker{sess: s, topic: topic, partition: p, done: map[int64]bool{}, idle: make(chan struct{}, 1), dirty: dirty}
 }
 
 func (t *tracker) add(off int64) {
@@ -542,11 +538,7 @@ func (t *tracker) ack(off int64) {
 	}
 	if next >= 0 {
 		t.sess.MarkOffset(t.topic, t.partition, next, "")
-		if t.sync {
-			t.sess.Commit()
-		} else {
-			t.dirty.Store(true)
-		}
+		t.dirty.Store(true)
 	}
 	t.signal()
 }
