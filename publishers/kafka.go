@@ -2,6 +2,7 @@ package publishers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -217,6 +218,12 @@ func (k *Kafka) Publish(ctx context.Context, rec Record) error {
 		err = fmt.Errorf("no ack within %s", k.cfg.Timeout)
 	case <-ctx.Done():
 		err = ctx.Err()
+	}
+	var tooBig sarama.ConfigurationError
+	if errors.As(err, &tooBig) || errors.Is(err, sarama.ErrMessageSizeTooLarge) {
+		// The record with its key and headers is over a size limit (ours or the
+		// broker's): no retry can succeed, so it goes to the dead letter at once.
+		return Permanent(fmt.Errorf("kafka publish to %s: %w", k.cfg.Topic, err))
 	}
 	if err != nil {
 		k.discard(pr)
