@@ -237,8 +237,10 @@ func (h *imageHandlers) animation(c echo.Context) error {
 	ctx, cancel := h.jobContext(c)
 	defer cancel()
 	res, err := h.run.Do(ctx, obs)
-	// Only a completed job guarantees the worker is done with anim and drawErr.
-	if drawErr != nil && errors.Is(err, context.Canceled) && ctx.Err() == nil {
+	// Only a completed job guarantees the worker is done with anim and drawErr: Do
+	// returns at once when ctx ends, while the worker may still be drawing. ctx.Err() ==
+	// nil proves Do returned through the job's completion, so drawErr is read last.
+	if errors.Is(err, context.Canceled) && ctx.Err() == nil && drawErr != nil {
 		return fmt.Errorf("draw frame: %w", drawErr)
 	}
 	if err != nil {
