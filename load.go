@@ -51,8 +51,10 @@ func loadConfig(path string, getenv func(string) (string, bool)) (config.Config,
 		v.SetDefault(k, val)
 		names := append([]string{config.EnvName(k)}, config.LegacyEnv[k]...)
 		for _, n := range names {
-			if s, ok := getenv(n); ok && s != "" {
-				v.Set(k, s)
+			// Trimmed: the reference's int() accepted " 5 ", and a stray space in a
+			// Secret or manifest must not turn "true" into a boolean error.
+			if s, ok := getenv(n); ok && strings.TrimSpace(s) != "" {
+				v.Set(k, strings.TrimSpace(s))
 				break
 			}
 		}
@@ -84,7 +86,8 @@ func applyCombinedEnv(v *viper.Viper, getenv func(string) (string, bool)) error 
 		}
 	}
 	if len(keys) > 0 {
-		if _, ok := getenv("MFN_SERVER_AUTH_KEYS"); !ok {
+		// An empty MFN_SERVER_AUTH_KEYS is unset (as everywhere): it must not hide these.
+		if s, _ := getenv("MFN_SERVER_AUTH_KEYS"); strings.TrimSpace(s) == "" {
 			v.Set("server.auth.keys", keys)
 		}
 	}
@@ -101,7 +104,7 @@ func applyCombinedEnv(v *viper.Viper, getenv func(string) (string, bool)) error 
 	}
 	// MFN_GRPC_PORT moves gRPC to its own port, as the reference served it.
 	if s, ok := getenv("MFN_GRPC_PORT"); ok && s != "" {
-		if _, set := getenv("MFN_SERVER_GRPC_ADDR"); !set {
+		if a, _ := getenv("MFN_SERVER_GRPC_ADDR"); strings.TrimSpace(a) == "" {
 			v.Set("server.grpc_addr", "0.0.0.0:"+strings.TrimSpace(s))
 		}
 	}
