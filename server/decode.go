@@ -36,13 +36,24 @@ func (s *rest) readBody(c echo.Context) (*bytes.Buffer, error) {
 	_, err := buf.ReadFrom(io.LimitReader(req.Body, s.cfg.MaxBodyBytes+1))
 	if err != nil {
 		release(buf)
-		return nil, err
+		return nil, bodyReadErr(err)
 	}
 	if int64(buf.Len()) > s.cfg.MaxBodyBytes {
 		release(buf)
 		return nil, &http.MaxBytesError{Limit: s.cfg.MaxBodyBytes}
 	}
 	return buf, nil
+}
+
+// bodyReadErr classifies a failed body read: over the limit stays a MaxBytesError
+// (413); anything else (bad chunked framing, a client gone mid-body) is the client's
+// fault, a 400, never a 500.
+func bodyReadErr(err error) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return err
+	}
+	return &apiError{status: http.StatusBadRequest, code: codeInvalid, message: "Request body could not be read"}
 }
 
 func release(buf *bytes.Buffer) {

@@ -111,7 +111,7 @@ func decodeImageRequest(body io.Reader) (imageRequest, error) {
 	req := imageRequest{SimulateRequest: jobs.DefaultSimulateRequest()}
 	data, err := io.ReadAll(body)
 	if err != nil {
-		return req, fmt.Errorf("read body: %w", err) // MaxBytesError → 413
+		return req, bodyReadErr(err) // MaxBytesError → 413, else 400
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
 		return req, &jobs.ValidationError{Field: "body", Type: "missing", Reason: "Field required"}
