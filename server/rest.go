@@ -136,6 +136,7 @@ func (s *rest) health(c echo.Context) error {
 
 // ready is the Kubernetes readiness probe: 503 naming each failing check while any
 // fails, and from the moment shutdown begins (so the endpoint is taken out of rotation).
+// With auth on, the reasons are shown only to a caller with a valid key.
 func (s *rest) ready(c echo.Context) error {
 	failed := s.failingChecks()
 	if len(failed) == 0 {
@@ -147,6 +148,13 @@ func (s *rest) ready(c echo.Context) error {
 	}
 	sort.Strings(names)
 	msg := "not ready: " + strings.Join(names, ", ")
+	// /ready is public (kubelet probes carry no key), but the reasons can hold broker
+	// addresses and the like: only a caller who may see them gets them.
+	if s.auth.Required() && !s.auth.Valid(c.Request().Header.Get("X-API-Key")) {
+		for n := range failed {
+			failed[n] = "failing"
+		}
+	}
 	return &apiError{status: http.StatusServiceUnavailable, code: codeUnavailable, message: msg, checks: failed}
 }
 

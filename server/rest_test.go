@@ -520,3 +520,23 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestReadyHidesReasonsWithoutKey: with auth on, an anonymous prober (the kubelet) sees
+// which checks fail but not their text, which may name brokers; a keyed caller sees it.
+func TestReadyHidesReasonsWithoutKey(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Auth.Required, cfg.Auth.Keys = true, []string{"k"}
+	r, err := newREST(cfg, startPool(t, jobs.PoolConfig{}), newKeyAuth(cfg.Auth), nil, []ReadyCheck{{Name: "pipelines",
+		Check: func() error { return fmt.Errorf("kafka 10.0.0.7:9092 unreachable") }}}, zaptest.NewLogger(t), prometheus.NewRegistry())
+	require.NoError(t, err)
+	srv := httptest.NewServer(r.e)
+	defer srv.Close()
+
+	m := requireEnvelope(t, call(t, "GET", srv.URL+"/ready", ""), 503, codeUnavailable)
+	require.Contains(t, m["detail"], "pipelines")
+	require.Equal(t, "failing", m["checks"].(map[string]any)["pipelines"])
+	require.NotContains(t, fmt.Sprint(m), "10.0.0.7")
+
+	m = requireEnvelope(t, call(t, "GET", srv.URL+"/ready", "", "X-API-Key", "k"), 503, codeUnavailable)
+	require.Equal(t, "kafka 10.0.0.7:9092 unreachable", m["checks"].(map[string]any)["pipelines"])
+}
