@@ -163,54 +163,47 @@ func (s *cryptoService) audit(c echo.Context, op, keyID string, err error) {
 // encKey picks the encryption key: the named one (404 if unknown), else the default,
 // else (create) a new default.
 func (s *cryptoService) encKey(id string, create bool) (string, []byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if id != "" {
-		k, ok := s.enc[id]
-		if !ok {
-			return "", nil, keyNotFound(id)
-		}
-		return id, k, nil
-	}
-	if s.defaultEnc != "" {
-		return s.defaultEnc, s.enc[s.defaultEnc], nil
-	}
-	if !create {
-		return "", nil, badRequest("No encryption key available for decryption")
-	}
-	if s.count() >= s.cfg.MaxKeys {
-		return "", nil, errStoreFull
-	}
-	k := make([]byte, s.cfg.KeySizeBits/8)
-	_, _ = rand.Read(k)
-	id = newKeyID()
-	s.enc[id], s.defaultEnc = k, id
-	return id, k, nil
+	return pickKey(s, s.enc, &s.defaultEnc, id, create, "No encryption key available for decryption", func() []byte {
+		k := make([]byte, s.cfg.KeySizeBits/8)
+		_, _ = rand.Read(k)
+		return k
+	})
 }
 
+// sigKey is encKey for Ed25519 signing keys.
 func (s *cryptoService) sigKey(id string, create bool) (string, ed25519.PrivateKey, error) {
+	return pickKey(s, s.sig, &s.defaultSig, id, create, "No public key provided and no key_id matches stored keys", func() ed25519.PrivateKey {
+		_, priv, _ := ed25519.GenerateKey(rand.Reader)
+		return priv
+	})
+}
+
+// pickKey returns store[id] (404 if unknown); with no id the default key *def, or, when
+// create is set and the store has room, a new key from gen that becomes the default.
+func pickKey[K any](s *cryptoService, store map[string]K, def *string, id string, create bool, noKey string, gen func() K) (string, K, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var zero K
 	if id != "" {
-		k, ok := s.sig[id]
+		k, ok := store[id]
 		if !ok {
-			return "", nil, keyNotFound(id)
+			return "", zero, keyNotFound(id)
 		}
 		return id, k, nil
 	}
-	if s.defaultSig != "" {
-		return s.defaultSig, s.sig[s.defaultSig], nil
+	if *def != "" {
+		return *def, store[*def], nil
 	}
 	if !create {
-		return "", nil, badRequest("No public key provided and no key_id matches stored keys")
+		return "", zero, badRequest(noKey)
 	}
 	if s.count() >= s.cfg.MaxKeys {
-		return "", nil, errStoreFull
+		return "", zero, errStoreFull
 	}
-	_, priv, _ := ed25519.GenerateKey(rand.Reader)
 	id = newKeyID()
-	s.sig[id], s.defaultSig = priv, id
-	return id, priv, nil
+	store[id] = gen()
+	*def = id
+	return id, store[id], nil
 }
 
 // aeadRequest is the body of /api/encrypt and /api/decrypt: a base64 payload (plaintext
