@@ -64,45 +64,40 @@ func decodeManifest(t *testing.T, path string) manifest {
 			Kind       string `json:"kind"`
 		}
 		require.NoError(t, yaml.Unmarshal(doc, &head), "document %d", i)
-		strict := func(into any) {
-			require.NoError(t, yaml.UnmarshalStrict(doc, into), "document %d (%s)", i, head.Kind)
-		}
 		switch head.APIVersion + " " + head.Kind {
 		case "v1 Namespace":
-			m.namespaces = append(m.namespaces, corev1.Namespace{})
-			strict(&m.namespaces[len(m.namespaces)-1])
+			m.namespaces = decodeStrict(t, i, doc, m.namespaces)
 		case "v1 ConfigMap":
-			m.configMaps = append(m.configMaps, corev1.ConfigMap{})
-			strict(&m.configMaps[len(m.configMaps)-1])
+			m.configMaps = decodeStrict(t, i, doc, m.configMaps)
 		case "v1 Secret":
-			m.secrets = append(m.secrets, corev1.Secret{})
-			strict(&m.secrets[len(m.secrets)-1])
+			m.secrets = decodeStrict(t, i, doc, m.secrets)
 		case "apps/v1 Deployment":
-			m.deployments = append(m.deployments, appsv1.Deployment{})
-			strict(&m.deployments[len(m.deployments)-1])
+			m.deployments = decodeStrict(t, i, doc, m.deployments)
 		case "v1 Service":
-			m.services = append(m.services, corev1.Service{})
-			strict(&m.services[len(m.services)-1])
+			m.services = decodeStrict(t, i, doc, m.services)
 		case "autoscaling/v2 HorizontalPodAutoscaler":
-			m.hpas = append(m.hpas, autoscalingv2.HorizontalPodAutoscaler{})
-			strict(&m.hpas[len(m.hpas)-1])
+			m.hpas = decodeStrict(t, i, doc, m.hpas)
 		case "policy/v1 PodDisruptionBudget":
-			m.pdbs = append(m.pdbs, policyv1.PodDisruptionBudget{})
-			strict(&m.pdbs[len(m.pdbs)-1])
+			m.pdbs = decodeStrict(t, i, doc, m.pdbs)
 		case "networking.k8s.io/v1 NetworkPolicy":
-			m.netpols = append(m.netpols, networkingv1.NetworkPolicy{})
-			strict(&m.netpols[len(m.netpols)-1])
+			m.netpols = decodeStrict(t, i, doc, m.netpols)
 		case "networking.k8s.io/v1 Ingress":
-			m.ingresses = append(m.ingresses, networkingv1.Ingress{})
-			strict(&m.ingresses[len(m.ingresses)-1])
+			m.ingresses = decodeStrict(t, i, doc, m.ingresses)
 		case "monitoring.coreos.com/v1 ServiceMonitor":
-			m.monitors = append(m.monitors, serviceMonitor{})
-			strict(&m.monitors[len(m.monitors)-1])
+			m.monitors = decodeStrict(t, i, doc, m.monitors)
 		default:
 			t.Fatalf("document %d: unexpected %s %s", i, head.APIVersion, head.Kind)
 		}
 	}
 	return m
+}
+
+// decodeStrict decodes document i into a new T (unknown fields fail) and appends it.
+func decodeStrict[T any](t *testing.T, i int, doc []byte, list []T) []T {
+	t.Helper()
+	var obj T
+	require.NoError(t, yaml.UnmarshalStrict(doc, &obj), "document %d (%T)", i, obj)
+	return append(list, obj)
 }
 
 func matches(selector, labels map[string]string) bool {
