@@ -1,29 +1,32 @@
-package jobs
+package jobs_test
 
 import (
 	"encoding/json"
 	"errors"
-	"math"
 	"testing"
+
+	"mfn/internal/jobstest"
+	"mfn/jobs"
 )
 
 // checkErr fails unless err is nil or one of the two typed validation errors.
 func checkErr(t *testing.T, err error) {
 	t.Helper()
-	var ve *ValidationError
-	var re *RequestError
+	var ve *jobs.ValidationError
+	var re *jobs.RequestError
 	if err != nil && !errors.As(err, &ve) && !errors.As(err, &re) {
 		t.Fatalf("Validate returned %T %v", err, err)
 	}
 	if ve != nil && (ve.Field == "" || ve.Reason == "") {
-		t.Fatalf("ValidationError without field or reason: %+v", ve)
+		t.Fatalf("jobs.ValidationError without field or reason: %+v", ve)
 	}
 }
 
-func inRange(t *testing.T, name string, v, lo, hi float64) {
+// checkValid fails when a request that passed Validate lies outside the documented ranges.
+func checkValid(t *testing.T, req jobs.Request) {
 	t.Helper()
-	if math.IsNaN(v) || v < lo || v > hi {
-		t.Fatalf("valid request has %s = %v outside [%v, %v]", name, v, lo, hi)
+	if err := jobstest.OutOfRange(req); err != nil {
+		t.Fatalf("valid request: %v", err)
 	}
 }
 
@@ -33,7 +36,7 @@ func FuzzSimulateRequestJSON(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		r := DefaultSimulateRequest()
+		r := jobs.DefaultSimulateRequest()
 		if json.Unmarshal(data, &r) != nil {
 			return
 		}
@@ -42,12 +45,7 @@ func FuzzSimulateRequestJSON(f *testing.F) {
 		if err != nil {
 			return
 		}
-		inRange(t, "seed", float64(r.Seed), 0, math.MaxInt64)
-		inRange(t, "grid_size", float64(r.GridSize), MinGridSize, MaxGridSize)
-		inRange(t, "steps", float64(r.Steps), MinSteps, MaxSteps)
-		inRange(t, "alpha", r.Alpha, 0, 1)
-		inRange(t, "spike_probability", r.SpikeProbability, 0, 1)
-		inRange(t, "threshold_mV", r.ThresholdMV, MinThresholdMV, MaxThresholdMV)
+		checkValid(t, r)
 	})
 }
 
@@ -56,7 +54,7 @@ func FuzzValidateRequestJSON(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		r := DefaultValidateRequest()
+		r := jobs.DefaultValidateRequest()
 		if json.Unmarshal(data, &r) != nil {
 			return
 		}
@@ -65,11 +63,7 @@ func FuzzValidateRequestJSON(f *testing.F) {
 		if err != nil {
 			return
 		}
-		inRange(t, "seed", float64(r.Seed), 0, math.MaxInt64)
-		inRange(t, "epochs", float64(r.Epochs), MinEpochs, MaxEpochs)
-		inRange(t, "batch_size", float64(r.BatchSize), MinBatchSize, MaxBatchSize)
-		inRange(t, "grid_size", float64(r.GridSize), MinGridSize, MaxGridSize)
-		inRange(t, "steps", float64(r.Steps), MinSteps, MaxSteps)
+		checkValid(t, r)
 	})
 }
 
@@ -79,7 +73,7 @@ func FuzzNernstRequestJSON(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		r := DefaultNernstRequest()
+		r := jobs.DefaultNernstRequest()
 		if json.Unmarshal(data, &r) != nil {
 			return
 		}
@@ -88,13 +82,7 @@ func FuzzNernstRequestJSON(f *testing.F) {
 		if err != nil {
 			return
 		}
-		inRange(t, "z_valence", float64(r.ZValence), MinValence, MaxValence)
-		inRange(t, "temperature_k", r.TemperatureK, MinTempK, MaxTempK)
-		if r.ConcentrationOutMolar == nil || r.ConcentrationInMolar == nil {
-			t.Fatal("valid request without concentrations")
-		}
-		inRange(t, "concentration_out_molar", *r.ConcentrationOutMolar, math.SmallestNonzeroFloat64, math.MaxFloat64)
-		inRange(t, "concentration_in_molar", *r.ConcentrationInMolar, math.SmallestNonzeroFloat64, math.MaxFloat64)
+		checkValid(t, r)
 	})
 }
 
@@ -105,7 +93,7 @@ func FuzzFederatedRequestJSON(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		r := DefaultFederatedRequest()
+		r := jobs.DefaultFederatedRequest()
 		if json.Unmarshal(data, &r) != nil {
 			return
 		}
@@ -114,18 +102,6 @@ func FuzzFederatedRequestJSON(f *testing.F) {
 		if err != nil {
 			return
 		}
-		inRange(t, "num_clusters", float64(r.NumClusters), MinClusters, MaxClusters)
-		inRange(t, "byzantine_fraction", r.ByzantineFraction, 0, math.Nextafter(MaxByzantineFraction, 0))
-		if len(r.Gradients) == 0 || len(r.Gradients[0]) == 0 {
-			t.Fatal("valid request without gradients")
-		}
-		for _, g := range r.Gradients {
-			if len(g) != len(r.Gradients[0]) {
-				t.Fatal("valid request with ragged gradients")
-			}
-			for _, v := range g {
-				inRange(t, "gradient value", v, -math.MaxFloat32, math.MaxFloat32)
-			}
-		}
+		checkValid(t, r)
 	})
 }

@@ -3,12 +3,12 @@ package pipeline
 import (
 	"encoding/json"
 	"errors"
-	"math"
 	"reflect"
 	"testing"
 	"time"
 
 	"mfn/connectors"
+	"mfn/internal/jobstest"
 	"mfn/jobs"
 )
 
@@ -155,49 +155,7 @@ func checkAccepted(t *testing.T, value []byte, j Job) {
 	if err := j.Request.Validate(); err != nil {
 		t.Fatalf("%q: accepted request fails Validate: %v", value, err)
 	}
-	in := func(name string, v, lo, hi float64) {
-		if math.IsNaN(v) || v < lo || v > hi {
-			t.Fatalf("%q: accepted %s = %v outside [%v, %v]", value, name, v, lo, hi)
-		}
-	}
-	// Value types only: the pool's dispatch switches on them.
-	switch r := j.Request.(type) {
-	case jobs.SimulateRequest:
-		in("seed", float64(r.Seed), 0, math.MaxInt64)
-		in("grid_size", float64(r.GridSize), jobs.MinGridSize, jobs.MaxGridSize)
-		in("steps", float64(r.Steps), jobs.MinSteps, jobs.MaxSteps)
-		in("alpha", r.Alpha, 0, 1)
-		in("spike_probability", r.SpikeProbability, 0, 1)
-		in("threshold_mV", r.ThresholdMV, jobs.MinThresholdMV, jobs.MaxThresholdMV)
-	case jobs.ValidateRequest:
-		in("seed", float64(r.Seed), 0, math.MaxInt64)
-		in("epochs", float64(r.Epochs), jobs.MinEpochs, jobs.MaxEpochs)
-		in("batch_size", float64(r.BatchSize), jobs.MinBatchSize, jobs.MaxBatchSize)
-		in("grid_size", float64(r.GridSize), jobs.MinGridSize, jobs.MaxGridSize)
-		in("steps", float64(r.Steps), jobs.MinSteps, jobs.MaxSteps)
-	case jobs.NernstRequest:
-		in("z_valence", float64(r.ZValence), jobs.MinValence, jobs.MaxValence)
-		in("temperature_k", r.TemperatureK, jobs.MinTempK, jobs.MaxTempK)
-		if r.ConcentrationOutMolar == nil || r.ConcentrationInMolar == nil {
-			t.Fatalf("%q: accepted nernst job without concentrations", value)
-		}
-		in("concentration_out_molar", *r.ConcentrationOutMolar, math.SmallestNonzeroFloat64, math.MaxFloat64)
-		in("concentration_in_molar", *r.ConcentrationInMolar, math.SmallestNonzeroFloat64, math.MaxFloat64)
-	case jobs.FederatedRequest:
-		in("num_clusters", float64(r.NumClusters), jobs.MinClusters, jobs.MaxClusters)
-		in("byzantine_fraction", r.ByzantineFraction, 0, math.Nextafter(jobs.MaxByzantineFraction, 0))
-		if len(r.Gradients) == 0 || len(r.Gradients[0]) == 0 {
-			t.Fatalf("%q: accepted federated job without gradients", value)
-		}
-		for _, g := range r.Gradients {
-			if len(g) != len(r.Gradients[0]) {
-				t.Fatalf("%q: accepted ragged gradients", value)
-			}
-			for _, v := range g {
-				in("gradient value", v, -math.MaxFloat32, math.MaxFloat32)
-			}
-		}
-	default:
-		t.Fatalf("%q: accepted request of type %T", value, j.Request)
+	if err := jobstest.OutOfRange(j.Request); err != nil {
+		t.Fatalf("%q: accepted %v", value, err)
 	}
 }

@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"math"
 	"net/http"
 	"reflect"
 	"strings"
 	"testing"
 
+	"mfn/internal/jobstest"
 	"mfn/jobs"
 )
 
@@ -183,45 +183,7 @@ func checkDecodeAccepted(t *testing.T, body []byte, dst any, mk func() any) {
 // checkValidRequest asserts a request that passed Validate is inside the documented ranges.
 func checkValidRequest(t *testing.T, input string, req jobs.Request) {
 	t.Helper()
-	in := func(name string, v, lo, hi float64) {
-		if math.IsNaN(v) || v < lo || v > hi {
-			t.Fatalf("%q: valid %s = %v outside [%v, %v]", input, name, v, lo, hi)
-		}
-	}
-	switch r := req.(type) {
-	case jobs.SimulateRequest:
-		in("seed", float64(r.Seed), 0, math.MaxInt64)
-		in("grid_size", float64(r.GridSize), jobs.MinGridSize, jobs.MaxGridSize)
-		in("steps", float64(r.Steps), jobs.MinSteps, jobs.MaxSteps)
-		in("alpha", r.Alpha, 0, 1)
-		in("spike_probability", r.SpikeProbability, 0, 1)
-		in("threshold_mV", r.ThresholdMV, jobs.MinThresholdMV, jobs.MaxThresholdMV)
-	case jobs.ValidateRequest:
-		in("seed", float64(r.Seed), 0, math.MaxInt64)
-		in("epochs", float64(r.Epochs), jobs.MinEpochs, jobs.MaxEpochs)
-		in("batch_size", float64(r.BatchSize), jobs.MinBatchSize, jobs.MaxBatchSize)
-		in("grid_size", float64(r.GridSize), jobs.MinGridSize, jobs.MaxGridSize)
-		in("steps", float64(r.Steps), jobs.MinSteps, jobs.MaxSteps)
-	case jobs.NernstRequest:
-		in("z_valence", float64(r.ZValence), jobs.MinValence, jobs.MaxValence)
-		in("temperature_k", r.TemperatureK, jobs.MinTempK, jobs.MaxTempK)
-		in("concentration_out_molar", *r.ConcentrationOutMolar, math.SmallestNonzeroFloat64, math.MaxFloat64)
-		in("concentration_in_molar", *r.ConcentrationInMolar, math.SmallestNonzeroFloat64, math.MaxFloat64)
-	case jobs.FederatedRequest:
-		in("num_clusters", float64(r.NumClusters), jobs.MinClusters, jobs.MaxClusters)
-		in("byzantine_fraction", r.ByzantineFraction, 0, math.Nextafter(jobs.MaxByzantineFraction, 0))
-		if len(r.Gradients) == 0 {
-			t.Fatalf("%q: valid request without gradients", input)
-		}
-		for _, g := range r.Gradients {
-			if len(g) == 0 || len(g) != len(r.Gradients[0]) {
-				t.Fatalf("%q: valid request with empty or ragged gradients", input)
-			}
-			for _, v := range g {
-				in("gradient value", v, -math.MaxFloat32, math.MaxFloat32)
-			}
-		}
-	default:
-		t.Fatalf("%q: unexpected request %T", input, req)
+	if err := jobstest.OutOfRange(req); err != nil {
+		t.Fatalf("%q: valid %v", input, err)
 	}
 }
