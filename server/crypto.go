@@ -134,7 +134,7 @@ func str(p *string) string {
 // bindCrypto decodes, validates (422), then checks the enable flag (503): the
 // reference's order, where 422 wins over 503.
 func (s *cryptoService) bindCrypto(c echo.Context, r *rest, dst any, check func() []validationItem) error {
-	if err := r.bindJSON(c, dst); err != nil {
+	if err := r.body.bind(c, dst); err != nil {
 		return err
 	}
 	if items := check(); len(items) > 0 {

@@ -126,10 +126,16 @@ func fastDecode(body []byte, dst any) bool {
 	elem := rv.Elem()
 	for k := 0; k < n; k++ {
 		f := sets[k].f
-		fv := elem.Field(f.index)
+		fv := elem.FieldByIndex(f.index)
 		switch f.kind {
 		case reflect.Int, reflect.Int64:
-			fv.SetInt(vals[k].i)
+			if f.ptr {
+				p := reflect.New(fv.Type().Elem())
+				p.Elem().SetInt(vals[k].i)
+				fv.Set(p)
+			} else {
+				fv.SetInt(vals[k].i)
+			}
 		case reflect.Float64:
 			if f.ptr {
 				p := new(float64)
@@ -146,23 +152,23 @@ func fastDecode(body []byte, dst any) bool {
 }
 
 type fastField struct {
-	index int
-	kind  reflect.Kind // of the field, or of its element for *float64
+	index []int        // as for reflect.Value.FieldByIndex: embedded structs' fields too
+	kind  reflect.Kind // of the field, or of its element for *int and *float64
 	ptr   bool
 	bits  int
 }
 
 var fieldTables sync.Map // reflect.Type -> map[string]*fastField
 
-// fieldTable maps JSON names to the number and boolean fields of t (int, int64,
-// float64, *float64, bool); other fields are left out, so their keys fall back.
+// fieldTable maps JSON names to the number and boolean fields of t and of the structs it
+// embeds (int, int64, *int, float64, *float64, bool); other fields are left out, so
+// their keys fall back.
 func fieldTable(t reflect.Type) map[string]*fastField {
 	if m, ok := fieldTables.Load(t); ok {
 		return m.(map[string]*fastField)
 	}
 	m := map[string]*fastField{}
-	for i := 0; i < t.NumField(); i++ {
-		sf := t.Field(i)
+	for _, sf := range reflect.VisibleFields(t) {
 		name := sf.Tag.Get("json")
 		for k := 0; k < len(name); k++ {
 			if name[k] == ',' {
@@ -170,13 +176,17 @@ func fieldTable(t reflect.Type) map[string]*fastField {
 				break
 			}
 		}
-		if name == "" || name == "-" || !sf.IsExported() {
+		if name == "" || name == "-" || !sf.IsExported() || sf.Anonymous {
 			continue
 		}
 		ft := sf.Type
-		f := &fastField{index: i, kind: ft.Kind()}
-		if ft.Kind() == reflect.Pointer && ft.Elem().Kind() == reflect.Float64 {
-			f.kind, f.ptr = reflect.Float64, true
+		f := &fastField{index: sf.Index, kind: ft.Kind()}
+		if ft.Kind() == reflect.Pointer {
+			switch ft.Elem().Kind() {
+			case reflect.Float64, reflect.Int:
+				ft = ft.Elem()
+				f.kind, f.ptr = ft.Kind(), true
+			}
 		}
 		switch f.kind {
 		case reflect.Int, reflect.Int64:

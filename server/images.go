@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -73,18 +72,18 @@ func (req imageRequest) colourRange() (render.Range, error) {
 }
 
 // registerImageRoutes mounts POST /simulate/image and POST /simulate/animation on g (which
-// already carries auth and rate limiting). maxBody is server.max_body_bytes (413
-// beyond, chunked bodies included) and timeout server.request_timeout (0: none), as for
-// every other pool-backed REST endpoint.
-func registerImageRoutes(g *echo.Group, run Runner, maxBody int64, timeout time.Duration) {
-	h := &imageHandlers{run: run, maxBody: maxBody, timeout: timeout}
+// already carries auth and rate limiting). Bodies go through body, the decoder of
+// /simulate (same Content-Type rule, size limit, null and type errors); timeout is
+// server.request_timeout (0: none), as for every other pool-backed REST endpoint.
+func registerImageRoutes(g *echo.Group, run Runner, body jsonBody, timeout time.Duration) {
+	h := &imageHandlers{run: run, body: body, timeout: timeout}
 	g.POST("/simulate/image", h.image)
 	g.POST("/simulate/animation", h.animation)
 }
 
 type imageHandlers struct {
 	run     Runner
-	maxBody int64
+	body    jsonBody
 	timeout time.Duration
 }
 
@@ -96,44 +95,14 @@ func (h *imageHandlers) jobContext(c echo.Context) (context.Context, context.Can
 	return context.WithCancel(c.Request().Context())
 }
 
-// decode reads at most maxBody bytes of the body and decodes it.
+// decode reads the body over the /simulate defaults and checks the simulation's rules,
+// so that they are reported before the picture's own options.
 func (h *imageHandlers) decode(c echo.Context) (imageRequest, error) {
-	r := c.Request()
-	if r.ContentLength > h.maxBody {
-		return imageRequest{}, &http.MaxBytesError{Limit: h.maxBody}
-	}
-	return decodeImageRequest(http.MaxBytesReader(c.Response(), r.Body, h.maxBody))
-}
-
-// decodeImageRequest reads the body over the /simulate defaults. Errors are
-// *jobs.ValidationError so that the REST error handler answers 422 like /simulate.
-func decodeImageRequest(body io.Reader) (imageRequest, error) {
 	req := imageRequest{SimulateRequest: jobs.DefaultSimulateRequest()}
-	data, err := io.ReadAll(body)
-	if err != nil {
-		return req, bodyReadErr(err) // MaxBytesError → 413, else 400
-	}
-	if len(bytes.TrimSpace(data)) == 0 {
-		return req, &jobs.ValidationError{Field: "body", Type: "missing", Reason: "Field required"}
-	}
-	if err := json.Unmarshal(data, &req); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) && te.Field != "" {
-			// te.Field is the Go path ("SimulateRequest.steps"); the wire name is its end.
-			field := te.Field[strings.LastIndexByte(te.Field, '.')+1:]
-			kind := te.Type.Kind().String()
-			if strings.HasPrefix(kind, "int") {
-				kind = "int"
-			}
-			return req, &jobs.ValidationError{Field: field, Type: kind + "_type", Input: te.Value,
-				Reason: "Input should be a valid " + kind}
-		}
-		return req, &jobs.ValidationError{Field: "body", Type: "json_invalid", Reason: "JSON decode error: " + err.Error()}
-	}
-	if err := req.SimulateRequest.Validate(); err != nil {
+	if err := h.body.bind(c, &req); err != nil {
 		return req, err
 	}
-	return req, nil
+	return req, req.SimulateRequest.Validate()
 }
 
 func intField(field string, v *int, def, lo, hi int) (int, error) {

@@ -28,7 +28,7 @@ func startImages(t *testing.T) (*httptest.Server, *jobs.Pool) {
 		ae, _ := toAPIError(err)
 		writeAPIError(c, ae, "")
 	}
-	registerImageRoutes(e.Group(""), pool, DefaultConfig().MaxBodyBytes, 0)
+	registerImageRoutes(e.Group(""), pool, jsonBody{maxBytes: DefaultConfig().MaxBodyBytes}, 0)
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
 	return srv, pool

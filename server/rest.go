@@ -49,6 +49,7 @@ type rest struct {
 	started  time.Time
 	draining atomic.Bool
 	crypto   *cryptoService
+	body     jsonBody
 
 	corsOn, corsAny bool
 	corsOrigins     map[string]bool
@@ -82,7 +83,8 @@ func newREST(cfg Config, run Runner, auth *keyAuth, lim *tokenLimiter, checks []
 		return nil, err
 	}
 	s := &rest{cfg: cfg, run: run, auth: auth, limiter: lim, metrics: m, log: log, checks: checks,
-		trusted: trusted, started: time.Now(), crypto: cs, corsOrigins: map[string]bool{}}
+		trusted: trusted, started: time.Now(), crypto: cs, corsOrigins: map[string]bool{},
+		body: jsonBody{maxBytes: cfg.MaxBodyBytes}}
 	cs.r = s
 	for _, o := range cfg.CORS.Origins {
 		s.corsOn = true
@@ -121,7 +123,7 @@ func newREST(cfg Config, run Runner, auth *keyAuth, lim *tokenLimiter, checks []
 func (s *rest) mountTransports(hub *streamHub, page http.Handler) {
 	s.e.GET("/ws/simulation_live", echo.WrapHandler(http.HandlerFunc(hub.SimulationLive)))
 	s.e.GET("/ws/stream_features", echo.WrapHandler(http.HandlerFunc(hub.StreamFeatures)))
-	registerImageRoutes(s.e.Group(""), s.run, s.cfg.MaxBodyBytes, s.cfg.RequestTimeout)
+	registerImageRoutes(s.e.Group(""), s.run, s.body, s.cfg.RequestTimeout)
 	s.e.GET("/", echo.WrapHandler(page))
 }
 
@@ -198,7 +200,7 @@ func writeJSON(c echo.Context, status int, v any) error {
 
 func (s *rest) validate(c echo.Context) error {
 	req := jobs.DefaultValidateRequest()
-	if err := s.bindJSON(c, &req); err != nil {
+	if err := s.body.bind(c, &req); err != nil {
 		return err
 	}
 	return s.do(c, req)
@@ -206,14 +208,14 @@ func (s *rest) validate(c echo.Context) error {
 
 func (s *rest) simulate(c echo.Context) error {
 	req := jobs.DefaultSimulateRequest()
-	if err := s.bindJSON(c, &req); err != nil {
+	if err := s.body.bind(c, &req); err != nil {
 		return err
 	}
 	return s.do(c, req)
 }
 
 func (s *rest) nernst(c echo.Context) error {
-	buf, err := s.readBody(c)
+	buf, err := s.body.read(c)
 	if err != nil {
 		return err
 	}
@@ -236,7 +238,7 @@ func (s *rest) nernst(c echo.Context) error {
 }
 
 func (s *rest) federated(c echo.Context) error {
-	buf, err := s.readBody(c)
+	buf, err := s.body.read(c)
 	if err != nil {
 		return err
 	}

@@ -336,6 +336,7 @@ func TestBodyLimit(t *testing.T) {
 	requireEnvelope(t, call(t, "POST", srv.URL+"/federated/aggregate", big), 413, codeTooLarge)
 	// Chunked (no Content-Length) is cut at the limit too.
 	req, _ := http.NewRequest("POST", srv.URL+"/federated/aggregate", io.MultiReader(strings.NewReader(big)))
+	req.Header.Set("Content-Type", "application/json")
 	req.ContentLength = -1
 	res, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
@@ -351,6 +352,7 @@ func busyPool(url string) (cancel func()) {
 		wg.Go(func() {
 			for ctx.Err() == nil {
 				req, _ := http.NewRequestWithContext(ctx, "POST", url+"/simulate", strings.NewReader(`{"grid_size":256,"steps":1000}`))
+				req.Header.Set("Content-Type", "application/json")
 				if res, err := http.DefaultClient.Do(req); err == nil {
 					res.Body.Close()
 				}

@@ -34,6 +34,7 @@ func TestImageRoutesEnforceBodyLimit(t *testing.T) {
 			requireEnvelope(t, call(t, "POST", base+p, big), 413, codeTooLarge)
 			req, err := http.NewRequest("POST", base+p, io.MultiReader(strings.NewReader(big)))
 			require.NoError(t, err)
+			req.Header.Set("Content-Type", "application/json")
 			req.ContentLength = -1 // chunked
 			res, err := http.DefaultClient.Do(req)
 			require.NoError(t, err)
