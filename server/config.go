@@ -87,8 +87,13 @@ type CryptoConfig struct {
 	SignatureAlgorithm string `mapstructure:"signature_algorithm"`
 	// AuditLog logs every crypto operation (never keys or data).
 	AuditLog bool `mapstructure:"audit_log"`
-	// MaxKeys bounds the in-memory key store (all kinds together).
+	// MaxKeys bounds the in-memory key store (all kinds together). When it is full, the
+	// least recently used generated key is evicted (never a configured or default key).
 	MaxKeys int `mapstructure:"max_keys"`
+	// MaxKeysPerClient bounds the generated keys one client (API key, else address)
+	// holds; beyond it, that client's own least recently used key is evicted, so one
+	// client cannot push everyone else's keys out.
+	MaxKeysPerClient int `mapstructure:"max_keys_per_client"`
 	// Keys are loaded at start-up so that every replica shares them.
 	Keys []CryptoKey `mapstructure:"keys"`
 	// DefaultEncryptionKey and DefaultSignatureKey name loaded keys used when a request
@@ -105,9 +110,12 @@ type CryptoKey struct {
 	Key  string `mapstructure:"key"`
 }
 
-// DefaultPerPathLimits are the reference's fixed per-endpoint bucket sizes.
+// DefaultPerPathLimits are the reference's fixed per-endpoint bucket sizes, plus the
+// picture routes (not in the reference): they run a /simulate and then render it, so
+// their buckets are smaller than /simulate's 50, the animation's smallest.
 func DefaultPerPathLimits() map[string]int {
-	return map[string]int{"/health": 1000, "/validate": 50, "/simulate": 50, "/nernst": 200, "/federated/aggregate": 50}
+	return map[string]int{"/health": 1000, "/validate": 50, "/simulate": 50, "/nernst": 200, "/federated/aggregate": 50,
+		"/simulate/image": 20, "/simulate/animation": 10}
 }
 
 // DefaultConfig is the dev profile: :8000, auth and rate limiting off, CORS "*".
@@ -135,6 +143,7 @@ func DefaultConfig() Config {
 			SignatureAlgorithm: "Ed25519",
 			AuditLog:           true,
 			MaxKeys:            1000,
+			MaxKeysPerClient:   100,
 		},
 	}
 }
@@ -264,6 +273,9 @@ func (c CryptoConfig) validate() error {
 	}
 	if c.MaxKeys <= 0 {
 		return fmt.Errorf("max_keys: must be > 0")
+	}
+	if c.MaxKeysPerClient <= 0 || c.MaxKeysPerClient > c.MaxKeys {
+		return fmt.Errorf("max_keys_per_client: must be in [1, max_keys %d]", c.MaxKeys)
 	}
 	if len(c.Keys) > c.MaxKeys {
 		return fmt.Errorf("keys: %d keys exceed max_keys %d", len(c.Keys), c.MaxKeys)

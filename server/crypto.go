@@ -1,6 +1,7 @@
 package server
 
 import (
+	"container/list"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/ecdh"
@@ -43,12 +44,24 @@ type cryptoService struct {
 	kx         map[string]*ecdh.PrivateKey
 	defaultEnc string
 	defaultSig string
+	// Generated keys (config keys are never here, so never evicted), most recently
+	// used first, and how many each client made: the store evicts instead of filling
+	// up for good, and one client recycles its own keys instead of everyone's.
+	lru   *list.List               // of *genKey
+	genAt map[string]*list.Element // key id -> its element in lru
+	owned map[string]int           // client id -> generated keys it holds
+}
+
+// genKey is one generated key's bookkeeping.
+type genKey struct {
+	id, kind, owner string // kind: "aes", "ed25519" or "x25519", as in CryptoKey.Type
 }
 
 func newCryptoService(cfg CryptoConfig, log *zap.Logger) (*cryptoService, error) {
 	s := &cryptoService{cfg: cfg, log: log.With(zap.String("component", "crypto")),
 		enc: map[string][]byte{}, sig: map[string]ed25519.PrivateKey{}, kx: map[string]*ecdh.PrivateKey{},
-		defaultEnc: cfg.DefaultEncryptionKey, defaultSig: cfg.DefaultSignatureKey}
+		defaultEnc: cfg.DefaultEncryptionKey, defaultSig: cfg.DefaultSignatureKey,
+		lru: list.New(), genAt: map[string]*list.Element{}, owned: map[string]int{}}
 	for i, k := range cfg.Keys {
 		raw, err := b64.DecodeString(k.Key)
 		if err != nil {
@@ -83,7 +96,68 @@ func newKeyID() string {
 
 func (s *cryptoService) count() int { return len(s.enc) + len(s.sig) + len(s.kx) }
 
-var errStoreFull = &apiError{status: http.StatusInsufficientStorage, code: codeKeyStoreFull, message: "Key store is full"}
+var errStoreFull = &apiError{status: http.StatusInsufficientStorage, code: codeKeyStoreFull,
+	message: "Key store is full of keys that cannot be evicted (configured keys and default keys)"}
+
+// added records a key generated for owner as the most recently used; the caller holds mu
+// and has made room.
+func (s *cryptoService) added(id, kind, owner string) {
+	s.genAt[id] = s.lru.PushFront(&genKey{id: id, kind: kind, owner: owner})
+	s.owned[owner]++
+}
+
+// touch marks a generated key as just used; the caller holds mu.
+func (s *cryptoService) touch(id string) {
+	if e := s.genAt[id]; e != nil {
+		s.lru.MoveToFront(e)
+	}
+}
+
+// makeRoom frees a slot for one more key generated for owner; the caller holds mu. A
+// client at crypto.max_keys_per_client loses its own least recently used key; otherwise,
+// with the store at crypto.max_keys, the least recently used generated key of anyone
+// goes. Default keys are never evicted (every request without key_id uses them), nor
+// are configured ones. Only a store full of those answers 507.
+func (s *cryptoService) makeRoom(owner string) error {
+	if s.owned[owner] >= s.cfg.MaxKeysPerClient {
+		if s.evict(func(g *genKey) bool { return g.owner == owner }) {
+			return nil
+		}
+		return &apiError{status: http.StatusInsufficientStorage, code: codeKeyStoreFull,
+			message: fmt.Sprintf("This client holds %d generated keys (crypto.max_keys_per_client), all in use as defaults", s.owned[owner])}
+	}
+	if s.count() < s.cfg.MaxKeys || s.evict(func(*genKey) bool { return true }) {
+		return nil
+	}
+	return errStoreFull
+}
+
+// evict drops the least recently used generated key that match accepts and is not a
+// default; the caller holds mu.
+func (s *cryptoService) evict(match func(*genKey) bool) bool {
+	for e := s.lru.Back(); e != nil; e = e.Prev() {
+		g := e.Value.(*genKey)
+		if g.id == s.defaultEnc || g.id == s.defaultSig || !match(g) {
+			continue
+		}
+		s.lru.Remove(e)
+		delete(s.genAt, g.id)
+		if s.owned[g.owner]--; s.owned[g.owner] == 0 {
+			delete(s.owned, g.owner)
+		}
+		switch g.kind {
+		case "aes":
+			delete(s.enc, g.id)
+		case "ed25519":
+			delete(s.sig, g.id)
+		case "x25519":
+			delete(s.kx, g.id)
+		}
+		s.log.Debug("crypto key evicted", zap.String("key_id", g.id))
+		return true
+	}
+	return false
+}
 
 func keyNotFound(id string) *apiError {
 	return &apiError{status: http.StatusNotFound, code: codeKeyNotFound, message: fmt.Sprintf("Key %q not found", id)}
@@ -161,9 +235,9 @@ func (s *cryptoService) audit(c echo.Context, op, keyID string, err error) {
 }
 
 // encKey picks the encryption key: the named one (404 if unknown), else the default,
-// else (create) a new default.
-func (s *cryptoService) encKey(id string, create bool) (string, []byte, error) {
-	return pickKey(s, s.enc, &s.defaultEnc, id, create, "No encryption key available for decryption", func() []byte {
+// else (create) a new default, generated for owner.
+func (s *cryptoService) encKey(id string, create bool, owner string) (string, []byte, error) {
+	return pickKey(s, s.enc, &s.defaultEnc, keyPick{id, create, owner, "aes", "No encryption key available for decryption"}, func() []byte {
 		k := make([]byte, s.cfg.KeySizeBits/8)
 		_, _ = rand.Read(k)
 		return k
@@ -171,37 +245,49 @@ func (s *cryptoService) encKey(id string, create bool) (string, []byte, error) {
 }
 
 // sigKey is encKey for Ed25519 signing keys.
-func (s *cryptoService) sigKey(id string, create bool) (string, ed25519.PrivateKey, error) {
-	return pickKey(s, s.sig, &s.defaultSig, id, create, "No public key provided and no key_id matches stored keys", func() ed25519.PrivateKey {
+func (s *cryptoService) sigKey(id string, create bool, owner string) (string, ed25519.PrivateKey, error) {
+	return pickKey(s, s.sig, &s.defaultSig, keyPick{id, create, owner, "ed25519", "No public key provided and no key_id matches stored keys"}, func() ed25519.PrivateKey {
 		_, priv, _ := ed25519.GenerateKey(rand.Reader)
 		return priv
 	})
 }
 
-// pickKey returns store[id] (404 if unknown); with no id the default key *def, or, when
-// create is set and the store has room, a new key from gen that becomes the default.
-func pickKey[K any](s *cryptoService, store map[string]K, def *string, id string, create bool, noKey string, gen func() K) (string, K, error) {
+// keyPick is what pickKey looks for: the requested id ("" = the default), whether a
+// missing default is generated (for owner, of kind), and the 400 message when it is not.
+type keyPick struct {
+	id     string
+	create bool
+	owner  string
+	kind   string
+	noKey  string
+}
+
+// pickKey returns store[p.id] (404 if unknown); with no id the default key *def, or, when
+// p.create is set, a new key from gen that becomes the default.
+func pickKey[K any](s *cryptoService, store map[string]K, def *string, p keyPick, gen func() K) (string, K, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var zero K
-	if id != "" {
-		k, ok := store[id]
+	if p.id != "" {
+		k, ok := store[p.id]
 		if !ok {
-			return "", zero, keyNotFound(id)
+			return "", zero, keyNotFound(p.id)
 		}
-		return id, k, nil
+		s.touch(p.id)
+		return p.id, k, nil
 	}
 	if *def != "" {
 		return *def, store[*def], nil
 	}
-	if !create {
-		return "", zero, badRequest(noKey)
+	if !p.create {
+		return "", zero, badRequest(p.noKey)
 	}
-	if s.count() >= s.cfg.MaxKeys {
-		return "", zero, errStoreFull
+	if err := s.makeRoom(p.owner); err != nil {
+		return "", zero, err
 	}
-	id = newKeyID()
+	id := newKeyID()
 	store[id] = gen()
+	s.added(id, p.kind, p.owner)
 	*def = id
 	return id, store[id], nil
 }
@@ -240,7 +326,7 @@ func (s *cryptoService) bindAEAD(c echo.Context, op, payloadField string) (paylo
 	if aad, err = b64.DecodeString(str(req.AssociatedData)); err != nil {
 		return nil, nil, "", nil, s.fail(c, op, str(req.KeyID), badRequest("Invalid base64-encoded associated data"))
 	}
-	if id, key, err = s.encKey(str(req.KeyID), op == "encrypt"); err != nil {
+	if id, key, err = s.encKey(str(req.KeyID), op == "encrypt", s.r.clientID(c.Request())); err != nil {
 		return nil, nil, "", nil, s.fail(c, op, str(req.KeyID), err)
 	}
 	return payload, aad, id, key, nil
@@ -328,7 +414,7 @@ func (s *cryptoService) sign(c echo.Context) error {
 	if err != nil {
 		return s.fail(c, "sign", str(req.KeyID), badRequest("Invalid base64-encoded message"))
 	}
-	id, priv, err := s.sigKey(str(req.KeyID), true)
+	id, priv, err := s.sigKey(str(req.KeyID), true, r.clientID(c.Request()))
 	if err != nil {
 		return s.fail(c, "sign", str(req.KeyID), err)
 	}
@@ -381,7 +467,7 @@ func (s *cryptoService) verify(c echo.Context) error {
 			keyID = *req.KeyID
 		}
 	} else {
-		id, priv, err := s.sigKey(str(req.KeyID), false)
+		id, priv, err := s.sigKey(str(req.KeyID), false, "")
 		if err != nil {
 			return s.fail(c, "verify", str(req.KeyID), err)
 		}
@@ -429,11 +515,13 @@ func (s *cryptoService) keypair(c echo.Context) error {
 		s.audit(c, "keypair", id, err)
 		return err
 	}
-	if s.count() >= s.cfg.MaxKeys {
-		s.audit(c, "keypair", id, errStoreFull)
-		return errStoreFull
+	owner := r.clientID(c.Request())
+	if err := s.makeRoom(owner); err != nil {
+		s.audit(c, "keypair", id, err)
+		return err
 	}
 	var pub []byte
+	kind := "ed25519"
 	switch alg {
 	case "Ed25519":
 		p, priv, err := ed25519.GenerateKey(rand.Reader)
@@ -449,10 +537,11 @@ func (s *cryptoService) keypair(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		s.kx[id], pub = priv, priv.PublicKey().Bytes()
+		s.kx[id], pub, kind = priv, priv.PublicKey().Bytes(), "x25519"
 	default:
 		return errors.New("server: unreachable algorithm")
 	}
+	s.added(id, kind, owner)
 	s.audit(c, "keypair", id, nil)
 	return c.JSON(http.StatusOK, map[string]string{"key_id": id, "public_key": b64.EncodeToString(pub), "algorithm": alg})
 }

@@ -120,12 +120,13 @@ func TestCryptoDisabledAndBounded(t *testing.T) {
 	// Schema errors win over 503, as in the reference.
 	requireEnvelope(t, call(t, "POST", srv.URL+"/api/encrypt", `{}`), 422, codeValidation)
 
+	// 507 only when nothing can be evicted: a configured key and a default key.
 	cfg = DefaultConfig()
-	cfg.Crypto.MaxKeys = 2
+	cfg.Crypto.MaxKeys, cfg.Crypto.MaxKeysPerClient = 2, 2
+	cfg.Crypto.Keys = []CryptoKey{{ID: "conf", Type: "x25519", Key: base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{3}, 32))}}
 	_, srv = testREST(t, cfg, startPool(t, jobs.PoolConfig{}))
-	require.Equal(t, 200, call(t, "POST", srv.URL+"/api/keypair", `{}`).status)
-	require.Equal(t, 200, call(t, "POST", srv.URL+"/api/keypair", `{"algorithm":"ECDH"}`).status)
-	requireEnvelope(t, call(t, "POST", srv.URL+"/api/keypair", `{}`), 507, codeKeyStoreFull)
+	require.Equal(t, 200, call(t, "POST", srv.URL+"/api/keypair", `{}`).status) // the default signing key
+	requireEnvelope(t, call(t, "POST", srv.URL+"/api/keypair", `{"algorithm":"ECDH"}`), 507, codeKeyStoreFull)
 }
 
 // TestCryptoKeysFromConfigAreShared: two replicas loaded with the same keys decrypt

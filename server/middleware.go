@@ -188,13 +188,7 @@ func (s *rest) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 			route = "/other"
 		}
 		limit := s.limiter.limitFor(req.URL.Path)
-		var id string
-		if k := req.Header.Get("X-API-Key"); k != "" && s.auth.Valid(k) {
-			id = "k:" + k
-		} else {
-			id = "ip:" + s.clientIP(req)
-		}
-		ok, remaining, retry := s.limiter.take(id+" "+route, limit)
+		ok, remaining, retry := s.limiter.take(s.clientID(req)+" "+route, limit)
 		h := c.Response().Header()
 		h["X-Ratelimit-Limit"] = []string{strconv.Itoa(limit)}
 		h["X-Ratelimit-Remaining"] = []string{strconv.Itoa(remaining)}
@@ -203,6 +197,15 @@ func (s *rest) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return next(c)
 	}
+}
+
+// clientID is who a request counts against (rate buckets, crypto key quota): its API
+// key when valid, else its address, so that made-up keys gain nothing.
+func (s *rest) clientID(req *http.Request) string {
+	if k := req.Header.Get("X-API-Key"); k != "" && s.auth.Valid(k) {
+		return "k:" + k
+	}
+	return "ip:" + s.clientIP(req)
 }
 
 // authenticate enforces X-API-Key on every non-public path, unknown paths included
