@@ -41,6 +41,15 @@ type GRPCConfig struct {
 	// StreamStallTimeout stops a SimulateStream whose client has not taken an update for
 	// this long, so that a client that stops reading cannot hold a worker forever.
 	StreamStallTimeout time.Duration `mapstructure:"stream_stall_timeout"`
+	// DefaultTimeout bounds every call but the streams below, as server.request_timeout
+	// bounds a REST request: a client deadline that is later (or none) is cut to it.
+	// 0 = none.
+	DefaultTimeout time.Duration `mapstructure:"default_timeout"`
+	// StreamTimeout is that bound for SimulateStream, whose legal maximum is set by the
+	// reader, not the simulation: 1000 updates are computed in under a second, so the
+	// default 10m lets a client take them at 0.6 s each on average. grpc.health.v1 Watch
+	// is meant to stay open and costs no worker: it has no server deadline. 0 = none.
+	StreamTimeout time.Duration `mapstructure:"stream_timeout"`
 }
 
 // DefaultGRPCConfig returns the gRPC defaults: 4 MiB messages, 1000 streams per
@@ -56,6 +65,8 @@ func DefaultGRPCConfig() GRPCConfig {
 		StreamBuffer:          64,
 		StreamStallTimeout:    30 * time.Second,
 		MaxConnectionAgeGrace: 30 * time.Second,
+		DefaultTimeout:        120 * time.Second,
+		StreamTimeout:         10 * time.Minute,
 	}
 }
 
@@ -81,6 +92,12 @@ func (c GRPCConfig) Validate() error {
 		if d.v <= 0 {
 			errs = append(errs, fmt.Errorf("%s: %s must be positive", d.key, d.v))
 		}
+	}
+	if c.DefaultTimeout < 0 {
+		errs = append(errs, fmt.Errorf("grpc.default_timeout: %s must be 0 (none) or positive", c.DefaultTimeout))
+	}
+	if c.StreamTimeout < 0 {
+		errs = append(errs, fmt.Errorf("grpc.stream_timeout: %s must be 0 (none) or positive", c.StreamTimeout))
 	}
 	if c.MaxConnectionAge < 0 {
 		errs = append(errs, fmt.Errorf("grpc.max_connection_age: %s must be 0 (never) or positive", c.MaxConnectionAge))
@@ -126,7 +143,8 @@ func newGRPCServer(cfg GRPCConfig, run Runner, auth Authenticator, limit Limiter
 	if err != nil {
 		return nil, nil, err
 	}
-	ic := &grpcInterceptors{log: log, metrics: m, auth: auth, limit: limit}
+	ic := &grpcInterceptors{log: log, metrics: m, auth: auth, limit: limit,
+		defaultTimeout: cfg.DefaultTimeout, streamTimeout: cfg.StreamTimeout}
 
 	gs := grpc.NewServer(
 		grpc.MaxRecvMsgSize(cfg.MaxRecvBytes),
@@ -135,8 +153,8 @@ func newGRPCServer(cfg GRPCConfig, run Runner, auth Authenticator, limit Limiter
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: cfg.KeepaliveMinTime, PermitWithoutStream: true}),
 		// Outermost first: the request id, log line and metrics see the final code,
 		// including a rejected key or a recovered panic.
-		grpc.ChainUnaryInterceptor(ic.unaryObserve, ic.unaryRecover, ic.unaryGuard),
-		grpc.ChainStreamInterceptor(ic.streamObserve, ic.streamRecover, ic.streamGuard),
+		grpc.ChainUnaryInterceptor(ic.unaryObserve, ic.unaryRecover, ic.unaryGuard, ic.unaryDeadline),
+		grpc.ChainStreamInterceptor(ic.streamObserve, ic.streamRecover, ic.streamGuard, ic.streamDeadline),
 	)
 	pb.RegisterMyceliumServiceServer(gs, newGRPCService(cfg, run, time.Now))
 

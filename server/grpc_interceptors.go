@@ -81,6 +81,8 @@ type grpcInterceptors struct {
 	metrics *grpcMetrics
 	auth    Authenticator
 	limit   Limiter
+	// grpc.default_timeout and grpc.stream_timeout; 0 = none.
+	defaultTimeout, streamTimeout time.Duration
 }
 
 type grpcRequestIDCtxKey struct{}
@@ -315,4 +317,39 @@ func (ic *grpcInterceptors) streamGuard(srv any, ss grpc.ServerStream, info *grp
 		return err
 	}
 	return handler(srv, ss)
+}
+
+// timeoutFor is the server's bound of one call (0: none): SimulateStream's is
+// grpc.stream_timeout, health Watch has none (it is meant to stay open and runs no job),
+// every other call's is grpc.default_timeout.
+func (ic *grpcInterceptors) timeoutFor(method string) time.Duration {
+	switch method {
+	case "/mycelium.MyceliumService/SimulateStream":
+		return ic.streamTimeout
+	case "/grpc.health.v1.Health/Watch":
+		return 0
+	}
+	return ic.defaultTimeout
+}
+
+// withDeadline bounds ctx by the method's timeout. An earlier client deadline stays;
+// a later one, or none, is cut to the server's, as REST's request_timeout bounds every
+// request whatever the client wants.
+func (ic *grpcInterceptors) withDeadline(ctx context.Context, method string) (context.Context, context.CancelFunc) {
+	if d := ic.timeoutFor(method); d > 0 {
+		return context.WithTimeout(ctx, d)
+	}
+	return ctx, func() {}
+}
+
+func (ic *grpcInterceptors) unaryDeadline(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	ctx, cancel := ic.withDeadline(ctx, info.FullMethod)
+	defer cancel()
+	return handler(ctx, req)
+}
+
+func (ic *grpcInterceptors) streamDeadline(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	ctx, cancel := ic.withDeadline(ss.Context(), info.FullMethod)
+	defer cancel()
+	return handler(srv, &grpcServerStream{ServerStream: ss, ctx: ctx})
 }
