@@ -344,7 +344,9 @@ func TestGRPCServerDeadlineExpires(t *testing.T) {
 
 type runnerFunc func(context.Context, jobs.Request) (jobs.Result, error)
 
-func (f runnerFunc) Do(ctx context.Context, req jobs.Request) (jobs.Result, error) { return f(ctx, req) }
+func (f runnerFunc) Do(ctx context.Context, req jobs.Request) (jobs.Result, error) {
+	return f(ctx, req)
+}
 
 // The 422 items of the new rules encode (a broken item would turn into a 500).
 func TestSurfaceItemsEncode(t *testing.T) {
