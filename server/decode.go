@@ -84,7 +84,7 @@ func isJSONMediaType(ct string) bool {
 		return false
 	}
 	sub, ok := strings.CutPrefix(mt, "application/")
-	return ok && (sub == "json" || strings.HasSuffix(sub, "+json"))
+	return ok && (sub == "json" || len(sub) > len("+json") && strings.HasSuffix(sub, "+json"))
 }
 
 // unsupportedMediaType is the 415 of a JSON route given another Content-Type. 415, not

@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/labstack/echo/v4"
 
 	"mfn/internal/jobstest"
 	"mfn/jobs"
@@ -51,20 +54,69 @@ var decodeTargets = []func() any{
 	func() any { return &imageRequest{SimulateRequest: jobs.DefaultSimulateRequest()} },
 }
 
+// contentTypeSeeds are what browsers, curl and client libraries send, and near misses.
+var contentTypeSeeds = []string{"application/json", "application/json; charset=utf-8", "", "text/plain",
+	"text/plain;charset=UTF-8", "application/x-www-form-urlencoded", "multipart/form-data; boundary=b",
+	"application/vnd.api+json", "APPLICATION/JSON", "application/json;", "application/json; charset",
+	"application/jsonp", "application/json-seq", "application/+json", "text/json", "application/json\x00",
+	" application/json ", "application/json, text/plain", "application/problem+json; q=1"}
+
+// FuzzDecodeBody drives decodeBody (the one decoder of every JSON route) and, through a
+// real echo request, jsonBody.bind with a fuzzed Content-Type.
 func FuzzDecodeBody(f *testing.F) {
 	for i, s := range decodeBodySeeds {
-		f.Add([]byte(s), uint8(i))
+		f.Add([]byte(s), uint8(i), contentTypeSeeds[i%len(contentTypeSeeds)])
 	}
-	f.Fuzz(func(t *testing.T, body []byte, which uint8) {
+	f.Fuzz(func(t *testing.T, body []byte, which uint8, contentType string) {
 		mk := decodeTargets[int(which)%len(decodeTargets)]
 		dst := mk()
 		err := decodeBody(body, dst)
 		if err != nil {
 			checkDecodeRejected(t, body, dst, err)
-			return
+		} else {
+			checkDecodeAccepted(t, body, dst, mk)
 		}
-		checkDecodeAccepted(t, body, dst, mk)
+		checkMediaType(t, contentType)
+		checkBind(t, body, contentType, mk, err)
 	})
+}
+
+// checkMediaType: whatever isJSONMediaType accepts is, by a separate reading of RFC
+// 9110's media-type grammar, application/json or application/<x>+json.
+func checkMediaType(t *testing.T, ct string) {
+	t.Helper()
+	if !isJSONMediaType(ct) {
+		return
+	}
+	typ, _, _ := strings.Cut(ct, ";")
+	typ = strings.ToLower(strings.TrimSpace(typ))
+	sub, ok := strings.CutPrefix(typ, "application/")
+	if !ok || (sub != "json" && (!strings.HasSuffix(sub, "+json") || len(sub) == len("+json"))) {
+		t.Fatalf("Content-Type %q accepted as JSON", ct)
+	}
+}
+
+// checkBind: a body with a non-JSON Content-Type is a 415 before any decoding; an empty
+// body or a JSON type gets exactly decodeBody's answer.
+func checkBind(t *testing.T, body []byte, ct string, mk func() any, decodeErr error) {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPost, "/simulate", bytes.NewReader(body))
+	if ct != "" {
+		req.Header.Set("Content-Type", ct)
+	}
+	c := echo.New().NewContext(req, httptest.NewRecorder())
+	dst := mk()
+	err := jsonBody{maxBytes: 1 << 20}.bind(c, dst)
+	var ae *apiError
+	if len(body) > 0 && !isJSONMediaType(ct) {
+		if !errors.As(err, &ae) || ae.status != http.StatusUnsupportedMediaType || ae.code != codeMediaType {
+			t.Fatalf("%q with Content-Type %q: %v, want 415", body, ct, err)
+		}
+		return
+	}
+	if (err == nil) != (decodeErr == nil) {
+		t.Fatalf("%q with Content-Type %q: bind says %v, decodeBody %v", body, ct, err, decodeErr)
+	}
 }
 
 // jsonNames lists a struct's wire field names, those of embedded structs included.
