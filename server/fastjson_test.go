@@ -18,6 +18,7 @@ var fastSeeds = []string{
 	`{"steps":5,}`, `{"steps":5} x`, `{"steps":"5"}`, `{"steps":null}`, `{"extra":1}`, `{"st\u0065ps":3}`,
 	`{"steps" : 7 , "alpha" :0.2}`, `{"steps":5`, `[1]`, `{"threshold_mV":-61.5}`, `{"turing_enabled":tru}`,
 	"{\"steps\":\t3\n}", `{"steps":+3}`, `{"steps":-3}`, `{"alpha":1E+2}`, `{"alpha":1e}`,
+	`{"steps":4,"size":64,"every":2,"delay_ms":0,"min_mV":-80}`, `{"size":9223372036854775807}`, `{"every":-1}`,
 }
 
 // decodeBoth decodes with the fast path and with encoding/json and requires the same
@@ -34,6 +35,13 @@ func decodeBoth(t *testing.T, body string) {
 	if fastDecode([]byte(body), &nf) {
 		require.NoError(t, json.Unmarshal([]byte(body), &ns), body)
 		require.Equal(t, ns, nf, body)
+	}
+	// The image body: fields of an embedded struct and *int fields.
+	imf := imageRequest{SimulateRequest: jobs.DefaultSimulateRequest()}
+	ims := imf
+	if fastDecode([]byte(body), &imf) {
+		require.NoError(t, json.Unmarshal([]byte(body), &ims), body)
+		require.Equal(t, ims, imf, body)
 	}
 }
 
