@@ -170,6 +170,9 @@ func TestGRPCConfigValidate(t *testing.T) {
 		{"min time", func(c *GRPCConfig) { c.KeepaliveMinTime = 0 }, "grpc.keepalive_min_time"},
 		{"buffer", func(c *GRPCConfig) { c.StreamBuffer = 0 }, "grpc.stream_buffer"},
 		{"stall", func(c *GRPCConfig) { c.StreamStallTimeout = 0 }, "grpc.stream_stall_timeout"},
+		{"no deadlines", func(c *GRPCConfig) { c.DefaultTimeout, c.StreamTimeout = 0, 0 }, ""},
+		{"default timeout", func(c *GRPCConfig) { c.DefaultTimeout = -time.Second }, "grpc.default_timeout"},
+		{"stream timeout", func(c *GRPCConfig) { c.StreamTimeout = -time.Second }, "grpc.stream_timeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -508,6 +508,8 @@ func TestConfigValidate(t *testing.T) {
 		}, ""},
 		{"aes key short", func(c *Config) { c.Crypto.Keys = []CryptoKey{{ID: "k1", Type: "aes", Key: "AAAA"}} }, "crypto.keys[0].key"},
 		{"default sig not loaded", func(c *Config) { c.Crypto.DefaultSignatureKey = "x" }, "crypto.default_signature_key"},
+		{"no key quota", func(c *Config) { c.Crypto.MaxKeysPerClient = 0 }, "crypto.max_keys_per_client"},
+		{"key quota above store", func(c *Config) { c.Crypto.MaxKeysPerClient = c.Crypto.MaxKeys + 1 }, "crypto.max_keys_per_client"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
