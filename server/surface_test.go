@@ -330,6 +330,11 @@ func TestGRPCServerDeadline(t *testing.T) {
 		}
 	}
 	require.InDelta(t, 90, last().left.Seconds(), 5, "SimulateStream gets grpc.stream_timeout")
+
+	// health Watch is meant to stay open and runs no job: no server deadline.
+	ic := &grpcInterceptors{defaultTimeout: cfg.DefaultTimeout, streamTimeout: cfg.StreamTimeout}
+	require.Zero(t, ic.timeoutFor("/grpc.health.v1.Health/Watch"))
+	require.Equal(t, cfg.DefaultTimeout, ic.timeoutFor("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"))
 }
 
 // The deadline really ends a long job: a 256² × 1000-step simulation with a 20 ms
