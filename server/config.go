@@ -148,7 +148,7 @@ func DefaultConfig() Config {
 		MaxHeaderBytes:        64 << 10,
 		BodyReadTimeout:       60 * time.Second,
 		LingerTimeout:         5 * time.Second,
-		LingerBytes:           16 << 20,
+		LingerBytes:           64 << 20,
 		RateLimit: RateLimitConfig{
 			Requests:      100,
 			WindowSeconds: 60,
