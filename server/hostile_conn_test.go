@@ -471,3 +471,25 @@ func TestGuardListenerBacksOffOnEMFILE(t *testing.T) {
 		t.Fatal("Accept did not return after Close")
 	}
 }
+
+func TestConnCapsStayBelowTheFDLimit(t *testing.T) {
+	for _, tc := range []struct {
+		name                 string
+		max, perAddr         int
+		nofile               uint64
+		wantMax, wantPerAddr int
+	}{
+		{"unknown limit", 4096, 1024, 0, 4096, 1024},
+		{"room enough", 4096, 1024, 1 << 20, 4096, 1024},
+		{"exactly 3/4", 768, 200, 1024, 768, 200},
+		{"docker's 1024", 4096, 1024, 1024, 768, 192},
+		{"tiny", 4096, 1, 64, 48, 1},
+		{"one fd", 10, 5, 1, 1, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, p := connCaps(tc.max, tc.perAddr, tc.nofile, zap.NewNop())
+			require.Equal(t, tc.wantMax, m)
+			require.Equal(t, tc.wantPerAddr, p)
+		})
+	}
+}

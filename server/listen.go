@@ -100,6 +100,23 @@ func tcpOf(c net.Conn) interface{ CloseWrite() error } {
 	return cw
 }
 
+// connCaps keeps the connection cap below the fd limit: beyond it Accept fails (EMFILE)
+// before the guard can refuse anything, and files, the gRPC port and outbound
+// connections need descriptors too, so a quarter of the limit is kept for them. A lowered
+// cap lowers the per-address share in proportion, so that one address still cannot take
+// every slot.
+func connCaps(maxConns, perAddr int, nofile uint64, log *zap.Logger) (int, int) {
+	room := nofile - nofile/4
+	if nofile == 0 || uint64(maxConns) <= room {
+		return maxConns, perAddr
+	}
+	lowered := int(max(room, 1))
+	share := max(1, int(int64(perAddr)*int64(lowered)/int64(maxConns)))
+	log.Warn("server.max_connections is above 3/4 of the open-file limit; lowered, with the per-address share",
+		zap.Uint64("nofile", nofile), zap.Int("max_connections", lowered), zap.Int("max_connections_per_addr", share))
+	return lowered, share
+}
+
 // normalStop reports the errors every Serve returns on a clean stop (PITFALLS §1.11).
 func normalStop(err error) bool {
 	return err == nil || errors.Is(err, http.ErrServerClosed) || errors.Is(err, cmux.ErrServerClosed) ||
@@ -137,7 +154,8 @@ func (s *Server) Serve(ctx context.Context, ln, grpcLn net.Listener) error {
 		return errors.New("server: Serve called twice")
 	}
 	s.setAddr(ln.Addr())
-	guard := newGuardListener(ln, s.cfg.MaxConnections, s.cfg.MaxConnectionsPerAddr, s.connM, s.log.With(zap.String("component", "listener")))
+	maxConns, perAddr := connCaps(s.cfg.MaxConnections, s.cfg.MaxConnectionsPerAddr, openFileLimit(), s.log)
+	guard := newGuardListener(ln, maxConns, perAddr, s.connM, s.log.With(zap.String("component", "listener")))
 	m := cmux.New(guard)
 	m.SetReadTimeout(s.cfg.SniffTimeout) // a silent client cannot block the sniffing or the stop
 	m.HandleError(func(err error) bool {
