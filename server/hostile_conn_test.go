@@ -23,6 +23,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 	"golang.org/x/net/http2"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 
 	"mfn/jobs"
 )
@@ -397,16 +401,38 @@ func TestHostileUnauthenticatedWebSocketFlood(t *testing.T) {
 	require.Equal(t, float64(refused), testutil.ToFloat64(s.hub.m.rejected.WithLabelValues("too_many_unauthenticated_per_addr")))
 	requireHealthy(t, addr)
 
-	c, _, err := dial("127.0.0.1")
-	require.NoError(t, err)
-	defer c.CloseNow()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	msg := fmt.Sprintf(`{"type":"auth","payload":{"api_key":"test-valid-key-12345","timestamp":%d}}`, time.Now().UnixMilli())
-	require.NoError(t, c.Write(ctx, websocket.MessageText, []byte(msg)))
-	_, data, err := c.Read(ctx)
-	require.NoError(t, err)
-	require.Contains(t, string(data), `"auth_success"`)
+	authed := func() (*websocket.Conn, string) {
+		c, _, err := dial("127.0.0.1")
+		require.NoError(t, err)
+		msg := fmt.Sprintf(`{"type":"auth","payload":{"api_key":"test-valid-key-12345","timestamp":%d}}`, time.Now().UnixMilli())
+		require.NoError(t, c.Write(ctx, websocket.MessageText, []byte(msg)))
+		_, data, err := c.Read(ctx)
+		require.NoError(t, err)
+		return c, string(data)
+	}
+	// Keyed clients fill the main budget; each leaves the pending one as it authenticates.
+	for i := range ws.MaxConnections {
+		c, reply := authed()
+		defer c.CloseNow()
+		require.Contains(t, reply, `"auth_success"`)
+		require.Equal(t, int64(i+1), s.hub.active.Load())
+		s.hub.mu.Lock()
+		require.Equal(t, 12, s.hub.unauth)
+		s.hub.mu.Unlock()
+	}
+	// Beyond it a valid key is told to come back later (1013), and its slot is freed.
+	c, reply := authed()
+	defer c.CloseNow()
+	require.Contains(t, reply, `"TOO_MANY_CONNECTIONS"`)
+	_, _, err := c.Read(ctx)
+	require.Equal(t, websocket.StatusTryAgainLater, websocket.CloseStatus(err))
+	require.Eventually(t, func() bool {
+		s.hub.mu.Lock()
+		defer s.hub.mu.Unlock()
+		return s.hub.unauth == 12
+	}, 5*time.Second, 5*time.Millisecond)
 }
 
 // faultListener returns EMFILE for its first n Accepts, then accepts for real.
@@ -492,4 +518,35 @@ func TestConnCapsStayBelowTheFDLimit(t *testing.T) {
 			require.Equal(t, tc.wantPerAddr, p)
 		})
 	}
+}
+
+// TestHostileGRPCHugeMetadata: a call whose metadata is beyond grpc.max_header_list_bytes
+// is refused before it runs (by the server's limit, or by a client that honours the
+// server's SETTINGS), and the port keeps serving.
+func TestHostileGRPCHugeMetadata(t *testing.T) {
+	_, addr := hostileServer(t, DefaultConfig(), DefaultWSConfig())
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer cc.Close()
+	hc := healthpb.NewHealthClient(cc)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	big := metadata.AppendToOutgoingContext(ctx, "x-big", strings.Repeat("a", 40<<10))
+	_, err = hc.Check(big, &healthpb.HealthCheckRequest{})
+	require.Error(t, err) // grpc-go's framer ends the connection: one value beyond the list size
+	requireHealthy(t, addr)
+	_, err = hc.Check(ctx, &healthpb.HealthCheckRequest{}) // a new connection
+	require.NoError(t, err)
+
+	// Metadata under the limit but spread over HEADERS and CONTINUATION frames, as the
+	// first call of a connection, still passes the sniffing matcher.
+	cc2, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer cc2.Close()
+	var mixed strings.Builder
+	for i := range 28 << 10 {
+		mixed.WriteByte("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/"[i*7919%64])
+	}
+	_, err = healthpb.NewHealthClient(cc2).Check(metadata.AppendToOutgoingContext(ctx, "x-big", mixed.String()), &healthpb.HealthCheckRequest{})
+	require.NoError(t, err)
 }
