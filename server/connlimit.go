@@ -57,31 +57,38 @@ const (
 	acceptBackoffMax = time.Second
 )
 
-// guardListener sits between the TCP listener and cmux. It backs off on temporary accept
-// errors, and closes at once a connection beyond MaxConnections or beyond its peer
-// address's share, so that the process stays below its fd limit and one address cannot
-// take every slot. The share applies to the TCP peer: behind a proxy every client shares
-// the proxy's address, which is why the default share is large.
-type guardListener struct {
-	net.Listener
+// connBudget is the connection caps of the process's listeners: MaxConnections in all,
+// and one TCP peer address's share of it. The share applies to the TCP peer: behind a
+// proxy every client shares the proxy's address, which is why the default share is large.
+type connBudget struct {
 	max, perAddr int
 	m            *connMetrics
-	log          *zap.Logger
-	sleep        func(time.Duration, <-chan struct{}) bool // injected by tests to count backoffs
 
 	mu     sync.Mutex
 	total  int
 	byAddr map[netip.Addr]int
+}
+
+func newConnBudget(maxConns, perAddr int, m *connMetrics) *connBudget {
+	return &connBudget{max: maxConns, perAddr: perAddr, m: m, byAddr: make(map[netip.Addr]int)}
+}
+
+// guardListener sits between a TCP listener and its server (cmux on the main port). It
+// backs off on temporary accept errors, and closes at once a connection beyond its
+// budget, so that the process stays below its fd limit and one address cannot take
+// every slot.
+type guardListener struct {
+	net.Listener
+	b     *connBudget
+	log   *zap.Logger
+	sleep func(time.Duration, <-chan struct{}) bool // injected by tests to count backoffs
 
 	closeOnce sync.Once
 	closed    chan struct{}
 }
 
-func newGuardListener(ln net.Listener, maxConns, perAddr int, m *connMetrics, log *zap.Logger) *guardListener {
-	return &guardListener{
-		Listener: ln, max: maxConns, perAddr: perAddr, m: m, log: log,
-		sleep: sleepOrClosed, byAddr: make(map[netip.Addr]int), closed: make(chan struct{}),
-	}
+func newGuardListener(ln net.Listener, b *connBudget, log *zap.Logger) *guardListener {
+	return &guardListener{Listener: ln, b: b, log: log, sleep: sleepOrClosed, closed: make(chan struct{})}
 }
 
 // sleepOrClosed waits d unless done is closed first; it reports whether d elapsed.
@@ -119,7 +126,7 @@ func (l *guardListener) Accept() (net.Conn, error) {
 				return nil, err
 			}
 			delay = min(max(2*delay, acceptBackoffMin), acceptBackoffMax)
-			l.m.acceptEr.Inc()
+			l.b.m.acceptEr.Inc()
 			l.log.Warn("accept failed; retrying after a backoff", zap.Duration("backoff", delay), zap.Error(err))
 			if !l.sleep(delay, l.closed) {
 				return nil, net.ErrClosed
@@ -128,41 +135,41 @@ func (l *guardListener) Accept() (net.Conn, error) {
 		}
 		delay = 0
 		addr := peerAddr(c.RemoteAddr())
-		if reason := l.admit(addr); reason != "" {
+		if reason := l.b.admit(addr); reason != "" {
 			_ = c.Close()
-			l.m.rejected.WithLabelValues(reason).Inc()
+			l.b.m.rejected.WithLabelValues(reason).Inc()
 			continue
 		}
-		l.m.open.Inc()
-		return &guardedConn{Conn: c, l: l, addr: addr}, nil
+		return &guardedConn{Conn: c, b: l.b, addr: addr}, nil
 	}
 }
 
 // admit takes a slot for addr, or names the cap that refuses it.
-func (l *guardListener) admit(addr netip.Addr) string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+func (b *connBudget) admit(addr netip.Addr) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	switch {
-	case l.total >= l.max:
+	case b.total >= b.max:
 		return "max_connections"
-	case l.byAddr[addr] >= l.perAddr:
+	case b.byAddr[addr] >= b.perAddr:
 		return "max_connections_per_addr"
 	}
-	l.total++
-	l.byAddr[addr]++
+	b.total++
+	b.byAddr[addr]++
+	b.m.open.Inc()
 	return ""
 }
 
-func (l *guardListener) release(addr netip.Addr) {
-	l.mu.Lock()
-	l.total--
-	if n := l.byAddr[addr] - 1; n > 0 {
-		l.byAddr[addr] = n
+func (b *connBudget) release(addr netip.Addr) {
+	b.mu.Lock()
+	b.total--
+	if n := b.byAddr[addr] - 1; n > 0 {
+		b.byAddr[addr] = n
 	} else {
-		delete(l.byAddr, addr) // the map holds only addresses with open connections
+		delete(b.byAddr, addr) // the map holds only addresses with open connections
 	}
-	l.mu.Unlock()
-	l.m.open.Dec()
+	b.mu.Unlock()
+	b.m.open.Dec()
 }
 
 // Close stops Accept, including one sleeping in a backoff.
@@ -172,10 +179,10 @@ func (l *guardListener) Close() error {
 }
 
 // open is the number of connections holding a slot (tests).
-func (l *guardListener) open() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.total
+func (b *connBudget) open() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.total
 }
 
 // peerAddr is the IP of a TCP peer (IPv4-mapped IPv6 unmapped, so one client is one key).
@@ -194,14 +201,14 @@ func peerAddr(a net.Addr) netip.Addr {
 // guardedConn gives its slot back on the first Close.
 type guardedConn struct {
 	net.Conn
-	l    *guardListener
+	b    *connBudget
 	addr netip.Addr
 	once sync.Once
 }
 
 func (c *guardedConn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(func() { c.l.release(c.addr) })
+	c.once.Do(func() { c.b.release(c.addr) })
 	return err
 }
 

@@ -463,7 +463,8 @@ func TestGuardListenerBacksOffOnEMFILE(t *testing.T) {
 	fl.n.Store(10)
 	m, err := newConnMetrics(nil)
 	require.NoError(t, err)
-	g := newGuardListener(fl, 10, 10, m, zap.NewNop())
+	b := newConnBudget(10, 10, m)
+	g := newGuardListener(fl, b, zap.NewNop())
 	defer g.Close()
 	var waits []time.Duration
 	g.sleep = func(d time.Duration, _ <-chan struct{}) bool { waits = append(waits, d); return true }
@@ -479,10 +480,10 @@ func TestGuardListenerBacksOffOnEMFILE(t *testing.T) {
 	ms := time.Millisecond
 	require.Equal(t, []time.Duration{5 * ms, 10 * ms, 20 * ms, 40 * ms, 80 * ms, 160 * ms, 320 * ms, 640 * ms, time.Second, time.Second}, waits)
 	require.Equal(t, 10.0, testutil.ToFloat64(m.acceptEr))
-	require.Equal(t, 1, g.open())
+	require.Equal(t, 1, b.open())
 	require.NoError(t, c.Close())
 	_ = c.Close() // the slot is given back once
-	require.Equal(t, 0, g.open())
+	require.Equal(t, 0, b.open())
 
 	// Close wakes an Accept that is waiting out a backoff.
 	fl.n.Store(1 << 30)

@@ -155,7 +155,10 @@ func (s *Server) Serve(ctx context.Context, ln, grpcLn net.Listener) error {
 	}
 	s.setAddr(ln.Addr())
 	maxConns, perAddr := connCaps(s.cfg.MaxConnections, s.cfg.MaxConnectionsPerAddr, openFileLimit(), s.log)
-	guard := newGuardListener(ln, maxConns, perAddr, s.connM, s.log.With(zap.String("component", "listener")))
+	// One budget for both ports: the fd limit is the process's.
+	budget := newConnBudget(maxConns, perAddr, s.connM)
+	guardLog := s.log.With(zap.String("component", "listener"))
+	guard := newGuardListener(ln, budget, guardLog)
 	m := cmux.New(guard)
 	m.SetReadTimeout(s.cfg.SniffTimeout) // a silent client cannot block the sniffing or the stop
 	m.HandleError(func(err error) bool {
@@ -168,7 +171,7 @@ func (s *Server) Serve(ctx context.Context, ln, grpcLn net.Listener) error {
 	if grpcLn == nil {
 		grpcL = m.MatchWithWriters(grpcMatcher(s.cfg.SniffBytes))
 	} else {
-		grpcL = grpcLn
+		grpcL = newGuardListener(grpcLn, budget, guardLog)
 	}
 	httpL := &lingerListener{
 		Listener: m.Match(capSniff(s.cfg.SniffBytes, cmux.HTTP1Fast("PATCH"))),
@@ -202,9 +205,9 @@ func (s *Server) Serve(ctx context.Context, ln, grpcLn net.Listener) error {
 	stopReady()
 	drainErr := s.shutdown()
 	m.Close()
-	_ = ln.Close()
+	_ = guard.Close() // also ends an Accept waiting out a backoff
 	if grpcLn != nil {
-		_ = grpcLn.Close()
+		_ = grpcL.Close()
 	}
 	wg.Wait()
 	httpL.wait()
