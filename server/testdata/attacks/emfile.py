@@ -1,3 +1,6 @@
+# Issue 9.4 (EMFILE) before/after: the server runs with RLIMIT_NOFILE 64 and 100 silent sockets;
+# prints its CPU use and whether /health answers.
+# usage: python3 emfile.py <mfn binary> <port>
 import socket, sys, time, subprocess, os, signal
 binpath, port = sys.argv[1], int(sys.argv[2])
 env = dict(os.environ, MFN_HTTP_ADDR="127.0.0.1:%d" % port, MFN_LOG_LEVEL="critical")

@@ -1,3 +1,6 @@
+# Issue 9.3 before/after: N connections send the HTTP/2 preface, SETTINGS, then DATA frames for S seconds;
+# prints how many the server closed, its RSS start/peak/after and /health samples.
+# usage: python3 h2flood.py <mfn binary> <port> <connections> <seconds>
 import socket, sys, time, subprocess, os, signal, threading, struct
 binpath, port, n, secs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 env = dict(os.environ, MFN_HTTP_ADDR="127.0.0.1:%d" % port, MFN_LOG_LEVEL="critical")

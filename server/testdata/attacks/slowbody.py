@@ -1,3 +1,6 @@
+# Issue 9.4 before/after: N connections send a POST body at one byte a second (body_read_timeout 5s via env);
+# prints how many are still open after S seconds, what they were answered, /health and RSS.
+# usage: python3 slowbody.py <mfn binary> <port> <connections> <seconds>
 import socket, sys, time, subprocess, os, signal
 binpath, port, n, secs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 env = dict(os.environ, MFN_HTTP_ADDR="127.0.0.1:%d" % port, MFN_LOG_LEVEL="critical", MFN_SERVER_BODY_READ_TIMEOUT="5s")
