@@ -34,8 +34,9 @@ type Config struct {
 	MaxBodyBytes int64 `mapstructure:"max_body_bytes"`
 
 	// Connection-level limits, applied before any request is parsed or any key checked.
-	// MaxConnections caps the open TCP connections of the main port (every protocol); a
-	// connection beyond it is closed at once. Keep it below the process's fd limit.
+	// MaxConnections caps the open TCP connections of the main port and GRPCAddr (every
+	// protocol); a connection beyond it is closed at once. Serve lowers it to 3/4 of the
+	// process's fd limit when it is above.
 	MaxConnections int `mapstructure:"max_connections"`
 	// MaxConnectionsPerAddr is one TCP peer address's share of MaxConnections. Behind a
 	// proxy or ingress every client shares the proxy's address, hence the large default.

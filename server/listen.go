@@ -165,7 +165,7 @@ func (s *Server) Serve(ctx context.Context, ln, grpcLn net.Listener) error {
 		if errors.As(err, new(cmux.ErrNotMatched)) {
 			s.connM.rejected.WithLabelValues("not_matched").Inc()
 		}
-		return true // cmux goes on serving; the guard never passes an accept error up but a fatal one
+		return true // go on serving; cmux still stops on an accept error that is not temporary
 	})
 	var grpcL net.Listener
 	if grpcLn == nil {
