@@ -551,3 +551,22 @@ func TestHostileGRPCHugeMetadata(t *testing.T) {
 	_, err = healthpb.NewHealthClient(cc2).Check(metadata.AppendToOutgoingContext(ctx, "x-big", mixed.String()), &healthpb.HealthCheckRequest{})
 	require.NoError(t, err)
 }
+
+// TestHostileHugeHeaders: HTTP/1 headers beyond max_header_bytes get 431 and a close,
+// before any handler, key check or body.
+func TestHostileHugeHeaders(t *testing.T) {
+	cfg := authCfg()
+	cfg.MaxHeaderBytes = 8 << 10
+	_, addr := hostileServer(t, cfg, DefaultWSConfig())
+	conn, err := dialFrom("127.0.0.2", addr)
+	require.NoError(t, err)
+	defer conn.Close()
+	require.NoError(t, conn.SetDeadline(time.Now().Add(5*time.Second)))
+	_, err = fmt.Fprintf(conn, "GET /health HTTP/1.1\r\nHost: x\r\nX-Junk: %s\r\n\r\n", strings.Repeat("a", 64<<10))
+	require.NoError(t, err)
+	requireHealthy(t, addr)
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err)
+	_ = res.Body.Close()
+	require.Equal(t, http.StatusRequestHeaderFieldsTooLarge, res.StatusCode)
+}
