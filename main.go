@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -109,16 +111,18 @@ func serve(parent context.Context, args []string, getenv func(string) (string, b
 	}
 
 	var g oklog.Group
+	var failed actorErrors
 	sig, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	g.Add(func() error { <-sig.Done(); log.Info("stopping"); return nil }, func(error) { stop() })
 	// 1. stop accepting; drain HTTP/gRPC; close WebSockets
-	addActor(&g, srv.Run)
+	addActor(&g, &failed, srv.Run)
 	// 2. stop fetching; in-flight jobs finish, publish and ack
-	addActor(&g, pipes.Run)
+	addActor(&g, &failed, pipes.Run)
 	// 3. drain the queue
-	addActor(&g, pool.Run)
-	if err := g.Run(); err != nil {
+	addActor(&g, &failed, pool.Run)
+	_ = g.Run() // its error is the first actor's only; failed has every actor's
+	if err := failed.err(); err != nil {
 		log.Error("exiting", zap.Error(err))
 		return 1
 	}
@@ -127,10 +131,39 @@ func serve(parent context.Context, args []string, getenv func(string) (string, b
 }
 
 // addActor's interrupt waits for fn to return, so components stop strictly in Add order.
-func addActor(g *oklog.Group, fn func(context.Context) error) {
+// fn's error is also kept in failed: oklog's Group.Run returns only the first actor's
+// error, which after SIGTERM is the signal actor's nil, and a drain that did not finish
+// (requests cut at the grace) must still make the process exit 1.
+func addActor(g *oklog.Group, failed *actorErrors, fn func(context.Context) error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	g.Add(func() error { defer close(done); return fn(ctx) }, func(error) { cancel(); <-done })
+	g.Add(func() error {
+		defer close(done)
+		err := fn(ctx)
+		failed.add(err)
+		return err
+	}, func(error) { cancel(); <-done })
+}
+
+// actorErrors gathers the errors of every actor, whichever stopped first.
+type actorErrors struct {
+	mu   sync.Mutex
+	errs []error
+}
+
+func (a *actorErrors) add(err error) {
+	if err == nil {
+		return
+	}
+	a.mu.Lock()
+	a.errs = append(a.errs, err)
+	a.mu.Unlock()
+}
+
+func (a *actorErrors) err() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return errors.Join(a.errs...)
 }
 
 // newLogger builds the process logger: the reference's keys (timestamp, level,

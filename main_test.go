@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -193,6 +194,46 @@ func TestServeInProcess(t *testing.T) {
 		t.Fatal("serve did not stop after SIGTERM")
 	}
 	require.Equal(t, 1, run(context.Background(), []string{"healthcheck", "--addr", addr, "--timeout", "1s"}, envOf(nil), &stderr, &stderr))
+}
+
+// TestServeExitsOneWhenDrainIsCut: a request still open when shutdown_grace ends is cut,
+// and the process says so with exit 1 (issue 9.9), not 0.
+func TestServeExitsOneWhenDrainIsCut(t *testing.T) {
+	addr := freePort(t)
+	path := filepath.Join(t.TempDir(), "mfn.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(fmt.Sprintf("server:\n  addr: %s\n  shutdown_grace: 300ms\nlog:\n  level: critical\n", addr)), 0o600))
+	code := make(chan int, 1)
+	var stderr bytes.Buffer
+	go func() {
+		code <- run(context.Background(), []string{"serve", "--config", path}, envOf(nil), &stderr, &stderr)
+	}()
+	var conn net.Conn
+	require.Eventually(t, func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			return false
+		}
+		conn = c
+		return true
+	}, 10*time.Second, 20*time.Millisecond)
+	defer conn.Close()
+	// A body that never comes: "100 Continue" proves the handler is reading it, so the
+	// HTTP server counts the request as in flight when SIGTERM arrives.
+	_, err := fmt.Fprintf(conn, "POST /nernst HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"+
+		"Expect: 100-continue\r\nContent-Length: 100\r\n\r\n")
+	require.NoError(t, err)
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)))
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	require.NoError(t, err)
+	require.Contains(t, line, "100 Continue")
+
+	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGTERM))
+	select {
+	case c := <-code:
+		require.Equal(t, 1, c, stderr.String())
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not stop after SIGTERM")
+	}
 }
 
 func TestExitCodes(t *testing.T) {

@@ -33,6 +33,28 @@ type Config struct {
 	// MaxBodyBytes caps request bodies (413 beyond).
 	MaxBodyBytes int64 `mapstructure:"max_body_bytes"`
 
+	// Connection-level limits, applied before any request is parsed or any key checked.
+	// MaxConnections caps the open TCP connections of the main port and GRPCAddr (every
+	// protocol); a connection beyond it is closed at once. Serve lowers it to 3/4 of the
+	// process's fd limit when it is above.
+	MaxConnections int `mapstructure:"max_connections"`
+	// MaxConnectionsPerAddr is one TCP peer address's share of MaxConnections. Behind a
+	// proxy or ingress every client shares the proxy's address, hence the large default.
+	MaxConnectionsPerAddr int `mapstructure:"max_connections_per_addr"`
+	// SniffBytes caps what a new connection may send before its protocol is known (cmux
+	// buffers it); beyond it the connection is closed.
+	SniffBytes int `mapstructure:"sniff_bytes"`
+	// MaxHeaderBytes caps an HTTP/1 request's headers (431 beyond).
+	MaxHeaderBytes int `mapstructure:"max_header_bytes"`
+	// BodyReadTimeout is the time a request body has to arrive in full after the
+	// headers (408 beyond).
+	BodyReadTimeout time.Duration `mapstructure:"body_read_timeout"`
+	// LingerTimeout and LingerBytes bound the lingering close after an early answer
+	// (413, 401…): the unread rest of the body is read and discarded for at most this
+	// long / this much, so that clients that send everything before reading see the answer.
+	LingerTimeout time.Duration `mapstructure:"linger_timeout"`
+	LingerBytes   int64         `mapstructure:"linger_bytes"`
+
 	Auth      AuthConfig      `mapstructure:"auth"`
 	RateLimit RateLimitConfig `mapstructure:"rate_limit"`
 	CORS      CORSConfig      `mapstructure:"cors"`
@@ -128,6 +150,14 @@ func DefaultConfig() Config {
 		ShutdownGrace:     20 * time.Second,
 		RequestTimeout:    120 * time.Second,
 		MaxBodyBytes:      8 << 20,
+
+		MaxConnections:        4096,
+		MaxConnectionsPerAddr: 1024,
+		SniffBytes:            32 << 10,
+		MaxHeaderBytes:        64 << 10,
+		BodyReadTimeout:       60 * time.Second,
+		LingerTimeout:         5 * time.Second,
+		LingerBytes:           64 << 20,
 		RateLimit: RateLimitConfig{
 			Requests:      100,
 			WindowSeconds: 60,
@@ -175,6 +205,9 @@ func (c Config) Validate() error {
 	if c.MaxBodyBytes <= 0 {
 		return fmt.Errorf("max_body_bytes: must be > 0")
 	}
+	if err := c.validateConnLimits(); err != nil {
+		return err
+	}
 	if c.Auth.Required && len(c.Auth.Keys) == 0 {
 		return fmt.Errorf("auth.keys: empty while auth.required is true (set MFN_API_KEY or MFN_API_KEYS)")
 	}
@@ -193,6 +226,27 @@ func (c Config) Validate() error {
 	}
 	if err := c.Crypto.validate(); err != nil {
 		return fmt.Errorf("crypto.%w", err)
+	}
+	return nil
+}
+
+// validateConnLimits checks the connection-level keys.
+func (c Config) validateConnLimits() error {
+	switch {
+	case c.MaxConnections < 1:
+		return fmt.Errorf("max_connections: must be at least 1")
+	case c.MaxConnectionsPerAddr < 1 || c.MaxConnectionsPerAddr > c.MaxConnections:
+		return fmt.Errorf("max_connections_per_addr: must be between 1 and max_connections (%d)", c.MaxConnections)
+	case c.SniffBytes < 1024 || c.SniffBytes > 1<<20:
+		return fmt.Errorf("sniff_bytes: %d is outside [1024, 1048576]", c.SniffBytes)
+	case c.MaxHeaderBytes < 1024 || c.MaxHeaderBytes > 1<<20:
+		return fmt.Errorf("max_header_bytes: %d is outside [1024, 1048576]", c.MaxHeaderBytes)
+	case c.BodyReadTimeout <= 0:
+		return fmt.Errorf("body_read_timeout: must be > 0")
+	case c.LingerTimeout <= 0:
+		return fmt.Errorf("linger_timeout: must be > 0")
+	case c.LingerBytes < 0:
+		return fmt.Errorf("linger_bytes: must be >= 0")
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"os"
 	"reflect"
 	"strconv"
 	"strings"
@@ -107,6 +108,9 @@ func bodyReadErr(err error) error {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		return err
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) { // server.body_read_timeout (connlimit.go)
+		return &apiError{status: http.StatusRequestTimeout, code: codeTimeout, message: "Request body not received in time"}
 	}
 	return &apiError{status: http.StatusBadRequest, code: codeInvalid, message: "Request body could not be read"}
 }

@@ -7,6 +7,13 @@
 // api-contract §7.4 (422 keeps FastAPI's detail list), gRPC status codes, WebSocket
 // error messages.
 //
+// Before any of that, every connection passes the connection limits (connlimit.go):
+// a cap on open connections with a per-peer-address share, accept backoff at the fd
+// limit, a byte and a time cap while cmux sniffs the protocol, HTTP/1 header size and
+// body read deadlines, a lingering close after early answers, HTTP/2 header-list and
+// handshake limits for gRPC, and a separate small budget for WebSockets that have not
+// authenticated yet.
+//
 // REST middleware, outermost first: request id, panic recovery, access log and
 // metrics (so 401/404/429/500 are logged, counted and carry X-Request-ID), CORS
 // (preflights before auth), token-bucket rate limiting (before auth, keyed on a valid

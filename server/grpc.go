@@ -50,11 +50,19 @@ type GRPCConfig struct {
 	// default 10m lets a client take them at 0.6 s each on average. grpc.health.v1 Watch
 	// is meant to stay open and costs no worker: it has no server deadline. 0 = none.
 	StreamTimeout time.Duration `mapstructure:"stream_timeout"`
+
+	// HTTP/2 limits before any RPC runs (grpc-go's defaults are 16 MiB and 120 s).
+	// MaxHeaderListBytes caps a call's header list (metadata, as HTTP/2 counts it); a
+	// larger one is reset before the call runs.
+	MaxHeaderListBytes uint32 `mapstructure:"max_header_list_bytes"`
+	// ConnectionTimeout bounds the HTTP/2 handshake (preface and SETTINGS) of a new
+	// connection; a client that does not finish it is closed.
+	ConnectionTimeout time.Duration `mapstructure:"connection_timeout"`
 }
 
 // DefaultGRPCConfig returns the gRPC defaults: 4 MiB messages, 1000 streams per
 // connection, keepalive 2 min / 20 s with client pings tolerated every 10 s, a 64-update
-// stream buffer and a 30 s stall limit.
+// stream buffer, a 30 s stall limit, 32 KiB of headers and a 10 s handshake.
 func DefaultGRPCConfig() GRPCConfig {
 	return GRPCConfig{
 		MaxRecvBytes:          4 << 20,
@@ -67,6 +75,8 @@ func DefaultGRPCConfig() GRPCConfig {
 		MaxConnectionAgeGrace: 30 * time.Second,
 		DefaultTimeout:        120 * time.Second,
 		StreamTimeout:         10 * time.Minute,
+		MaxHeaderListBytes:    32 << 10,
+		ConnectionTimeout:     10 * time.Second,
 	}
 }
 
@@ -88,6 +98,7 @@ func (c GRPCConfig) Validate() error {
 		{"grpc.keepalive_min_time", c.KeepaliveMinTime},
 		{"grpc.stream_stall_timeout", c.StreamStallTimeout},
 		{"grpc.max_connection_age_grace", c.MaxConnectionAgeGrace},
+		{"grpc.connection_timeout", c.ConnectionTimeout},
 	} {
 		if d.v <= 0 {
 			errs = append(errs, fmt.Errorf("%s: %s must be positive", d.key, d.v))
@@ -98,6 +109,9 @@ func (c GRPCConfig) Validate() error {
 	}
 	if c.StreamTimeout < 0 {
 		errs = append(errs, fmt.Errorf("grpc.stream_timeout: %s must be 0 (none) or positive", c.StreamTimeout))
+	}
+	if c.MaxHeaderListBytes < 1024 || c.MaxHeaderListBytes > 16<<20 {
+		errs = append(errs, fmt.Errorf("grpc.max_header_list_bytes: %d is outside [1024, %d]", c.MaxHeaderListBytes, 16<<20))
 	}
 	if c.MaxConnectionAge < 0 {
 		errs = append(errs, fmt.Errorf("grpc.max_connection_age: %s must be 0 (never) or positive", c.MaxConnectionAge))
@@ -149,6 +163,11 @@ func newGRPCServer(cfg GRPCConfig, run Runner, auth Authenticator, limit Limiter
 	gs := grpc.NewServer(
 		grpc.MaxRecvMsgSize(cfg.MaxRecvBytes),
 		grpc.MaxConcurrentStreams(cfg.MaxConcurrentStreams),
+		grpc.MaxHeaderListSize(cfg.MaxHeaderListBytes),
+		grpc.ConnectionTimeout(cfg.ConnectionTimeout),
+		// Flow-control windows stay grpc-go's (64 KiB per stream, grown by its BDP
+		// estimator to at most 16 MiB per connection), which bounds what a client can make
+		// the server buffer; pings and resets are policed by grpc-go itself.
 		grpc.KeepaliveParams(keepAlive(cfg)),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: cfg.KeepaliveMinTime, PermitWithoutStream: true}),
 		// Outermost first: the request id, log line and metrics see the final code,

@@ -39,6 +39,7 @@ type Server struct {
 	grpc   *grpc.Server
 	health *health.Server
 	hub    *streamHub
+	connM  *connMetrics
 
 	served atomic.Bool
 	mu     sync.Mutex
@@ -93,21 +94,27 @@ func New(p Params) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	connM, err := newConnMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
 	r.mountTransports(hub, web.Handler())
 	// NOT_SERVING until Serve has checked readiness (PITFALLS §2.4).
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	hs.SetServingStatus(grpcServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
 
 	return &Server{
-		cfg:  p.HTTP,
-		log:  log,
-		rest: r,
+		cfg:   p.HTTP,
+		log:   log,
+		rest:  r,
+		connM: connM,
 		http: &http.Server{
-			Handler:           r.e,
+			Handler:           bodyDeadline(p.HTTP.BodyReadTimeout, r.e),
 			ReadHeaderTimeout: p.HTTP.ReadHeaderTimeout,
+			MaxHeaderBytes:    p.HTTP.MaxHeaderBytes,
 			IdleTimeout:       p.HTTP.IdleTimeout,
-			// No ReadTimeout/WriteTimeout: they would cut long requests and streams;
-			// jobs are bounded by RequestTimeout instead.
+			// No ReadTimeout/WriteTimeout: they would cut WebSockets and streamed
+			// responses (PITFALLS §1.14); bodies get BodyReadTimeout, jobs RequestTimeout.
 			ErrorLog: zap.NewStdLog(log.With(zap.String("component", "net/http"))),
 		},
 		grpc:   gs,

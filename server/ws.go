@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,7 +25,14 @@ const (
 // WSConfig tunes the WebSocket streams. Durations decode from strings such as "30s".
 type WSConfig struct {
 	// MaxConnections caps open sockets over both endpoints; further upgrades get 503.
+	// With auth required, a socket counts here only once it has authenticated, so that
+	// unauthenticated sockets cannot crowd out clients with a key.
 	MaxConnections int `mapstructure:"max_connections"`
+	// MaxUnauthenticated caps the sockets (auth required) that have not authenticated
+	// yet, over both endpoints; MaxUnauthenticatedPerAddr is one TCP peer address's share.
+	// Further upgrades get 503. Each such socket is closed after AuthTimeout.
+	MaxUnauthenticated        int `mapstructure:"max_unauthenticated"`
+	MaxUnauthenticatedPerAddr int `mapstructure:"max_unauthenticated_per_addr"`
 	// MaxMessageBytes caps one inbound message; a larger one closes the socket with 1009.
 	MaxMessageBytes int64 `mapstructure:"max_message_bytes"`
 	// QueueSize caps the messages waiting to be written on one connection.
@@ -62,7 +70,8 @@ type WSConfig struct {
 
 // DefaultWSConfig returns the WebSocket defaults: the reference's 1000-message
 // drop_oldest queue and 30 s / 60 s heartbeat, plus the limits of the protocol's fixes
-// (500 connections, 64 KiB messages, 30 s to authenticate, 5 failed auths).
+// (500 connections, 64 KiB messages, 10 s to authenticate, 5 failed auths, 128 sockets
+// waiting to authenticate, 32 of them per address).
 func DefaultWSConfig() WSConfig {
 	return WSConfig{
 		MaxConnections:    500,
@@ -73,11 +82,14 @@ func DefaultWSConfig() WSConfig {
 		HeartbeatInterval: 30 * time.Second,
 		HeartbeatTimeout:  60 * time.Second,
 		WriteTimeout:      10 * time.Second,
-		AuthTimeout:       30 * time.Second,
+		AuthTimeout:       10 * time.Second,
 		MaxAuthFailures:   5,
 		MaxSubscriptions:  8,
 		FeatureChunkSteps: 100,
 		FeatureRunSteps:   1000,
+
+		MaxUnauthenticated:        128,
+		MaxUnauthenticatedPerAddr: 32,
 	}
 }
 
@@ -87,6 +99,10 @@ func (c WSConfig) Validate() error {
 	switch {
 	case c.MaxConnections < 1:
 		return bad("max_connections", "must be at least 1")
+	case c.MaxUnauthenticated < 1:
+		return bad("max_unauthenticated", "must be at least 1")
+	case c.MaxUnauthenticatedPerAddr < 1 || c.MaxUnauthenticatedPerAddr > c.MaxUnauthenticated:
+		return bad("max_unauthenticated_per_addr", "must be between 1 and max_unauthenticated")
 	case c.MaxMessageBytes < 256:
 		return bad("max_message_bytes", "must be at least 256")
 	case c.QueueSize < 1:
@@ -143,7 +159,11 @@ type streamHub struct {
 	base       context.Context
 	cancelBase context.CancelFunc
 
-	active atomic.Int64 // reserved connection slots
+	active atomic.Int64 // slots of MaxConnections: authenticated sockets, or every socket when auth is off
+
+	// Sockets waiting to authenticate (auth required), under mu.
+	unauth       int
+	unauthByAddr map[netip.Addr]int
 
 	mu     sync.Mutex
 	closed bool
@@ -170,6 +190,7 @@ func newStreamHub(cfg WSConfig, run Runner, auth Authenticator, log *zap.Logger,
 	return &streamHub{
 		cfg: cfg, run: run, auth: auth, log: log.With(zap.String("component", "ws")), m: m,
 		now: time.Now, base: base, cancelBase: cancel, conns: make(map[*wsConn]struct{}),
+		unauthByAddr: make(map[netip.Addr]int),
 	}, nil
 }
 
@@ -198,13 +219,13 @@ func reject(w http.ResponseWriter, code, msg string) {
 
 func (h *streamHub) serve(w http.ResponseWriter, r *http.Request, endpoint string) {
 	// Reserve the slot before the upgrade so that a burst cannot overshoot the cap.
-	if h.active.Add(1) > int64(h.cfg.MaxConnections) {
-		h.active.Add(-1)
-		h.m.rejected.WithLabelValues("too_many_connections").Inc()
+	slot, reason := h.admit(r)
+	if reason != "" {
+		h.m.rejected.WithLabelValues(reason).Inc()
 		reject(w, "TOO_MANY_CONNECTIONS", "too many WebSocket connections")
 		return
 	}
-	defer h.active.Add(-1)
+	defer slot.release()
 
 	h.mu.Lock()
 	if h.closed {
@@ -227,6 +248,7 @@ func (h *streamHub) serve(w http.ResponseWriter, r *http.Request, endpoint strin
 	c.SetReadLimit(h.cfg.MaxMessageBytes)
 
 	cn := newWSConn(h, c, endpoint)
+	cn.slot = slot
 	if rid := headerRID(w.Header()); rid != "" {
 		// Every line of the session names the upgrade request it came from.
 		cn.log = cn.log.With(zap.String("request_id", rid))
@@ -252,6 +274,79 @@ func (h *streamHub) serve(w http.ResponseWriter, r *http.Request, endpoint strin
 	h.m.connections.WithLabelValues(endpoint).Dec()
 	cn.log.Debug("websocket closed", zap.Duration("duration", time.Since(start)),
 		zap.Int64("dropped", cn.q.droppedTotal()))
+}
+
+// wsSlot is a socket's place in one of the two budgets: pending (auth required and not
+// yet authenticated: MaxUnauthenticated, per address too) or main (MaxConnections). The
+// handler's goroutine takes it and releases it; only the read loop promotes it, so its
+// fields need no lock.
+type wsSlot struct {
+	h       *streamHub
+	addr    netip.Addr
+	pending bool
+}
+
+// admit reserves the slot of a new socket or names the budget that is full.
+func (h *streamHub) admit(r *http.Request) (*wsSlot, string) {
+	if h.auth == nil || !h.auth.Required() {
+		if h.active.Add(1) > int64(h.cfg.MaxConnections) {
+			h.active.Add(-1)
+			return nil, "too_many_connections"
+		}
+		return &wsSlot{h: h}, ""
+	}
+	// The share is the TCP peer's, like the listener's: a forwarded-for header is only
+	// trusted for rate limits, after a key has been checked.
+	var addr netip.Addr
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		addr = ap.Addr().Unmap()
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case h.unauth >= h.cfg.MaxUnauthenticated:
+		return nil, "too_many_unauthenticated"
+	case h.unauthByAddr[addr] >= h.cfg.MaxUnauthenticatedPerAddr:
+		return nil, "too_many_unauthenticated_per_addr"
+	}
+	h.unauth++
+	h.unauthByAddr[addr]++
+	return &wsSlot{h: h, addr: addr, pending: true}, ""
+}
+
+// promote moves an authenticated socket to the main budget; false when it is full (the
+// socket then keeps its pending slot).
+func (s *wsSlot) promote() bool {
+	if !s.pending {
+		return true
+	}
+	if s.h.active.Add(1) > int64(s.h.cfg.MaxConnections) {
+		s.h.active.Add(-1)
+		return false
+	}
+	s.releasePending()
+	s.pending = false
+	return true
+}
+
+func (s *wsSlot) releasePending() {
+	h := s.h
+	h.mu.Lock()
+	h.unauth--
+	if n := h.unauthByAddr[s.addr] - 1; n > 0 {
+		h.unauthByAddr[s.addr] = n
+	} else {
+		delete(h.unauthByAddr, s.addr)
+	}
+	h.mu.Unlock()
+}
+
+func (s *wsSlot) release() {
+	if s.pending {
+		s.releasePending()
+		return
+	}
+	s.h.active.Add(-1)
 }
 
 // Shutdown closes every connection with StatusGoingAway and waits for their goroutines.

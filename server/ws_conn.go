@@ -36,6 +36,7 @@ const (
 	codeAlreadySubscribed  = "ALREADY_SUBSCRIBED"
 	codeTooManyStreams     = "TOO_MANY_SUBSCRIPTIONS"
 	codeStreamTypeMismatch = "STREAM_TYPE_MISMATCH"
+	codeTooManyConns       = "TOO_MANY_CONNECTIONS"
 
 	msgAuthFailed = "Invalid API key or timestamp"
 	msgNotAuth    = "Must authenticate before subscribing"
@@ -49,6 +50,7 @@ type wsConn struct {
 	endpoint string
 	log      *zap.Logger
 	q        *sendQueue
+	slot     *wsSlot // read loop only
 
 	// ctx lives as long as the connection; every stream context derives from it.
 	ctx    context.Context
@@ -314,6 +316,13 @@ func (cn *wsConn) onAuth(in inbound) {
 	if ok && cn.h.auth != nil && cn.h.auth.Required() {
 		ok = cn.h.auth.Valid(key)
 		reason = "invalid api key"
+	}
+	if ok && !cn.slot.promote() {
+		// A valid key, but every authenticated slot is taken: try again later (1013).
+		cn.h.m.rejected.WithLabelValues("too_many_connections").Inc()
+		cn.sendError(codeTooManyConns, "too many WebSocket connections, retry later", "")
+		cn.closeAfterFlush(websocket.StatusTryAgainLater, "too many connections")
+		return
 	}
 	cn.authed.Store(ok)
 	if ok {
