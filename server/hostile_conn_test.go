@@ -570,3 +570,54 @@ func TestHostileHugeHeaders(t *testing.T) {
 	_ = res.Body.Close()
 	require.Equal(t, http.StatusRequestHeaderFieldsTooLarge, res.StatusCode)
 }
+
+// TestHostileWebSocketPendingBudgetFullKeyedUpgrade: silent sockets from enough addresses
+// fill the whole pending budget; a client that puts its key on the upgrade still gets in
+// (and authenticates in-band as usual), while one without it is refused.
+func TestHostileWebSocketPendingBudgetFullKeyedUpgrade(t *testing.T) {
+	ws := DefaultWSConfig()
+	ws.MaxUnauthenticated = 8
+	ws.MaxUnauthenticatedPerAddr = 4
+	s, addr := hostileServer(t, authCfg(), ws)
+
+	dial := func(src string, hdr http.Header) (*websocket.Conn, int, error) {
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+		hc := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		c, res, err := websocket.Dial(ctx, "ws://"+addr+"/ws/simulation_live", &websocket.DialOptions{HTTPClient: hc, HTTPHeader: hdr})
+		status := 0
+		if res != nil {
+			status = res.StatusCode
+		}
+		return c, status, err
+	}
+	for _, src := range []string{"127.0.0.2", "127.0.0.3"} {
+		for range 4 {
+			c, _, err := dial(src, nil)
+			require.NoError(t, err)
+			defer c.CloseNow()
+		}
+	}
+	_, status, err := dial("127.0.0.4", nil)
+	require.Error(t, err)
+	require.Equal(t, http.StatusServiceUnavailable, status)
+	requireHealthy(t, addr)
+
+	_, status, err = dial("127.0.0.4", http.Header{"X-API-Key": {"wrong-key"}})
+	require.Error(t, err, "an invalid key on the upgrade does not skip the pending budget")
+	require.Equal(t, http.StatusServiceUnavailable, status)
+
+	c, _, err := dial("127.0.0.4", http.Header{"X-API-Key": {"test-valid-key-12345"}})
+	require.NoError(t, err)
+	defer c.CloseNow()
+	require.Equal(t, int64(1), s.hub.active.Load())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	msg := fmt.Sprintf(`{"type":"auth","payload":{"api_key":"test-valid-key-12345","timestamp":%d}}`, time.Now().UnixMilli())
+	require.NoError(t, c.Write(ctx, websocket.MessageText, []byte(msg)))
+	_, data, err := c.Read(ctx)
+	require.NoError(t, err)
+	require.Contains(t, string(data), `"auth_success"`)
+	require.Equal(t, int64(1), s.hub.active.Load(), "authenticating in-band does not take a second slot")
+}

@@ -288,7 +288,11 @@ type wsSlot struct {
 
 // admit reserves the slot of a new socket or names the budget that is full.
 func (h *streamHub) admit(r *http.Request) (*wsSlot, string) {
-	if h.auth == nil || !h.auth.Required() {
+	// A valid X-API-Key on the upgrade itself (clients that can set headers; browsers
+	// cannot) skips the pending budget, so a flood of silent sockets from many addresses
+	// cannot keep a keyed client out. The socket still authenticates in-band as the
+	// protocol says; the header only decides which budget admits it.
+	if h.auth == nil || !h.auth.Required() || h.auth.Valid(r.Header.Get("X-API-Key")) {
 		if h.active.Add(1) > int64(h.cfg.MaxConnections) {
 			h.active.Add(-1)
 			return nil, "too_many_connections"
