@@ -191,7 +191,7 @@ func (l Limits) check(req Request, c Cost) error {
 	}
 	if n > l.MaxGradients {
 		return &ValidationError{Field: "gradients", Type: "too_long",
-			Ctx: map[string]any{"field_type": "List", "max_length": l.MaxGradients, "actual_length": n},
+			Ctx:    map[string]any{"field_type": "List", "max_length": l.MaxGradients, "actual_length": n},
 			Reason: fmt.Sprintf("List should have at most %d items after validation, not %d", l.MaxGradients, n)}
 	}
 	if values := int64(n) * int64(dim); values > l.MaxGradientValues {
