@@ -33,6 +33,7 @@ const (
 	bytesPerSimCell  = 10 * 8 // two states of V, A and I plus the fractal and statistics scratch
 	validationSims   = validation.NumSamples + 1
 	sliceHeaderBytes = 24
+	fixedJobBytes    = 64 << 10 // small allocations of any job (results, closures, network weights)
 )
 
 // EstimateCost returns the worst-case cost of a request. It only reads the request's
@@ -80,8 +81,10 @@ func simulateCost(grid, steps int) Cost {
 
 func validateCost(r ValidateRequest) Cost {
 	c := simulateCost(r.GridSize, r.Steps)
-	// 17 simulations one after the other (one field alive at a time), then training on
-	// the 16 samples: epochs × 16 rows whatever the batch size.
+	// 17 simulations one after the other, then training on the 16 samples: epochs × 16
+	// rows whatever the batch size. Memory counts every simulation's allocations: the
+	// garbage of one is not necessarily collected before the next allocates.
+	c.Memory = satAdd(satMul(c.Memory, validationSims), fixedJobBytes)
 	c.Work = validationSims*(c.Work+secPerIFS) + float64(max(r.Epochs, 0))*validation.NumSamples*secPerTrainRow
 	return c
 }
@@ -102,14 +105,17 @@ func federatedCost(r FederatedRequest) Cost {
 	values := float64(n) * float64(dim)
 
 	mem := satMul(4, values) // the float32 copy of every gradient
-	mem = satAdd(mem, n*sliceHeaderBytes)
+	mem = satAdd(mem, n*sliceHeaderBytes+fixedJobBytes)
 	if n > federated.SampleThreshold {
-		mem = satAdd(mem, n*8) // the sampler's index permutation
+		// The sampler: an n-index permutation, or Floyd's hash set (≤ 2.4 n' words)
+		// and its n' picks.
+		mem = satAdd(mem, n*8+ns*32)
 	}
 	mem = satAdd(mem, ns*(2*sliceHeaderBytes+8)) // sample, members, cluster assignment
 	mem = satAdd(mem, satMul(8, float64(ns)*float64(ns)))
-	mem = satAdd(mem, ns*8) // one distance row
-	mem = satAdd(mem, reps*sliceHeaderBytes+satMul(8, 3*float64(dim)))
+	mem = satAdd(mem, ns*8)                       // one distance row
+	mem = satAdd(mem, reps*(sliceHeaderBytes+24)) // representatives, cluster bounds, median column
+	mem = satAdd(mem, satMul(8, 4*float64(dim)))  // median, result and its float64 form
 
 	pairs := float64(ns)*float64(ns) + float64(reps)*float64(reps)
 	work := secPerJob + values*secPerGradValue +

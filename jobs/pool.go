@@ -301,7 +301,6 @@ func (p *Pool) work(prefer int) {
 		}
 		p.taken(j)
 		p.exec(j)
-		p.finished(j)
 	}
 }
 
@@ -349,12 +348,13 @@ func (p *Pool) taken(j *job) {
 	p.mu.Unlock()
 }
 
-// finished releases j's reservation of work and memory.
-func (p *Pool) finished(j *job) {
+// finished releases a job's reservation of work and memory. exec calls it before it
+// signals the caller, so a caller that submits again at once finds the room it freed.
+func (p *Pool) finished(c Cost) {
 	p.mu.Lock()
 	p.jobs--
-	p.pending -= j.cost.Work
-	p.memory -= j.cost.Memory
+	p.pending -= c.Work
+	p.memory -= c.Memory
 	if p.jobs == 0 {
 		p.pending, p.memory = 0, 0
 	}
@@ -375,6 +375,7 @@ func (p *Pool) exec(j *job) {
 	if err := j.ctx.Err(); err != nil {
 		// The caller has gone already: computing would only waste a worker.
 		p.m.observe(j.req.Kind(), 4, 0)
+		p.finished(j.cost)
 		j.err = err
 		j.done <- struct{}{}
 		return
@@ -385,6 +386,7 @@ func (p *Pool) exec(j *job) {
 	elapsed := time.Since(start).Seconds()
 	p.running.Add(-1)
 	p.m.observe(j.req.Kind(), outcomeIndex(err), elapsed)
+	p.finished(j.cost)
 	j.res, j.err = res, err
 	j.done <- struct{}{} // the worker's last touch of j: the caller may recycle it now
 }
