@@ -189,10 +189,9 @@ type job struct {
 var jobPool = sync.Pool{New: func() any { return &job{done: make(chan struct{}, 1)} }}
 
 // Pool runs jobs on a fixed set of workers. Admission is by cost (EstimateCost): a
-// request beyond the per-job Limits is refused with a *ValidationError; a job cheaper
-// than a queue hand-off (Nernst) runs on the caller's goroutine; the others queue in a
-// cheap or a costly lane, each bounded by a job count and by the estimated seconds of
-// work waiting, and all of them together by a memory budget. Do and DoWait are safe for
+// request beyond the per-job Limits is refused with a *ValidationError; the others
+// queue in a cheap or a costly lane, each bounded by a job count and by the estimated
+// seconds of work waiting, and all of them together by a memory budget. Do and DoWait are safe for
 // concurrent use; Run is called once.
 type Pool struct {
 	cfg PoolConfig // effective
@@ -392,10 +391,9 @@ func (p *Pool) exec(j *job) {
 }
 
 // Do checks req against the pool's Limits and its own Validate (a *ValidationError or
-// *RequestError is returned as is, nothing queued), then runs it: inline when it costs
-// less than a queue hand-off, else through a lane (a *BusyError, matching ErrBusy, when
-// the lane or the memory budget is full; ErrClosed after shutdown), and waits for the
-// result. ctx cancels the job within one step, batch or Krum row; a job whose ctx is
+// *RequestError is returned as is, nothing queued), then queues it in its lane (a
+// *BusyError, matching ErrBusy, when the lane or the memory budget is full; ErrClosed
+// after shutdown), and waits for the result. ctx cancels the job within one step, batch or Krum row; a job whose ctx is
 // done before a worker takes it is skipped. Errors from the job: context errors, the
 // science's errors, and ErrInternal (wrapped) for a panic.
 func (p *Pool) Do(ctx context.Context, req Request) (Result, error) {
@@ -417,9 +415,6 @@ func (p *Pool) do(ctx context.Context, req Request, wait bool) (Result, error) {
 	cost, err := admit(ctx, req, p.cfg.Limits)
 	if err != nil {
 		return nil, err
-	}
-	if cost.Work < secPerJob && !observed(req) {
-		return p.inline(ctx, req)
 	}
 	j := jobPool.Get().(*job)
 	j.ctx, j.req, j.cost = ctx, req, cost
@@ -443,27 +438,6 @@ func (p *Pool) do(ctx context.Context, req Request, wait bool) (Result, error) {
 		// j is left to the garbage collector.
 		return nil, ctx.Err()
 	}
-}
-
-// observed reports whether req streams to a callback, which must run on a worker.
-func observed(req Request) bool {
-	switch req.(type) {
-	case ObservedSimulation, *ObservedSimulation:
-		return true
-	}
-	return false
-}
-
-// inline runs a job cheaper than a hand-off on the caller's goroutine: queueing it
-// would cost more than running it, and it must never be refused for want of a worker.
-func (p *Pool) inline(ctx context.Context, req Request) (Result, error) {
-	if p.closing.Load() {
-		return nil, ErrClosed
-	}
-	start := time.Now()
-	res, err := safeRun(ctx, req)
-	p.m.observe(req.Kind(), outcomeIndex(err), time.Since(start).Seconds())
-	return res, err
 }
 
 func (p *Pool) enqueue(ctx context.Context, j *job, wait bool) error {
