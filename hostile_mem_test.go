@@ -78,6 +78,9 @@ func TestHostileMemory(t *testing.T) {
 		}
 		if t.Failed() {
 			t.Logf("server output:\n%s", tail(logs.String(), 4000))
+			if i := strings.Index(logs.String(), "fatal error"); i >= 0 {
+				t.Logf("%s", logs.String()[i:min(i+200, logs.Len())])
+			}
 		}
 	})
 
