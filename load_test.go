@@ -49,13 +49,14 @@ const (
 )
 
 // mixRequests is the realistic mix, cycled per connection: mostly /health and /nernst,
-// one small /simulate (32×32, 32 steps) in ten.
+// two small /simulate in eleven (32×32 with 32 steps, and the 64×64, 64-step defaults).
 var mixRequests = []struct{ method, path, body string }{
 	{"GET", "/health", ""},
 	{"POST", "/nernst", `{"z_valence":1,"concentration_out_molar":0.005,"concentration_in_molar":0.14,"temperature_k":310.0}`},
 	{"GET", "/health", ""},
 	{"POST", "/nernst", `{"z_valence":2,"concentration_out_molar":0.002,"concentration_in_molar":0.0001,"temperature_k":310.0}`},
 	{"POST", "/simulate", `{"grid_size":32,"steps":32,"seed":7}`},
+	{"POST", "/simulate", `{}`}, // the defaults: 64×64, 64 steps (about 1 ms)
 	{"GET", "/health", ""},
 	{"POST", "/nernst", `{"z_valence":1,"concentration_out_molar":0.145,"concentration_in_molar":0.012,"temperature_k":310.0}`},
 	{"GET", "/health", ""},
