@@ -136,7 +136,7 @@ func serve(parent context.Context, args []string, getenv func(string) (string, b
 	return 0
 }
 
-// Memory-limit sources: where memoryLimit found the value.
+// The cgroup files holding the container's memory limit (v2, then v1).
 const (
 	cgroupV2MemoryMax = "/sys/fs/cgroup/memory.max"
 	cgroupV1MemoryMax = "/sys/fs/cgroup/memory/memory.limit_in_bytes"
