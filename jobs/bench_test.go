@@ -2,7 +2,11 @@ package jobs
 
 import (
 	"context"
+	"errors"
+	"runtime"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -64,4 +68,42 @@ func BenchmarkPoolSimulateDefault(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkFederatedCancelFreesWorker measures how long the only worker stays busy after
+// the largest legal federated job (largestFederated: seconds of Krum) is cancelled
+// 100 ms into its run: the time from the cancel until a tiny job submitted at once has
+// finished. Run with a small count, e.g. -benchtime 5x.
+func BenchmarkFederatedCancelFreesWorker(b *testing.B) {
+	p, err := NewPool(PoolConfig{Workers: 1}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = p.Run(ctx); close(done) }()
+	b.Cleanup(func() { cancel(); <-done })
+	req := largestFederated()
+	var free []time.Duration
+	for b.Loop() {
+		jobCtx, stop := context.WithCancel(context.Background())
+		res := make(chan error, 1)
+		go func() { _, err := p.Do(jobCtx, req); res <- err }()
+		for p.running.Load() == 0 {
+			runtime.Gosched()
+		}
+		time.Sleep(100 * time.Millisecond) // let Krum get going: the point is a job mid-run
+		stop()
+		t0 := time.Now()
+		if _, err := p.Do(context.Background(), smallSim()); err != nil {
+			b.Fatal(err)
+		}
+		free = append(free, time.Since(t0))
+		if err := <-res; !errors.Is(err, context.Canceled) {
+			b.Fatalf("cancelled job returned %v", err)
+		}
+	}
+	slices.Sort(free)
+	b.ReportMetric(float64(free[len(free)/2].Microseconds())/1000, "free_ms")
+	b.ReportMetric(float64(free[len(free)-1].Microseconds())/1000, "max_free_ms")
 }
