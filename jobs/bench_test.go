@@ -107,3 +107,51 @@ func BenchmarkFederatedCancelFreesWorker(b *testing.B) {
 	b.ReportMetric(float64(free[len(free)/2].Microseconds())/1000, "free_ms")
 	b.ReportMetric(float64(free[len(free)-1].Microseconds())/1000, "max_free_ms")
 }
+
+// BenchmarkCostCalibration runs jobs of each kind and reports est/actual: EstimateCost's
+// work divided by the measured time per job on this machine. Above 1 the estimate is
+// conservative (admission by work refuses early rather than late); the constants in
+// cost.go were set from these runs on the 2-core build box.
+func BenchmarkCostCalibration(b *testing.B) {
+	sim := func(grid, steps int) SimulateRequest {
+		r := DefaultSimulateRequest()
+		r.GridSize, r.Steps = grid, steps
+		return r
+	}
+	val := DefaultValidateRequest()
+	val.Epochs = 20
+	fed := func(n, dim, clusters int) FederatedRequest {
+		flat := make([]float64, n*dim)
+		for k := range flat {
+			flat[k] = float64(k%977) * 0.01
+		}
+		g := make([][]float64, n)
+		for i := range g {
+			g[i] = flat[i*dim : (i+1)*dim]
+		}
+		return FederatedRequest{Gradients: g, NumClusters: clusters, ByzantineFraction: 0.2}
+	}
+	out, in := 0.005, 0.14
+	for _, tc := range []struct {
+		name string
+		req  Request
+	}{
+		{"nernst", NernstRequest{ZValence: 1, ConcentrationOutMolar: &out, ConcentrationInMolar: &in, TemperatureK: 310}},
+		{"simulate_32x32", sim(32, 32)},
+		{"simulate_64x64", sim(64, 64)},
+		{"simulate_256x100", sim(256, 100)},
+		{"validate_default_20_epochs", val},
+		{"federated_1000x100_1_cluster", fed(1000, 100, 1)},
+		{"federated_5000x10_10_clusters", fed(5000, 10, 10)},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			est := EstimateCost(tc.req).Work
+			for b.Loop() {
+				if _, err := Execute(context.Background(), tc.req); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(est/(b.Elapsed().Seconds()/float64(b.N)), "est/actual")
+		})
+	}
+}
