@@ -35,6 +35,9 @@ import (
 const (
 	hostileAddressSpaceKiB = 3 << 20   // ulimit -v: 3 GiB
 	hostileMaxRSS          = 768 << 20 // VmHWM bound after the worst request of every endpoint
+	// hostileMemoryLimit is pool.memory_limit_bytes (GOMEMLIMIT), as a 1 GiB container
+	// limit would set it; the job memory budget is half of it.
+	hostileMemoryLimit = 900 << 20
 )
 
 // TestHostileMemory runs the real binary under an address-space cap and sends the worst
@@ -45,26 +48,32 @@ const (
 // hostileMaxRSS. MFN_HOSTILE_BIN runs it against another build (e.g. before a change).
 func TestHostileMemory(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds the binary and runs it under a memory cap for ~20 s")
+		t.Skip("builds the binary and runs it under a memory cap for ~10 s")
 	}
 	bin := os.Getenv("MFN_HOSTILE_BIN")
+	// This build takes the limit from its config; another build (which may not know the
+	// key) from GOMEMLIMIT.
+	poolCfg, goMemLimit := fmt.Sprintf("pool:\n  memory_limit_bytes: %d\n", hostileMemoryLimit), ""
 	if bin == "" {
 		bin = filepath.Join(t.TempDir(), "mfn")
 		out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
 		require.NoError(t, err, "go build: %s", out)
+	} else {
+		poolCfg, goMemLimit = "", strconv.Itoa(hostileMemoryLimit)
 	}
 	addr := freeAddr(t)
 	cfgPath := filepath.Join(t.TempDir(), "mfn.yaml")
 	// request_timeout bounds the legal-but-long jobs (the largest validation takes
-	// minutes), so the test also shows that a timed-out job frees its worker.
+	// minutes), so the test also shows that a timed-out job frees its worker; the memory
+	// limit is what a 1 GiB container would get.
 	require.NoError(t, os.WriteFile(cfgPath, []byte(fmt.Sprintf(
-		"env: dev\nserver:\n  addr: %s\n  request_timeout: 2s\nlog:\n  level: WARNING\n", addr)), 0o600))
+		"env: dev\nserver:\n  addr: %s\n  request_timeout: 2s\n%slog:\n  level: WARNING\n", addr, poolCfg)), 0o600))
 
 	cmd := exec.Command("sh", "-c", `ulimit -v "$1" && shift && exec "$@"`, "sh",
 		strconv.Itoa(hostileAddressSpaceKiB), bin, "serve", "--config", cfgPath)
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
-	cmd.Env = append(os.Environ(), "GOMEMLIMIT=") // the config's limit, not the caller's
+	cmd.Env = append(os.Environ(), "GOMEMLIMIT="+goMemLimit) // never the caller's
 	require.NoError(t, cmd.Start())
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()

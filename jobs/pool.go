@@ -191,8 +191,8 @@ var jobPool = sync.Pool{New: func() any { return &job{done: make(chan struct{}, 
 // Pool runs jobs on a fixed set of workers. Admission is by cost (EstimateCost): a
 // request beyond the per-job Limits is refused with a *ValidationError; the others
 // queue in a cheap or a costly lane, each bounded by a job count and by the estimated
-// seconds of work waiting, and all of them together by a memory budget. Do and DoWait are safe for
-// concurrent use; Run is called once.
+// seconds of work waiting, and all of them together by a memory budget. Do and DoWait
+// are safe for concurrent use; Run is called once.
 type Pool struct {
 	cfg PoolConfig // effective
 	m   *metrics
