@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -88,11 +90,19 @@ func serve(parent context.Context, args []string, getenv func(string) (string, b
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	// Before the pool: its memory budget follows from the limit.
+	limit, source := memoryLimit(cfg.Pool.MemoryLimitBytes, getenv, os.ReadFile)
+	if source != "GOMEMLIMIT" && limit > 0 {
+		debug.SetMemoryLimit(limit)
+	}
 	pool, err := jobs.NewPool(cfg.Pool, reg)
 	if err != nil {
 		log.Error("pool", zap.Error(err))
 		return 2
 	}
+	pc := pool.Config()
+	log.Info("memory limits", zap.Int64("go_memory_limit_bytes", debug.SetMemoryLimit(-1)), zap.String("source", source),
+		zap.Int64("job_memory_budget_bytes", pc.MemoryBudgetBytes), zap.Int64("max_job_memory_bytes", pc.Limits.MaxJobMemoryBytes))
 	pipes, err := pipeline.New(cfg.Pipelines, pool, log, reg)
 	if err != nil {
 		log.Error("pipelines", zap.Error(err))
@@ -128,6 +138,39 @@ func serve(parent context.Context, args []string, getenv func(string) (string, b
 	}
 	log.Info("stopped")
 	return 0
+}
+
+// The cgroup files holding the container's memory limit (v2, then v1).
+const (
+	cgroupV2MemoryMax = "/sys/fs/cgroup/memory.max"
+	cgroupV1MemoryMax = "/sys/fs/cgroup/memory/memory.limit_in_bytes"
+)
+
+// memoryLimit picks the Go runtime's soft memory limit: a GOMEMLIMIT variable (the
+// runtime has applied it already; returned as 0), else pool.memory_limit_bytes, else
+// 90 % of the container's cgroup limit (v2, then v1), leaving the rest for what the Go
+// runtime does not count (stacks of C code, page cache of the binary); 0 and "none"
+// when there is none. readFile is os.ReadFile outside tests.
+func memoryLimit(configured int64, getenv func(string) (string, bool), readFile func(string) ([]byte, error)) (int64, string) {
+	if v, ok := getenv("GOMEMLIMIT"); ok && strings.TrimSpace(v) != "" {
+		return 0, "GOMEMLIMIT"
+	}
+	if configured > 0 {
+		return configured, "pool.memory_limit_bytes"
+	}
+	for _, path := range []string{cgroupV2MemoryMax, cgroupV1MemoryMax} {
+		b, err := readFile(path)
+		if err != nil {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		// "max" (v2) or a page-rounded MaxInt64 (v1) mean no limit.
+		if err != nil || n <= 0 || n >= 1<<60 {
+			return 0, "none"
+		}
+		return n / 10 * 9, path
+	}
+	return 0, "none"
 }
 
 // addActor's interrupt waits for fn to return, so components stop strictly in Add order.

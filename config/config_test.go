@@ -48,6 +48,8 @@ func TestValidateNamesKeys(t *testing.T) {
 		{"ws", func(c *Config) { c.Server.WS.QueueSize = 0 }, "server.ws.queue_size"},
 		{"grpc", func(c *Config) { c.GRPC.MaxConcurrentStreams = 0 }, "grpc.max_concurrent_streams"},
 		{"pool", func(c *Config) { c.Pool.QueueSize = -3 }, "pool.queue_size"},
+		{"pool memory", func(c *Config) { c.Pool.MemoryLimitBytes = -1 }, "pool.memory_limit_bytes"},
+		{"pool limits", func(c *Config) { c.Pool.Limits.MaxGradients = -1 }, "pool.limits.max_gradients: must be >= 0"},
 		{"log level", func(c *Config) { c.Log.Level = "verbose" }, "log.level"},
 		{"log format", func(c *Config) { c.Log.Format = "xml" }, "log.format"},
 		{"env", func(c *Config) { c.Env = "test" }, "env:"},

@@ -27,6 +27,11 @@
 // or non-finite vectors, parameters out of range) is reported as an *InputError naming
 // the field and wrapping one of the Err* sentinels.
 //
+// Memory is quadratic: Krum holds an n×n float64 distance matrix for a cluster of n
+// gradients, and clusters are drawn at random, so bound the sampled count before
+// calling (jobs does, PITFALLS §9.5). AggregateContext and Aggregator.AggregateContext
+// stop with ctx.Err() within one row of that matrix once ctx is done.
+//
 // All functions are pure (inputs are never modified) and safe for concurrent use; an
 // *nprand.Generator passed in is not, and must not be shared between goroutines.
 package federated

@@ -1,6 +1,7 @@
 package federated
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -104,23 +105,36 @@ func (a *Aggregator) Config() Config { return a.cfg }
 // fresh default_rng(42), as in the reference. The inputs are not modified; the result
 // is a new slice of the common length.
 func (a *Aggregator) Aggregate(gradients [][]float32, rng *nprand.Generator) ([]float32, error) {
+	return a.AggregateContext(context.Background(), gradients, rng)
+}
+
+// AggregateContext is Aggregate that stops early, returning ctx.Err(), once ctx is done:
+// it checks ctx before every row of every Krum distance matrix and ranking and every
+// 64 coordinates of the median, so a cancelled aggregation frees its goroutine within
+// one row's work.
+func (a *Aggregator) AggregateContext(ctx context.Context, gradients [][]float32, rng *nprand.Generator) ([]float32, error) {
 	if err := checkGradients(gradients); err != nil {
 		return nil, err
 	}
 	if rng == nil {
 		rng = nprand.New(DefaultSeed)
 	}
-	return aggregate(gradients, a.cfg, rng), nil
+	return aggregateCtx(ctx, gradients, a.cfg, rng)
 }
 
 // Aggregate is HierarchicalKrumAggregator(numClusters, byzantineFraction, 0.1).aggregate
 // with default_rng(42), i.e. what POST /federated/aggregate computes, in float32.
 func Aggregate(gradients [][]float32, numClusters int, byzantineFraction float64) ([]float32, error) {
+	return AggregateContext(context.Background(), gradients, numClusters, byzantineFraction)
+}
+
+// AggregateContext is Aggregate, cancellable as Aggregator.AggregateContext is.
+func AggregateContext(ctx context.Context, gradients [][]float32, numClusters int, byzantineFraction float64) ([]float32, error) {
 	agg, err := New(Config{NumClusters: numClusters, ByzantineFraction: byzantineFraction, SampleFraction: DefaultSampleFraction})
 	if err != nil {
 		return nil, err
 	}
-	return agg.Aggregate(gradients, nil)
+	return agg.AggregateContext(ctx, gradients, nil)
 }
 
 // Krum is krum_select(gradients, f): a copy of the gradient whose sum of distances to
@@ -174,6 +188,12 @@ func checkGradients[T float32 | float64](gradients [][]T) error {
 // float64 worked examples of the specification can be tested exactly; the public API is
 // float32 like the reference's tensors.
 func aggregate[T float32 | float64](gradients [][]T, cfg Config, rng *nprand.Generator) []T {
+	out, _ := aggregateCtx(context.Background(), gradients, cfg, rng) // never cancelled
+	return out
+}
+
+// aggregateCtx is aggregate, stopping with ctx.Err() once ctx is done.
+func aggregateCtx[T float32 | float64](ctx context.Context, gradients [][]T, cfg Config, rng *nprand.Generator) ([]T, error) {
 	n := len(gradients)
 	if n > SampleThreshold {
 		size := int(float64(n) * cfg.SampleFraction)
@@ -217,23 +237,34 @@ func aggregate[T float32 | float64](gradients [][]T, cfg Config, rng *nprand.Gen
 			continue
 		}
 		f := max(1, int(float64(len(group))*cfg.ByzantineFraction))
-		reps = append(reps, group[krumIndex(group, f, &ws)])
+		i, err := krumIndexCtx(ctx, group, f, &ws)
+		if err != nil {
+			return nil, err
+		}
+		reps = append(reps, group[i])
 	}
 	if len(reps) == 0 {
 		// Unreachable with n >= 1; the reference returns the first gradient here.
-		return slices.Clone(gradients[0])
+		return slices.Clone(gradients[0]), nil
 	}
 
 	fg := max(1, int(float64(len(reps))*cfg.ByzantineFraction))
-	krum := reps[krumIndex(reps, fg, &ws)]
-	med := lowerMedian(reps)
+	i, err := krumIndexCtx(ctx, reps, fg, &ws)
+	if err != nil {
+		return nil, err
+	}
+	krum := reps[i]
+	med, err := lowerMedianCtx(ctx, reps)
+	if err != nil {
+		return nil, err
+	}
 	out := med // lowerMedian returns a fresh slice; reuse it
 	for j := range out {
 		// Two roundings per product and one for the sum, as torch does on tensors;
 		// the conversions forbid fused multiply-add.
 		out[j] = T(T(0.7)*krum[j]) + T(T(0.3)*med[j])
 	}
-	return out
+	return out, nil
 }
 
 // workspace keeps the distance buffers between krum calls of one aggregation.
@@ -249,9 +280,16 @@ type workspace struct {
 // ‖a‖²+‖b‖²−2a·b form above 25 rows, whose self-distance is rounding noise
 // (numerical-core.md §13.2 [FIX-minor]).
 func krumIndex[T float32 | float64](g [][]T, f int, ws *workspace) int {
+	i, _ := krumIndexCtx(context.Background(), g, f, ws) // never cancelled
+	return i
+}
+
+// krumIndexCtx is krumIndex, checking ctx before every row of the distance matrix and
+// of the ranking: one row is at most n distances of the vectors' length.
+func krumIndexCtx[T float32 | float64](ctx context.Context, g [][]T, f int, ws *workspace) (int, error) {
 	n := len(g)
 	if n == 1 {
-		return 0
+		return 0, nil
 	}
 	if ws == nil {
 		ws = &workspace{}
@@ -264,6 +302,9 @@ func krumIndex[T float32 | float64](g [][]T, f int, ws *workspace) int {
 	}
 	dist := ws.dist[:n*n]
 	for i := range n {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
 		for j := i + 1; j < n; j++ {
 			d := euclid(g[i], g[j])
 			dist[i*n+j] = d
@@ -274,6 +315,9 @@ func krumIndex[T float32 | float64](g [][]T, f int, ws *workspace) int {
 	m = min(m, n-1)
 	best, bestScore := 0, math.Inf(1)
 	for i := range n {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
 		row := ws.row[:0]
 		for j := range n {
 			if j != i {
@@ -295,7 +339,7 @@ func krumIndex[T float32 | float64](g [][]T, f int, ws *workspace) int {
 			best, bestScore = i, score
 		}
 	}
-	return best
+	return best, nil
 }
 
 // partialSort moves the m smallest values of x, ascending, to x[:m].
@@ -343,11 +387,22 @@ func euclid[T float32 | float64](a, b []T) float64 {
 // lowerMedian is torch.median(stack(vs), dim=0): per coordinate the middle value, the
 // lower of the two middle values for an even count.
 func lowerMedian[T float32 | float64](vs [][]T) []T {
+	out, _ := lowerMedianCtx(context.Background(), vs) // never cancelled
+	return out
+}
+
+// lowerMedianCtx is lowerMedian, checking ctx every 64 coordinates.
+func lowerMedianCtx[T float32 | float64](ctx context.Context, vs [][]T) ([]T, error) {
 	r := len(vs)
 	out := make([]T, len(vs[0]))
 	col := make([]T, r)
 	mid := (r - 1) / 2
 	for j := range out {
+		if j%64 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
 		for i, v := range vs {
 			col[i] = v[j]
 		}
@@ -358,7 +413,7 @@ func lowerMedian[T float32 | float64](vs [][]T) []T {
 		}
 		out[j] = col[mid]
 	}
-	return out
+	return out, nil
 }
 
 // insertionSort sorts the few representatives of one coordinate; inputs are checked

@@ -17,7 +17,8 @@ const (
 )
 
 var (
-	// ErrBusy is returned by Pool.Do when the queue is full.
+	// ErrBusy is matched by the *BusyError Pool.Do returns when a lane or the memory
+	// budget is full.
 	ErrBusy = errors.New("jobs: queue full")
 	// ErrClosed is returned once the pool has stopped accepting work.
 	ErrClosed = errors.New("jobs: pool closed")

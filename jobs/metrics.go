@@ -54,12 +54,20 @@ func newMetrics(reg prometheus.Registerer, p *Pool) (*metrics, error) {
 	depth := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "mfn_jobs_queue_depth",
 		Help: "Jobs waiting in the queue.",
-	}, func() float64 { return float64(len(p.queue)) })
+	}, func() float64 { return float64(p.queued()) })
 	running := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "mfn_jobs_running",
 		Help: "Jobs being executed by a worker.",
 	}, func() float64 { return float64(p.running.Load()) })
-	for _, c := range []prometheus.Collector{depth, running, m.busy, m.duration} {
+	queuedWork := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "mfn_jobs_pending_work_seconds",
+		Help: "Estimated CPU seconds of the queued and running jobs (the admission's view).",
+	}, func() float64 { p.mu.Lock(); defer p.mu.Unlock(); return p.pending })
+	memory := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "mfn_jobs_reserved_memory_bytes",
+		Help: "Worst-case memory reserved by the queued and running jobs (against pool.memory_budget_bytes).",
+	}, func() float64 { p.mu.Lock(); defer p.mu.Unlock(); return float64(p.memory) })
+	for _, c := range []prometheus.Collector{depth, running, queuedWork, memory, m.busy, m.duration} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register jobs metrics: %w", err)
 		}

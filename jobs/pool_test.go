@@ -85,7 +85,8 @@ func TestNewPoolConfig(t *testing.T) {
 	require.ErrorContains(t, err, "queue_size")
 	p, err := NewPool(PoolConfig{Workers: 2}, nil)
 	require.NoError(t, err)
-	require.Equal(t, PoolConfig{Workers: 2, QueueSize: 2 * QueuePerWorker}, p.Config())
+	require.Equal(t, 2, p.Config().Workers)
+	require.Equal(t, 2*QueuePerWorker, p.Config().QueueSize)
 	require.Error(t, p.Ready(), "not ready before Run")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -146,7 +147,7 @@ func TestPoolBusyAndMetrics(t *testing.T) {
 
 	queued := make(chan error, 1)
 	go func() { _, err := p.Do(context.Background(), smallSim()); queued <- err }()
-	require.Eventually(t, func() bool { return len(p.queue) == 1 }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return p.queued() == 1 }, 5*time.Second, time.Millisecond)
 
 	_, err := p.Do(context.Background(), smallSim())
 	require.ErrorIs(t, err, ErrBusy)
@@ -178,7 +179,7 @@ func TestPoolDoWaitWaitsForSpace(t *testing.T) {
 	go func() { _, _ = p.Do(context.Background(), b.req()) }()
 	<-b.started
 	go func() { _, _ = p.Do(context.Background(), smallSim()) }()
-	require.Eventually(t, func() bool { return len(p.queue) == 1 }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return p.queued() == 1 }, 5*time.Second, time.Millisecond)
 
 	waited := make(chan error, 1)
 	go func() { _, err := p.DoWait(context.Background(), smallSim()); waited <- err }()
@@ -195,7 +196,7 @@ func TestPoolDoWaitWaitsForSpace(t *testing.T) {
 	go func() { _, _ = p.Do(context.Background(), b2.req()) }()
 	<-b2.started
 	go func() { _, _ = p.Do(context.Background(), smallSim()) }()
-	require.Eventually(t, func() bool { return len(p.queue) == 1 }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return p.queued() == 1 }, 5*time.Second, time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	_, err := p.DoWait(ctx, smallSim())
@@ -234,7 +235,7 @@ func TestPoolSkipsJobWhoseCallerLeft(t *testing.T) {
 		_, err := p.Do(ctx, ObservedSimulation{SimulateRequest: smallSim(), Every: 1, Observe: func(Snapshot) bool { ran = true; return true }})
 		skipped <- err
 	}()
-	require.Eventually(t, func() bool { return len(p.queue) == 1 }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return p.queued() == 1 }, 5*time.Second, time.Millisecond)
 	cancel()
 	require.ErrorIs(t, <-skipped, context.Canceled)
 	close(b.release)
@@ -271,7 +272,7 @@ func TestPoolDrainOnShutdown(t *testing.T) {
 	for range 5 {
 		go func() { _, err := p.Do(context.Background(), smallSim()); results <- err }()
 	}
-	require.Eventually(t, func() bool { return len(p.queue) == 5 }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return p.queued() == 5 }, 5*time.Second, time.Millisecond)
 
 	stop()
 	require.Eventually(t, func() bool {
@@ -299,7 +300,7 @@ func TestPoolJobsBeforeRun(t *testing.T) {
 	require.NoError(t, err)
 	res := make(chan error, 1)
 	go func() { _, err := p.Do(context.Background(), smallSim()); res <- err }()
-	require.Eventually(t, func() bool { return len(p.queue) == 1 }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return p.queued() == 1 }, 5*time.Second, time.Millisecond)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()

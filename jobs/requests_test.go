@@ -207,6 +207,13 @@ func TestPoolConfigValidate(t *testing.T) {
 		{PoolConfig{Workers: -1}, "workers"},
 		{PoolConfig{QueueSize: -1}, "queue_size"},
 		{PoolConfig{QueueSize: 2_000_000}, "queue_size"},
+		{PoolConfig{MaxQueueSeconds: -1}, "max_queue_seconds"},
+		{PoolConfig{CheapJobSeconds: -1}, "cheap_job_seconds"},
+		{PoolConfig{MemoryLimitBytes: -1}, "memory_limit_bytes"},
+		{PoolConfig{MemoryBudgetBytes: -1}, "memory_budget_bytes"},
+		{PoolConfig{Limits: Limits{MaxJobMemoryBytes: -1}}, "limits.max_job_memory_bytes"},
+		{PoolConfig{Limits: Limits{MaxGradients: -1}}, "limits.max_gradients"},
+		{PoolConfig{Limits: Limits{MaxGradientValues: -1}}, "limits.max_gradient_values"},
 	} {
 		err := tc.cfg.Validate()
 		var ve *ValidationError
@@ -214,7 +221,11 @@ func TestPoolConfigValidate(t *testing.T) {
 		require.Equal(t, tc.field, ve.Field)
 		require.Contains(t, err.Error(), tc.field)
 	}
-	eff := PoolConfig{Workers: 3}.Effective()
-	require.Equal(t, PoolConfig{Workers: 3, QueueSize: 3 * QueuePerWorker}, eff)
+	eff := PoolConfig{Workers: 3, MemoryBudgetBytes: 1 << 30}.Effective()
+	require.Equal(t, PoolConfig{Workers: 3, QueueSize: 3 * QueuePerWorker, MaxQueueSeconds: DefaultMaxQueueSeconds,
+		CheapJobSeconds: DefaultCheapJobSeconds, MemoryBudgetBytes: 1 << 30, Limits: DefaultLimits()}, eff)
+	// The per-job limit never exceeds the budget, so an admitted job always fits.
+	eff = PoolConfig{MemoryBudgetBytes: 1 << 20}.Effective()
+	require.Equal(t, int64(1<<20), eff.Limits.MaxJobMemoryBytes)
 	require.Positive(t, DefaultPoolConfig().Effective().Workers)
 }

@@ -17,22 +17,27 @@ import (
 // recovery. It is for one-shot callers (the CLI); servers and pipelines use a Pool so
 // that concurrency stays bounded.
 func Execute(ctx context.Context, req Request) (Result, error) {
-	if err := admit(ctx, req); err != nil {
+	if _, err := admit(ctx, req, DefaultLimits()); err != nil {
 		return nil, err
 	}
 	return safeRun(ctx, req)
 }
 
-// admit is the check before any work: a request that is present and valid, from a
-// caller that is still waiting.
-func admit(ctx context.Context, req Request) error {
+// admit is the check before any work: a request that is present, within the limits
+// (checked first: they read only sizes, while Validate walks every gradient value) and
+// valid, from a caller that is still waiting. It returns the request's cost.
+func admit(ctx context.Context, req Request, l Limits) (Cost, error) {
 	if req == nil {
-		return &ValidationError{Field: "body", Type: "missing", Reason: "Field required"}
+		return Cost{}, &ValidationError{Field: "body", Type: "missing", Reason: "Field required"}
+	}
+	c := EstimateCost(req)
+	if err := l.check(req, c); err != nil {
+		return c, err
 	}
 	if err := req.Validate(); err != nil {
-		return err
+		return c, err
 	}
-	return ctx.Err()
+	return c, ctx.Err()
 }
 
 // safeRun confines a panicking job to its own error, as net/http confines a panicking
@@ -95,9 +100,9 @@ func run(ctx context.Context, req Request) (Result, error) {
 	case *NernstRequest:
 		return runNernst(*r), nil
 	case FederatedRequest:
-		return runFederated(r)
+		return runFederated(ctx, r)
 	case *FederatedRequest:
-		return runFederated(*r)
+		return runFederated(ctx, *r)
 	default:
 		return nil, fmt.Errorf("jobs: unknown request type %T", req)
 	}
@@ -209,7 +214,7 @@ func runNernst(r NernstRequest) NernstResult {
 	return NernstResult{PotentialMV: nernst.Potential(r.ZValence, *r.ConcentrationOutMolar, *r.ConcentrationInMolar, r.TemperatureK) * 1000}
 }
 
-func runFederated(r FederatedRequest) (FederatedResult, error) {
+func runFederated(ctx context.Context, r FederatedRequest) (FederatedResult, error) {
 	// One backing array for all vectors: one allocation instead of n.
 	dim := len(r.Gradients[0])
 	flat := make([]float32, len(r.Gradients)*dim)
@@ -221,7 +226,10 @@ func runFederated(r FederatedRequest) (FederatedResult, error) {
 		}
 		g32[i] = row
 	}
-	agg, err := federated.Aggregate(g32, r.NumClusters, r.ByzantineFraction)
+	agg, err := federated.AggregateContext(ctx, g32, r.NumClusters, r.ByzantineFraction)
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return FederatedResult{}, ctxErr
+	}
 	if err != nil {
 		// The reference answers every core ValueError with 400 and its message.
 		return FederatedResult{}, &RequestError{Reason: err.Error()}

@@ -124,8 +124,13 @@ func toAPIError(err error) (*apiError, bool) {
 	}
 	switch {
 	case errors.Is(err, jobs.ErrBusy):
+		// The pool's hint reflects the estimated work ahead; a bare ErrBusy gets 1 s.
+		retry := busyRetryAfterSec
+		if d := jobs.RetryAfter(err); d > 0 {
+			retry = int((d + time.Second - 1) / time.Second)
+		}
 		return &apiError{status: http.StatusServiceUnavailable, code: codeUnavailable,
-			message: "Server busy: every worker is taken, retry later", retryAfter: busyRetryAfterSec}, false
+			message: "Server busy: the job queue is full, retry later", retryAfter: retry}, false
 	case errors.Is(err, jobs.ErrClosed):
 		return &apiError{status: http.StatusServiceUnavailable, code: codeUnavailable,
 			message: "Server shutting down", retryAfter: busyRetryAfterSec}, false

@@ -368,11 +368,13 @@ func TestBusyPool(t *testing.T) {
 	defer stop()
 	// A probe that lands in a moment when a slot is free waits behind a simulation:
 	// give up on it quickly and probe again.
+	// The probe is as costly as the jobs filling the pool: cheap jobs have their own lane
+	// and are not refused because costly ones fill the queue (checked below).
 	quick := &http.Client{Timeout: 300 * time.Millisecond}
 	var r resp
 	require.Eventually(t, func() bool {
-		res, err := quick.Post(srv.URL+"/nernst", "application/json",
-			strings.NewReader(`{"concentration_out_molar":0.005,"concentration_in_molar":0.14}`))
+		res, err := quick.Post(srv.URL+"/simulate", "application/json",
+			strings.NewReader(`{"grid_size":256,"steps":1000}`))
 		if err != nil {
 			return false
 		}
@@ -383,6 +385,7 @@ func TestBusyPool(t *testing.T) {
 	}, 20*time.Second, 5*time.Millisecond)
 	requireEnvelope(t, r, 503, codeUnavailable)
 	require.Equal(t, "1", r.header.Get("Retry-After"))
+	require.Equal(t, 200, call(t, "POST", srv.URL+"/nernst", `{"concentration_out_molar":0.005,"concentration_in_molar":0.14}`).status)
 	// Health and metrics never go through the pool: they answer while it is full.
 	require.Equal(t, 200, call(t, "GET", srv.URL+"/health", "").status)
 	require.Equal(t, 200, call(t, "GET", srv.URL+"/metrics", "").status)

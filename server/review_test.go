@@ -69,7 +69,8 @@ func TestImageRoutesBusy(t *testing.T) {
 	for _, p := range []string{"/simulate/image", "/simulate/animation"} {
 		var r resp
 		require.Eventually(t, func() bool {
-			res, err := quick.Post(base+p, "application/json", strings.NewReader(`{"grid_size":16,"steps":4}`))
+			// As costly as the jobs filling the pool: cheap jobs have their own lane.
+			res, err := quick.Post(base+p, "application/json", strings.NewReader(`{"grid_size":256,"steps":1000,"every":500,"size":64}`))
 			if err != nil {
 				return false
 			}
