@@ -13,11 +13,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"mfn/jobs"
 )
@@ -137,7 +139,16 @@ func grpcStatus(err error) (st *status.Status, internal bool) {
 	case errors.As(err, &rerr):
 		return status.New(codes.InvalidArgument, rerr.Error()), false
 	case errors.Is(err, jobs.ErrBusy):
-		return status.New(codes.Unavailable, "server busy: job queue full, retry later"), false
+		// The pool's hint (REST's Retry-After) travels as the standard RetryInfo detail.
+		st := status.New(codes.Unavailable, "server busy: job queue full, retry later")
+		retry := time.Duration(busyRetryAfterSec) * time.Second
+		if d := jobs.RetryAfter(err); d > 0 {
+			retry = d
+		}
+		if withInfo, derr := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(retry)}); derr == nil {
+			st = withInfo
+		}
+		return st, false
 	case errors.Is(err, jobs.ErrClosed):
 		return status.New(codes.Unavailable, "server shutting down"), false
 	case errors.Is(err, context.Canceled):

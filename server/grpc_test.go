@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -758,14 +759,24 @@ func TestGRPCBusy(t *testing.T) {
 	<-started
 	wg.Go(func() { _, _ = env.pool.Do(ctx, blocker) }) // takes the queue slot
 	in := &pb.NernstRequest{ConcentrationOutMolar: gptr(5e-3), ConcentrationInMolar: gptr(140e-3)}
+	var busyErr error
 	require.Eventually(t, func() bool {
 		// A call that wins the queue slot before the second blocker times out; the
 		// pool skips it, and the blocker then takes the slot.
 		cctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 		defer cancel()
-		_, err := env.client.ComputeNernst(cctx, in)
-		return status.Code(err) == codes.Unavailable
+		_, busyErr = env.client.ComputeNernst(cctx, in)
+		return status.Code(busyErr) == codes.Unavailable
 	}, 10*time.Second, 5*time.Millisecond)
+	// The pool's retry hint travels as RetryInfo, as REST's Retry-After.
+	var info *errdetails.RetryInfo
+	for _, d := range status.Convert(busyErr).Details() {
+		if ri, ok := d.(*errdetails.RetryInfo); ok {
+			info = ri
+		}
+	}
+	require.NotNil(t, info, "UNAVAILABLE without RetryInfo: %v", busyErr)
+	require.GreaterOrEqual(t, info.GetRetryDelay().AsDuration(), time.Second)
 	unblock()
 	wg.Wait()
 	_, err := env.client.ComputeNernst(ctx, in)
