@@ -107,7 +107,14 @@ func TestDockerImageCommand(t *testing.T) {
 	// The image's file system: the example config at the documented path. Only the port
 	// moves, so that the test never collides with a server on :8000.
 	addr := freePort(t)
-	env := append(os.Environ(), "MFN_CONFIG="+src, "MFN_SERVER_ADDR="+addr)
+	// The image's environment (MFN_ENV=prod: a key is required), a key as the README
+	// passes it, and the example config where the image has it.
+	env := os.Environ()
+	for k, v := range d.env {
+		env = append(env, k+"="+v)
+	}
+	require.Equal(t, "prod", d.env["MFN_ENV"], "the image is secure by default")
+	env = append(env, "MFN_CONFIG="+src, "MFN_SERVER_ADDR="+addr, "MFN_API_KEYS=image-test-key")
 	command := func(argv []string) *exec.Cmd {
 		require.Equal(t, "/mfn", argv[0])
 		c := exec.Command(bin, argv[1:]...)

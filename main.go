@@ -22,17 +22,19 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"mfn/config"
+	"mfn/internal/version"
 	"mfn/jobs"
 	"mfn/pipeline"
 	"mfn/server"
 )
 
-const usage = `usage: mfn [serve|validate|simulate|healthcheck] [flags]
+const usage = `usage: mfn [serve|validate|simulate|healthcheck|version] [flags]
 
   serve        serve REST, gRPC and WebSocket on one port and run pipelines (default)
   validate     run the validation cycle once and print its metrics
   simulate     run one simulation and print the /simulate JSON
   healthcheck  GET /health on this host's port; exit 0 when healthy (Docker HEALTHCHECK)
+  version      print the build version, source revision, API version and Go version
 
 Configuration: embedded defaults, then --config FILE (or MFN_CONFIG), then MFN_* env.
 `
@@ -55,6 +57,8 @@ func run(ctx context.Context, args []string, getenv func(string) (string, bool),
 		return runSimulate(args, stdout, stderr)
 	case "healthcheck":
 		return healthcheck(args, getenv, stderr)
+	case "version":
+		return printVersion(stdout)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -81,7 +85,7 @@ func serve(parent context.Context, args []string, getenv func(string) (string, b
 		return 2
 	}
 	defer func() { _ = log.Sync() }() // stdout cannot fsync (PITFALLS §8.1)
-	log.Info("starting", zap.String("version", server.Version), zap.Any("config", config.Redacted(cfg)))
+	log.Info("starting", zap.String("version", version.Build()), zap.String("api_version", version.API), zap.Any("config", config.Redacted(cfg)))
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

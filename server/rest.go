@@ -18,11 +18,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
+	"mfn/internal/version"
 	"mfn/jobs"
 )
-
-// Version is the API version reported by /health (the reference's, kept for clients).
-const Version = "4.1.0"
 
 //go:embed openapi.json
 var openAPIDoc []byte
@@ -130,8 +128,11 @@ func (s *rest) mountTransports(hub *streamHub, page http.Handler) {
 func (s *rest) health(c echo.Context) error {
 	up := int64(time.Since(s.started).Seconds())
 	b := make([]byte, 0, 80)
-	b = append(b, `{"status":"healthy","version":"`+Version+`","uptime_seconds":`...)
+	b = append(b, `{"status":"healthy","version":"`+version.API+`","uptime_seconds":`...)
 	b = strconv.AppendInt(b, up, 10)
+	// Additive fields (§8.1 allows them): which build answers, and which config it runs.
+	b = append(b, `,"build_version":`...)
+	b = strconv.AppendQuote(b, version.Build())
 	b = append(b, '}')
 	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, b)
 }
