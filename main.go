@@ -79,7 +79,7 @@ func serve(parent context.Context, args []string, getenv func(string) (string, b
 		fmt.Fprintln(stderr, "mfn:", err)
 		return 2
 	}
-	log, err := newLogger(cfg.Log, cfg.Env, os.Stdout)
+	log, level, err := newLoggerLevel(cfg.Log, cfg.Env, os.Stdout)
 	if err != nil {
 		fmt.Fprintln(stderr, "mfn:", err)
 		return 2
@@ -112,10 +112,18 @@ func serve(parent context.Context, args []string, getenv func(string) (string, b
 		return 2
 	}
 
+	reloader, err := newReloader(cfg, *cfgPath, getenv, log, level, srv, reg)
+	if err != nil {
+		log.Error("config reload", zap.Error(err))
+		return 2
+	}
+
 	var g oklog.Group
 	sig, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	g.Add(func() error { <-sig.Done(); log.Info("stopping"); return nil }, func(error) { stop() })
+	// 0. stop reloading (SIGHUP, file changes)
+	addReloadActor(&g, reloader)
 	// 1. stop accepting; drain HTTP/gRPC; close WebSockets
 	addActor(&g, srv.Run)
 	// 2. stop fetching; in-flight jobs finish, publish and ack
@@ -140,12 +148,27 @@ func addActor(g *oklog.Group, fn func(context.Context) error) {
 // newLogger builds the process logger: the reference's keys (timestamp, level,
 // logger, message, env) and level names (WARNING, CRITICAL), JSON or text, to stdout.
 func newLogger(c config.LogConfig, env string, out io.Writer) (*zap.Logger, error) {
-	lvl, err := config.ParseLevel(c.Level)
+	log, _, err := newLoggerLevel(c, env, out)
+	return log, err
+}
+
+// zapLevel maps a log.level value to zap's level.
+func zapLevel(s string) (zapcore.Level, error) {
+	lvl, err := config.ParseLevel(s)
 	if err != nil {
-		return nil, fmt.Errorf("log.level: %w", err)
+		return 0, fmt.Errorf("log.level: %w", err)
 	}
-	zl := map[config.Level]zapcore.Level{"DEBUG": zap.DebugLevel, "INFO": zap.InfoLevel,
-		"WARNING": zap.WarnLevel, "ERROR": zap.ErrorLevel, "CRITICAL": zap.DPanicLevel}[lvl]
+	return map[config.Level]zapcore.Level{"DEBUG": zap.DebugLevel, "INFO": zap.InfoLevel,
+		"WARNING": zap.WarnLevel, "ERROR": zap.ErrorLevel, "CRITICAL": zap.DPanicLevel}[lvl], nil
+}
+
+// newLoggerLevel is newLogger plus the handle a config reload sets the level through.
+func newLoggerLevel(c config.LogConfig, env string, out io.Writer) (*zap.Logger, zap.AtomicLevel, error) {
+	zl, err := zapLevel(c.Level)
+	if err != nil {
+		return nil, zap.AtomicLevel{}, err
+	}
+	level := zap.NewAtomicLevelAt(zl)
 	ec := zapcore.EncoderConfig{
 		TimeKey: "timestamp", LevelKey: "level", NameKey: "logger", MessageKey: "message",
 		StacktraceKey: "exception", LineEnding: zapcore.DefaultLineEnding,
@@ -174,8 +197,8 @@ func newLogger(c config.LogConfig, env string, out io.Writer) (*zap.Logger, erro
 		}
 		enc = zapcore.NewConsoleEncoder(ec)
 	}
-	core := zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(out)), zl)
-	return zap.New(core, zap.AddStacktrace(zap.DPanicLevel)).Named("mfn").With(zap.String("env", env)), nil
+	core := zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(out)), level)
+	return zap.New(core, zap.AddStacktrace(zap.DPanicLevel)).Named("mfn").With(zap.String("env", env)), level, nil
 }
 
 // healthcheck GETs /health on the local port: exit 0 when it answers 200, 1 otherwise,
