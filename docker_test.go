@@ -143,6 +143,13 @@ func TestDockerImage(t *testing.T) {
 		require.NoError(t, err)
 		require.Less(t, nres.GetPotentialMV(), -80.0)
 
+		// docker kill -s HUP reloads the mounted config (README: reload without restart).
+		out, err = docker(ctx, "kill", "-s", "HUP", name)
+		require.NoError(t, err, out)
+		require.Eventually(t, func() bool {
+			return strings.Contains(logsOf(name), `"trigger":"signal"`)
+		}, 10*time.Second, 50*time.Millisecond, "no reload on SIGHUP: %s", logsOf(name))
+
 		out, err = docker(ctx, "stop", "-t", "30", name)
 		require.NoError(t, err, out)
 		code, err := docker(ctx, "inspect", "-f", "{{.State.ExitCode}}", name)
