@@ -99,31 +99,41 @@ func TestReloadWithoutRestart(t *testing.T) {
 		require.Eventually(t, func() bool { return strings.Count(logs.String(), substr) >= count }, 10*time.Second, 20*time.Millisecond,
 			"no %q in: %s", substr, &logs)
 	}
-	call := func(key string) int {
+	callID := func(key, requestID string) int {
 		req, _ := http.NewRequest(http.MethodPost, base+"/nernst", strings.NewReader(`{"concentration_out_molar":0.005,"concentration_in_molar":0.14}`))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("X-API-Key", key)
+		if requestID != "" {
+			req.Header.Set("X-Request-ID", requestID)
+		}
 		res, err := http.DefaultClient.Do(req)
 		require.NoError(t, err)
 		res.Body.Close()
 		return res.StatusCode
 	}
+	call := func(key string) int { return callID(key, "") }
 	waitHash(first)
+	require.Equal(t, http.StatusOK, callID("old-key", "logged-at-info"))
+	waitLog(`"request_id":"logged-at-info"`, 1)
 	require.Equal(t, http.StatusOK, call("old-key"))
 	require.Equal(t, http.StatusUnauthorized, call("new-key"))
 
-	// Rotate the key and change a key that needs a restart.
-	second := publish(conf("new-key", "  max_body_bytes: 1024\n"))
+	// Rotate the key, raise the log level (access logs are INFO), and change a key that
+	// needs a restart.
+	second := publish(conf("new-key", "  max_body_bytes: 1024\nlog:\n  level: WARNING\n"))
 	waitHash(second)
 	require.Equal(t, http.StatusUnauthorized, call("old-key"))
 	require.Equal(t, http.StatusOK, call("new-key"))
 	waitLog(`"key":"server.max_body_bytes"`, 1)
 	require.Contains(t, logs.String(), "needs a restart")
+	require.Equal(t, http.StatusOK, callID("new-key", "not-logged-at-warning"))
 
 	// An invalid file: rejected whole, logged, the running config (new-key) stays.
 	publish(conf("newest-key", "  rate_limit:\n    requests: -1\n"))
 	waitLog("config reload rejected", 1)
 	require.Contains(t, logs.String(), "rate_limit.requests")
+	// The rejection is logged after that request, so its access line would be there by now.
+	require.NotContains(t, logs.String(), "not-logged-at-warning", "log.level applied without a restart")
 	require.Equal(t, second, health()["config_hash"])
 	require.Equal(t, http.StatusOK, call("new-key"))
 	require.Equal(t, http.StatusUnauthorized, call("newest-key"))
