@@ -17,6 +17,8 @@
 ARG BUILD_IMAGE=golang:1.26-bookworm
 
 FROM ${BUILD_IMAGE} AS build
+# Lets `docker image prune --filter label=mfn.stage=build` drop the build stage's image.
+LABEL mfn.stage=build
 ARG VERSION=devel
 ARG REVISION=unknown
 # The runtime stage has no useradd: write its user and group here.

@@ -54,7 +54,11 @@ func TestDockerImage(t *testing.T) {
 		"--build-arg", "REVISION="+rev, "--build-arg", "SOURCE="+src, buildCtx)
 	require.NoError(t, err, "docker build: %s", out)
 	t.Logf("docker build: %s", time.Since(start).Round(time.Second))
-	t.Cleanup(func() { _, _ = docker(context.Background(), "rmi", "-f", tag) })
+	t.Cleanup(func() {
+		_, _ = docker(context.Background(), "rmi", "-f", tag)
+		// The legacy builder keeps the build stage (~480 MB) as a dangling image.
+		_, _ = docker(context.Background(), "image", "prune", "-f", "--filter", "label=mfn.stage=build")
+	})
 
 	t.Run("image metadata", func(t *testing.T) {
 		out, err := docker(ctx, "image", "inspect", tag)
