@@ -1,7 +1,11 @@
 # mfn — run `make help` for the list of targets.
 GO        ?= go
 BIN       ?= bin/mfn
-IMAGE     ?= mfn:latest
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+REVISION  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+SOURCE    ?= $(shell git remote get-url origin 2>/dev/null)
+IMAGE     ?= mfn:$(VERSION)
+LDFLAGS   := -s -w -X mfn/internal/version.version=$(VERSION) -X mfn/internal/version.revision=$(REVISION)
 BENCHTIME ?= 3s
 
 .DEFAULT_GOAL := help
@@ -12,7 +16,7 @@ help: ## list the targets
 
 .PHONY: build
 build: ## build the static binary into bin/mfn
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(BIN) .
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='$(LDFLAGS)' -o $(BIN) .
 
 .PHONY: run
 run: ## serve on :8000 with the embedded defaults
@@ -51,8 +55,15 @@ check-proto: proto ## fail when the committed generated code is stale
 	git diff --exit-code -- proto
 
 .PHONY: docker
-docker: ## build the container image
-	docker build -t $(IMAGE) .
+docker: ## build the container image $(IMAGE) (BUILD_IMAGE=... for an offline Go image)
+	docker build -t $(IMAGE) \
+		--build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) --build-arg SOURCE=$(SOURCE) \
+		--build-arg CREATED=$$(date -u +%Y-%m-%dT%H:%M:%SZ) \
+		$(if $(BUILD_IMAGE),--build-arg BUILD_IMAGE=$(BUILD_IMAGE)) .
+
+.PHONY: docker-test
+docker-test: ## build and run the image against a local Docker engine (TestDockerImage)
+	$(GO) test -count=1 -run 'TestDockerImage$$' -v .
 
 .PHONY: k8s-apply
 k8s-apply: ## apply k8s.yaml to the current kubectl context

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,10 +17,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"mfn/jobs"
+	"mfn/server"
 )
 
 // dockerfile is what the runtime stage of the Dockerfile tells docker to do.
@@ -107,7 +113,14 @@ func TestDockerImageCommand(t *testing.T) {
 	// The image's file system: the example config at the documented path. Only the port
 	// moves, so that the test never collides with a server on :8000.
 	addr := freePort(t)
-	env := append(os.Environ(), "MFN_CONFIG="+src, "MFN_SERVER_ADDR="+addr)
+	// The image's environment (MFN_ENV=prod: a key is required), a key as the README
+	// passes it, and the example config where the image has it.
+	env := os.Environ()
+	for k, v := range d.env {
+		env = append(env, k+"="+v)
+	}
+	require.Equal(t, "prod", d.env["MFN_ENV"], "the image is secure by default")
+	env = append(env, "MFN_CONFIG="+src, "MFN_SERVER_ADDR="+addr, "MFN_API_KEYS=image-test-key")
 	command := func(argv []string) *exec.Cmd {
 		require.Equal(t, "/mfn", argv[0])
 		c := exec.Command(bin, argv[1:]...)
@@ -209,6 +222,33 @@ func TestK8sConfigMapAccepted(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, strconv.Itoa(int(c.Ports[0].ContainerPort)), port, "mfn listens on the container port")
 	require.Empty(t, cfg.Server.GRPCAddr, "gRPC shares the one port the probes use")
+
+	// Behind ingress-nginx (a peer in trusted_proxies), each client has its own bucket,
+	// and a client with a valid key has its own whatever its address.
+	require.NotEmpty(t, cfg.Server.RateLimit.TrustedProxies)
+	nginx, err := netip.ParsePrefix(cfg.Server.RateLimit.TrustedProxies[0])
+	require.NoError(t, err)
+	hc := cfg.Server.Config
+	hc.RateLimit.Requests, hc.RateLimit.PerPath = 2, nil
+	reg := prometheus.NewRegistry()
+	pool, err := jobs.NewPool(cfg.Pool, reg)
+	require.NoError(t, err)
+	srv, err := server.New(server.Params{HTTP: hc, GRPC: cfg.GRPC, WS: cfg.Server.WS, Runner: pool, Registry: reg})
+	require.NoError(t, err)
+	get := func(client, key string) int {
+		req := httptest.NewRequest(http.MethodGet, "/health", nil)
+		req.RemoteAddr = netip.AddrPortFrom(nginx.Addr().Next(), 40000).String()
+		req.Header.Set("X-Forwarded-For", client)
+		if key != "" {
+			req.Header.Set("X-API-Key", key)
+		}
+		rec := httptest.NewRecorder()
+		srv.Handler().ServeHTTP(rec, req)
+		return rec.Code
+	}
+	require.Equal(t, []int{200, 200, 429}, []int{get("203.0.113.1", ""), get("203.0.113.1", ""), get("203.0.113.1", "")})
+	require.Equal(t, 200, get("203.0.113.2", ""), "another client behind the same nginx pod")
+	require.Equal(t, 200, get("203.0.113.1", "a-key-from-the-secret"), "a keyed client has its own bucket")
 
 	// Every drain step plus the preStop pause must fit the termination grace period.
 	grace := 3*cfg.Server.ShutdownGrace + time.Duration(c.Lifecycle.PreStop.Sleep.Seconds)*time.Second

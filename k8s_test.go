@@ -3,16 +3,23 @@ package main
 import (
 	"bytes"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"sigs.k8s.io/yaml"
+
+	"mfn/jobs"
+	pb "mfn/proto"
+	"mfn/server"
 )
 
 // serviceMonitor is the part of prometheus-operator's ServiceMonitor that k8s.yaml uses;
@@ -147,11 +154,20 @@ func TestK8sManifest(t *testing.T) {
 	})
 
 	t.Run("deployment", func(t *testing.T) {
-		require.EqualValues(t, 3, *dep.Spec.Replicas)
+		require.Nil(t, dep.Spec.Replicas, "the HPA owns the replica count; a replicas field resets it on every apply")
 		require.True(t, matches(dep.Spec.Selector.MatchLabels, pod.Labels), "deployment selector must match its pods")
 		require.Len(t, pod.Spec.Containers, 1)
 		c := pod.Spec.Containers[0]
 		require.Equal(t, []string{"/mfn", "serve"}, c.Command)
+		// <registry>/<name>:<version>: a registry host (with a dot or port) and a real tag.
+		repo, tag, ok := strings.Cut(c.Image[strings.LastIndex(c.Image, "/")+1:], ":")
+		require.True(t, ok, "image %q has a version tag", c.Image)
+		require.NotEqual(t, "latest", tag)
+		require.NotEmpty(t, repo)
+		host, _, hasHost := strings.Cut(c.Image, "/")
+		require.True(t, hasHost && strings.ContainsAny(host, ".:"), "image %q names a registry", c.Image)
+		require.Equal(t, corev1.PullIfNotPresent, c.ImagePullPolicy)
+		require.Equal(t, "prod", envValue(c, "MFN_ENV"), "secure profile even if the ConfigMap loses env")
 		require.True(t, *pod.Spec.SecurityContext.RunAsNonRoot)
 		require.NotZero(t, *pod.Spec.SecurityContext.RunAsUser)
 		require.True(t, *c.SecurityContext.ReadOnlyRootFilesystem)
@@ -192,25 +208,93 @@ func TestK8sManifest(t *testing.T) {
 			}
 		}
 		require.True(t, mounted, "MFN_CONFIG must point at a key of the mounted ConfigMap")
+		for _, vm := range c.VolumeMounts {
+			require.Empty(t, vm.SubPath, "%s: a subPath mount never sees ConfigMap updates, so reload could not work", vm.Name)
+		}
 		require.Equal(t, m.secrets[0].Name, c.EnvFrom[0].SecretRef.Name)
+	})
+
+	t.Run("GOMEMLIMIT follows the memory limit", func(t *testing.T) {
+		c := pod.Spec.Containers[0]
+		limit := c.Resources.Limits.Memory().Value()
+		// Expand $(VAR) as the kubelet does, with the downward API's value of each variable.
+		vars := map[string]string{}
+		for _, e := range c.Env {
+			if e.ValueFrom != nil && e.ValueFrom.ResourceFieldRef != nil && e.ValueFrom.ResourceFieldRef.Resource == "limits.memory" {
+				div := e.ValueFrom.ResourceFieldRef.Divisor.Value()
+				vars[e.Name] = strconv.FormatInt((limit+div-1)/div, 10) // the kubelet rounds up
+			}
+		}
+		raw := envValue(c, "GOMEMLIMIT")
+		require.NotEmpty(t, raw)
+		expanded := os.Expand(strings.NewReplacer("$(", "${", ")", "}").Replace(raw), func(k string) string {
+			v, ok := vars[k]
+			require.True(t, ok, "GOMEMLIMIT refers to %s, which is not the memory limit", k)
+			return v
+		})
+		require.True(t, strings.HasSuffix(expanded, "B") && !strings.HasSuffix(expanded, "iB"), "bytes: %s", expanded)
+		n, err := strconv.ParseInt(strings.TrimSuffix(expanded, "B"), 10, 64)
+		require.NoError(t, err, expanded)
+		ratio := float64(n) / float64(limit)
+		require.True(t, ratio > 0.85 && ratio < 0.97, "GOMEMLIMIT %s is %.1f %% of the limit", expanded, 100*ratio)
 	})
 
 	t.Run("service", func(t *testing.T) {
 		require.True(t, matches(svc.Spec.Selector, pod.Labels), "service selector must match the pod labels")
-		require.Len(t, svc.Spec.Ports, 1)
-		require.Equal(t, pod.Spec.Containers[0].Ports[0].Name, svc.Spec.Ports[0].TargetPort.String())
+		proto := map[string]string{}
+		for _, p := range svc.Spec.Ports {
+			require.Equal(t, pod.Spec.Containers[0].Ports[0].Name, p.TargetPort.String(), "every Service port leads to the one container port")
+			require.NotNil(t, p.AppProtocol, p.Name)
+			proto[p.Name] = *p.AppProtocol
+		}
+		// REST/WebSocket are HTTP/1.1 only behind cmux; gRPC is HTTP/2 cleartext.
+		require.Equal(t, map[string]string{"http": "http", "grpc": "kubernetes.io/h2c"}, proto)
 	})
 
-	t.Run("ingress routes to the service port", func(t *testing.T) {
+	t.Run("ingress publishes the API, not /metrics or /ready", func(t *testing.T) {
+		svcPorts := map[string]bool{}
+		for _, p := range svc.Spec.Ports {
+			svcPorts[p.Name] = true
+		}
+		var restPaths, grpcPaths []networkingv1.HTTPIngressPath
 		for _, ing := range m.ingresses {
 			require.NotEmpty(t, ing.Spec.TLS, ing.Name)
 			require.NotContains(t, ing.Annotations, "nginx.ingress.kubernetes.io/rewrite-target")
+			grpcIng := ing.Annotations["nginx.ingress.kubernetes.io/backend-protocol"] == "GRPC"
 			for _, r := range ing.Spec.Rules {
 				for _, p := range r.HTTP.Paths {
 					require.Equal(t, svc.Name, p.Backend.Service.Name)
-					require.Equal(t, svc.Spec.Ports[0].Name, p.Backend.Service.Port.Name)
+					require.True(t, svcPorts[p.Backend.Service.Port.Name], "port %s", p.Backend.Service.Port.Name)
+					for _, internal := range []string{"/metrics", "/ready"} {
+						require.False(t, ingressMatches(p, internal), "%s: %s reaches %s", ing.Name, p.Path, internal)
+					}
+					if grpcIng {
+						require.Equal(t, "grpc", p.Backend.Service.Port.Name)
+						grpcPaths = append(grpcPaths, p)
+					} else {
+						require.Equal(t, "http", p.Backend.Service.Port.Name)
+						restPaths = append(restPaths, p)
+					}
 				}
 			}
+		}
+		// Every route mfn serves, except the internal two, is reachable through the Ingress.
+		for _, route := range serverRoutes(t) {
+			if route == "/metrics" || route == "/ready" {
+				continue
+			}
+			reached := false
+			for _, p := range restPaths {
+				reached = reached || ingressMatches(p, route)
+			}
+			require.True(t, reached, "route %s is not in the Ingress", route)
+		}
+		for _, service := range []string{pb.MyceliumService_ServiceDesc.ServiceName, healthpb.Health_ServiceDesc.ServiceName} {
+			reached := false
+			for _, p := range grpcPaths {
+				reached = reached || ingressMatches(p, "/"+service+"/Check")
+			}
+			require.True(t, reached, "gRPC service %s is not in the Ingress", service)
 		}
 	})
 
@@ -220,6 +304,8 @@ func TestK8sManifest(t *testing.T) {
 		require.Contains(t, sm.Spec.NamespaceSelector.MatchNames, ns)
 		require.Equal(t, svc.Spec.Ports[0].Name, sm.Spec.Endpoints[0].Port)
 		require.Equal(t, "/metrics", sm.Spec.Endpoints[0].Path)
+		labels, _ := sm.Metadata["labels"].(map[string]any)
+		require.NotEmpty(t, labels["release"], "kube-prometheus-stack selects ServiceMonitors on release=<its release>")
 	})
 
 	t.Run("autoscaling and disruption", func(t *testing.T) {
@@ -253,9 +339,77 @@ func TestK8sManifest(t *testing.T) {
 		for _, port := range []int32{53, 9092, 443} {
 			require.True(t, egress[port], "egress to port %d (DNS, Kafka, webhooks)", port)
 		}
+		// In-cluster Kafka is matched as pods (namespace + pod labels): some network plugins
+		// never match pod traffic against an ipBlock.
+		kafka := false
+		for _, rule := range np.Spec.Egress {
+			hasPort := false
+			for _, p := range rule.Ports {
+				hasPort = hasPort || p.Port.IntVal == 9092
+			}
+			for _, peer := range rule.To {
+				if hasPort && peer.IPBlock == nil && peer.NamespaceSelector != nil && peer.PodSelector != nil &&
+					len(peer.NamespaceSelector.MatchLabels) > 0 && len(peer.PodSelector.MatchLabels) > 0 {
+					kafka = true
+				}
+				if hasPort {
+					require.Nil(t, peer.IPBlock, "Kafka egress through an ipBlock")
+				}
+			}
+		}
+		require.True(t, kafka, "egress to Kafka by namespaceSelector and podSelector")
+	})
+
+	t.Run("a ConfigMap edit reaches mfn", func(t *testing.T) {
+		// Mounted as a directory (checked above), and mfn reloads the file; the header
+		// says which keys apply at once and why no checksum annotation is wanted.
+		raw := string(mustRead(t, "k8s.yaml"))
+		require.Contains(t, raw, "checksum/config")
+		require.Contains(t, raw, "kubectl -n "+ns+" set image deployment/"+dep.Name+" "+pod.Spec.Containers[0].Name+"=")
 	})
 
 	t.Run("termination grace exceeds mfn's", func(t *testing.T) {
 		require.GreaterOrEqual(t, *pod.Spec.TerminationGracePeriodSeconds, int64(30))
 	})
+}
+
+func envValue(c corev1.Container, name string) string {
+	for _, e := range c.Env {
+		if e.Name == name {
+			return e.Value
+		}
+	}
+	return ""
+}
+
+// ingressMatches reports whether an Ingress path rule takes path, with the Kubernetes
+// semantics of Exact and Prefix (element-wise: /api matches /api/x, not /apix).
+func ingressMatches(p networkingv1.HTTPIngressPath, path string) bool {
+	switch *p.PathType {
+	case networkingv1.PathTypeExact:
+		return p.Path == path
+	case networkingv1.PathTypePrefix:
+		prefix := strings.TrimSuffix(p.Path, "/")
+		return prefix == "" || path == prefix || strings.HasPrefix(path, prefix+"/")
+	}
+	return false
+}
+
+// serverRoutes are the HTTP paths mfn serves, from the server itself.
+func serverRoutes(t *testing.T) []string {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	pool, err := jobs.NewPool(jobs.DefaultPoolConfig(), reg)
+	require.NoError(t, err)
+	srv, err := server.New(server.Params{HTTP: server.DefaultConfig(), GRPC: server.DefaultGRPCConfig(),
+		WS: server.DefaultWSConfig(), Runner: pool, Registry: reg})
+	require.NoError(t, err)
+	var out []string
+	for _, r := range srv.Routes() {
+		if !strings.Contains(r.Path, "*") {
+			out = append(out, r.Path)
+		}
+	}
+	require.NotEmpty(t, out)
+	return out
 }

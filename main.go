@@ -26,17 +26,19 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"mfn/config"
+	"mfn/internal/version"
 	"mfn/jobs"
 	"mfn/pipeline"
 	"mfn/server"
 )
 
-const usage = `usage: mfn [serve|validate|simulate|healthcheck] [flags]
+const usage = `usage: mfn [serve|validate|simulate|healthcheck|version] [flags]
 
   serve        serve REST, gRPC and WebSocket on one port and run pipelines (default)
   validate     run the validation cycle once and print its metrics
   simulate     run one simulation and print the /simulate JSON
   healthcheck  GET /health on this host's port; exit 0 when healthy (Docker HEALTHCHECK)
+  version      print the build version, source revision, API version and Go version
 
 Configuration: embedded defaults, then --config FILE (or MFN_CONFIG), then MFN_* env.
 `
@@ -59,6 +61,8 @@ func run(ctx context.Context, args []string, getenv func(string) (string, bool),
 		return runSimulate(args, stdout, stderr)
 	case "healthcheck":
 		return healthcheck(args, getenv, stderr)
+	case "version":
+		return printVersion(stdout)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -79,13 +83,13 @@ func serve(parent context.Context, args []string, getenv func(string) (string, b
 		fmt.Fprintln(stderr, "mfn:", err)
 		return 2
 	}
-	log, err := newLogger(cfg.Log, cfg.Env, os.Stdout)
+	log, level, err := newLoggerLevel(cfg.Log, cfg.Env, os.Stdout)
 	if err != nil {
 		fmt.Fprintln(stderr, "mfn:", err)
 		return 2
 	}
 	defer func() { _ = log.Sync() }() // stdout cannot fsync (PITFALLS §8.1)
-	log.Info("starting", zap.String("version", server.Version), zap.Any("config", config.Redacted(cfg)))
+	log.Info("starting", zap.String("version", version.Build()), zap.String("api_version", version.API), zap.Any("config", config.Redacted(cfg)))
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -120,11 +124,19 @@ func serve(parent context.Context, args []string, getenv func(string) (string, b
 		return 2
 	}
 
+	reloader, err := newReloader(cfg, *cfgPath, getenv, log, level, srv, reg)
+	if err != nil {
+		log.Error("config reload", zap.Error(err))
+		return 2
+	}
+
 	var g oklog.Group
 	var failed actorErrors
 	sig, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	g.Add(func() error { <-sig.Done(); log.Info("stopping"); return nil }, func(error) { stop() })
+	// 0. stop reloading (SIGHUP, file changes)
+	addReloadActor(&g, reloader)
 	// 1. stop accepting; drain HTTP/gRPC; close WebSockets
 	addActor(&g, &failed, srv.Run)
 	// 2. stop fetching; in-flight jobs finish, publish and ack
@@ -212,12 +224,27 @@ func (a *actorErrors) err() error {
 // newLogger builds the process logger: the reference's keys (timestamp, level,
 // logger, message, env) and level names (WARNING, CRITICAL), JSON or text, to stdout.
 func newLogger(c config.LogConfig, env string, out io.Writer) (*zap.Logger, error) {
-	lvl, err := config.ParseLevel(c.Level)
+	log, _, err := newLoggerLevel(c, env, out)
+	return log, err
+}
+
+// zapLevel maps a log.level value to zap's level.
+func zapLevel(s string) (zapcore.Level, error) {
+	lvl, err := config.ParseLevel(s)
 	if err != nil {
-		return nil, fmt.Errorf("log.level: %w", err)
+		return 0, fmt.Errorf("log.level: %w", err)
 	}
-	zl := map[config.Level]zapcore.Level{"DEBUG": zap.DebugLevel, "INFO": zap.InfoLevel,
-		"WARNING": zap.WarnLevel, "ERROR": zap.ErrorLevel, "CRITICAL": zap.DPanicLevel}[lvl]
+	return map[config.Level]zapcore.Level{"DEBUG": zap.DebugLevel, "INFO": zap.InfoLevel,
+		"WARNING": zap.WarnLevel, "ERROR": zap.ErrorLevel, "CRITICAL": zap.DPanicLevel}[lvl], nil
+}
+
+// newLoggerLevel is newLogger plus the handle a config reload sets the level through.
+func newLoggerLevel(c config.LogConfig, env string, out io.Writer) (*zap.Logger, zap.AtomicLevel, error) {
+	zl, err := zapLevel(c.Level)
+	if err != nil {
+		return nil, zap.AtomicLevel{}, err
+	}
+	level := zap.NewAtomicLevelAt(zl)
 	ec := zapcore.EncoderConfig{
 		TimeKey: "timestamp", LevelKey: "level", NameKey: "logger", MessageKey: "message",
 		StacktraceKey: "exception", LineEnding: zapcore.DefaultLineEnding,
@@ -246,8 +273,8 @@ func newLogger(c config.LogConfig, env string, out io.Writer) (*zap.Logger, erro
 		}
 		enc = zapcore.NewConsoleEncoder(ec)
 	}
-	core := zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(out)), zl)
-	return zap.New(core, zap.AddStacktrace(zap.DPanicLevel)).Named("mfn").With(zap.String("env", env)), nil
+	core := zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(out)), level)
+	return zap.New(core, zap.AddStacktrace(zap.DPanicLevel)).Named("mfn").With(zap.String("env", env)), level, nil
 }
 
 // healthcheck GETs /health on the local port: exit 0 when it answers 200, 1 otherwise,

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"mfn/internal/kafkanet"
+	"mfn/internal/version"
 )
 
 // TLSConfig enables TLS to the brokers (`tls:`); see kafkanet.TLSConfig for the keys.
@@ -266,5 +267,6 @@ func (k *Kafka) Close(context.Context) error {
 	return nil
 }
 
-// Version is the mfn wire version put in x-mfn-version headers and result envelopes.
-const Version = "4.1.0"
+// Version is the mfn wire version put in x-mfn-version headers and result envelopes:
+// the reference API version, which consumers compare, not the build's.
+const Version = version.API

@@ -9,12 +9,10 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"mfn/internal/version"
 	"mfn/jobs"
 	pb "mfn/proto"
 )
-
-// grpcServiceVersion is what HealthCheck reports: the reference version mfn replaces.
-const grpcServiceVersion = "4.1.0"
 
 // grpcService implements mycelium.MyceliumService on the same jobs as REST: every RPC
 // turns its message into a jobs request holding the REST defaults, overrides the fields
@@ -39,7 +37,7 @@ func newGRPCService(cfg GRPCConfig, run Runner, now func() time.Time) *grpcServi
 func (s *grpcService) HealthCheck(context.Context, *pb.HealthCheckRequest) (*pb.HealthCheckResponse, error) {
 	return &pb.HealthCheckResponse{
 		Status:        "healthy",
-		Version:       grpcServiceVersion,
+		Version:       version.API, // the contract fixes it; the build is on /health
 		UptimeSeconds: int64(s.now().Sub(s.start) / time.Second),
 	}, nil
 }

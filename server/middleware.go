@@ -127,17 +127,15 @@ func accessLevel(status int) zapcore.Level {
 // cors answers preflights and decorates responses per api-contract §4.5 [GO]: same
 // origin rules and header sets, but before auth and on every response.
 func (s *rest) cors(next echo.HandlerFunc) echo.HandlerFunc {
-	if !s.corsOn {
-		return next
-	}
 	return func(c echo.Context) error {
 		req := c.Request()
 		origin := req.Header.Get("Origin")
-		if origin == "" {
+		p := s.pol.Load()
+		if origin == "" || !p.corsOn {
 			return next(c)
 		}
 		h := c.Response().Header()
-		allowed := s.corsAny || s.corsOrigins[origin]
+		allowed := p.corsAny || p.corsOrigins[origin]
 		if req.Method == http.MethodOptions && req.Header.Get("Access-Control-Request-Method") != "" {
 			if !allowed {
 				return &apiError{status: http.StatusBadRequest, code: codeInvalid, message: "Disallowed CORS origin"}
@@ -147,7 +145,7 @@ func (s *rest) cors(next echo.HandlerFunc) echo.HandlerFunc {
 			default:
 				return &apiError{status: http.StatusBadRequest, code: codeInvalid, message: "Disallowed CORS method"}
 			}
-			s.setAllowOrigin(h, origin)
+			p.setAllowOrigin(h, origin)
 			h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
 			if rh := req.Header.Get("Access-Control-Request-Headers"); rh != "" {
 				h.Set("Access-Control-Allow-Headers", rh)
@@ -158,15 +156,15 @@ func (s *rest) cors(next echo.HandlerFunc) echo.HandlerFunc {
 			return c.String(http.StatusOK, "OK")
 		}
 		if allowed {
-			s.setAllowOrigin(h, origin)
+			p.setAllowOrigin(h, origin)
 			h.Set("Access-Control-Expose-Headers", "X-Request-ID, X-RateLimit-Limit, X-RateLimit-Remaining")
 		}
 		return next(c)
 	}
 }
 
-func (s *rest) setAllowOrigin(h http.Header, origin string) {
-	if s.corsAny {
+func (p *policy) setAllowOrigin(h http.Header, origin string) {
+	if p.corsAny {
 		h.Set("Access-Control-Allow-Origin", "*")
 		return
 	}
@@ -178,17 +176,18 @@ func (s *rest) setAllowOrigin(h http.Header, origin string) {
 // rateLimit applies the token buckets; the identity is a valid API key when one is
 // presented, otherwise the client address (X-Forwarded-For only via trusted proxies).
 func (s *rest) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
-	if s.limiter == nil {
-		return next
-	}
 	return func(c echo.Context) error {
+		lim := s.pol.Load().limiter
+		if lim == nil {
+			return next(c)
+		}
 		req := c.Request()
 		route := c.Path() // the route template: unknown paths share one bucket per client
 		if route == "" || route == "/*" {
 			route = "/other"
 		}
-		limit := s.limiter.limitFor(req.URL.Path)
-		ok, remaining, retry := s.limiter.take(s.clientID(req)+" "+route, limit)
+		limit := lim.limitFor(req.URL.Path)
+		ok, remaining, retry := lim.take(s.clientID(req)+" "+route, limit)
 		h := c.Response().Header()
 		h["X-Ratelimit-Limit"] = []string{strconv.Itoa(limit)}
 		h["X-Ratelimit-Remaining"] = []string{strconv.Itoa(remaining)}
@@ -202,7 +201,7 @@ func (s *rest) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 // clientID is who a request counts against (rate buckets, crypto key quota): its API
 // key when valid, else its address, so that made-up keys gain nothing.
 func (s *rest) clientID(req *http.Request) string {
-	if k := req.Header.Get("X-API-Key"); k != "" && s.auth.Valid(k) {
+	if k := req.Header.Get("X-API-Key"); k != "" && s.pol.Load().auth.Valid(k) {
 		return "k:" + k
 	}
 	return "ip:" + s.clientIP(req)
@@ -211,11 +210,9 @@ func (s *rest) clientID(req *http.Request) string {
 // authenticate enforces X-API-Key on every non-public path, unknown paths included
 // (fail closed, and no route enumeration without a key).
 func (s *rest) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
-	if !s.auth.Required() {
-		return next
-	}
 	return func(c echo.Context) error {
-		if publicPaths[c.Request().URL.Path] || s.auth.Valid(c.Request().Header.Get("X-API-Key")) {
+		auth := s.pol.Load().auth
+		if !auth.Required() || publicPaths[c.Request().URL.Path] || auth.Valid(c.Request().Header.Get("X-API-Key")) {
 			return next(c)
 		}
 		return &apiError{status: http.StatusUnauthorized, code: codeAuth, message: msgAuth,
@@ -230,11 +227,12 @@ func (s *rest) clientIP(r *http.Request) string {
 	if err != nil {
 		host = r.RemoteAddr
 	}
-	if len(s.trusted) == 0 {
+	trusted := s.pol.Load().trusted
+	if len(trusted) == 0 {
 		return host
 	}
 	peer, err := netip.ParseAddr(host)
-	if err != nil || !s.isTrusted(peer.Unmap()) {
+	if err != nil || !isTrusted(trusted, peer.Unmap()) {
 		return host
 	}
 	xff := r.Header.Values("X-Forwarded-For")
@@ -246,7 +244,7 @@ func (s *rest) clientIP(r *http.Request) string {
 			if err != nil {
 				return host // garbage in the chain: do not trust anything beyond it
 			}
-			if !s.isTrusted(a.Unmap()) {
+			if !isTrusted(trusted, a.Unmap()) {
 				return a.Unmap().String()
 			}
 		}
@@ -254,8 +252,8 @@ func (s *rest) clientIP(r *http.Request) string {
 	return host
 }
 
-func (s *rest) isTrusted(a netip.Addr) bool {
-	for _, p := range s.trusted {
+func isTrusted(trusted []netip.Prefix, a netip.Addr) bool {
+	for _, p := range trusted {
 		if p.Contains(a) {
 			return true
 		}

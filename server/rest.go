@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,11 +17,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
+	"mfn/internal/version"
 	"mfn/jobs"
 )
-
-// Version is the API version reported by /health (the reference's, kept for clients).
-const Version = "4.1.0"
 
 //go:embed openapi.json
 var openAPIDoc []byte
@@ -40,19 +37,16 @@ type rest struct {
 	cfg      Config
 	e        *echo.Echo
 	run      Runner
-	auth     *keyAuth
-	limiter  *tokenLimiter // nil: rate limiting off
+	pol      atomic.Pointer[policy] // auth, rate limit, CORS: swapped whole by Reload
 	metrics  *httpMetrics
 	log      *zap.Logger
 	checks   []ReadyCheck
-	trusted  []netip.Prefix
 	started  time.Time
 	draining atomic.Bool
 	crypto   *cryptoService
 	body     jsonBody
 
-	corsOn, corsAny bool
-	corsOrigins     map[string]bool
+	configHash atomic.Pointer[string] // shown by /health; nil: not set
 }
 
 // newREST builds the echo instance with every REST route; the WebSocket, image and page
@@ -74,7 +68,7 @@ func newREST(cfg Config, run Runner, auth *keyAuth, lim *tokenLimiter, checks []
 	if err != nil {
 		return nil, err
 	}
-	trusted, err := parseTrusted(cfg.RateLimit.TrustedProxies)
+	pol, err := newPolicy(cfg, auth, lim)
 	if err != nil {
 		return nil, err
 	}
@@ -82,17 +76,10 @@ func newREST(cfg Config, run Runner, auth *keyAuth, lim *tokenLimiter, checks []
 	if err != nil {
 		return nil, err
 	}
-	s := &rest{cfg: cfg, run: run, auth: auth, limiter: lim, metrics: m, log: log, checks: checks,
-		trusted: trusted, started: time.Now(), crypto: cs, corsOrigins: map[string]bool{},
-		body: jsonBody{maxBytes: cfg.MaxBodyBytes}}
+	s := &rest{cfg: cfg, run: run, metrics: m, log: log, checks: checks,
+		started: time.Now(), crypto: cs, body: jsonBody{maxBytes: cfg.MaxBodyBytes}}
+	s.pol.Store(pol)
 	cs.r = s
-	for _, o := range cfg.CORS.Origins {
-		s.corsOn = true
-		if o == "*" {
-			s.corsAny = true
-		}
-		s.corsOrigins[o] = true
-	}
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -130,8 +117,15 @@ func (s *rest) mountTransports(hub *streamHub, page http.Handler) {
 func (s *rest) health(c echo.Context) error {
 	up := int64(time.Since(s.started).Seconds())
 	b := make([]byte, 0, 80)
-	b = append(b, `{"status":"healthy","version":"`+Version+`","uptime_seconds":`...)
+	b = append(b, `{"status":"healthy","version":"`+version.API+`","uptime_seconds":`...)
 	b = strconv.AppendInt(b, up, 10)
+	// Additive fields (§8.1 allows them): which build answers, and which config it runs.
+	b = append(b, `,"build_version":`...)
+	b = strconv.AppendQuote(b, version.Build())
+	if h := s.configHash.Load(); h != nil {
+		b = append(b, `,"config_hash":`...)
+		b = strconv.AppendQuote(b, *h)
+	}
 	b = append(b, '}')
 	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, b)
 }
@@ -152,7 +146,7 @@ func (s *rest) ready(c echo.Context) error {
 	msg := "not ready: " + strings.Join(names, ", ")
 	// /ready is public (kubelet probes carry no key), but the reasons can hold broker
 	// addresses and the like: only a caller who may see them gets them.
-	if s.auth.Required() && !s.auth.Valid(c.Request().Header.Get("X-API-Key")) {
+	if auth := s.pol.Load().auth; auth.Required() && !auth.Valid(c.Request().Header.Get("X-API-Key")) {
 		for n := range failed {
 			failed[n] = "failing"
 		}

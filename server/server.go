@@ -81,16 +81,13 @@ func New(p Params) (*Server, error) {
 		return nil, err
 	}
 	// 2. The other transports, built by their own constructors on the same
-	// Authenticator and Limiter.
-	var grpcLimit Limiter
-	if lim != nil {
-		grpcLimit = lim
-	}
-	gs, hs, err := newGRPCServer(p.GRPC, p.Runner, auth, grpcLimit, log, reg)
+	// Authenticator and Limiter: REST's live policy, so that Reload reaches them too.
+	live := livePolicy{&r.pol}
+	gs, hs, err := newGRPCServer(p.GRPC, p.Runner, live, live, log, reg)
 	if err != nil {
 		return nil, err
 	}
-	hub, err := newStreamHub(p.WS, p.Runner, auth, log, reg)
+	hub, err := newStreamHub(p.WS, p.Runner, live, log, reg)
 	if err != nil {
 		return nil, err
 	}
