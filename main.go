@@ -136,7 +136,7 @@ func serve(parent context.Context, args []string, getenv func(string) (string, b
 	defer stop()
 	g.Add(func() error { <-sig.Done(); log.Info("stopping"); return nil }, func(error) { stop() })
 	// 0. stop reloading (SIGHUP, file changes)
-	addReloadActor(&g, reloader)
+	addReloadActor(&g, &failed, reloader)
 	// 1. stop accepting; drain HTTP/gRPC; close WebSockets
 	addActor(&g, &failed, srv.Run)
 	// 2. stop fetching; in-flight jobs finish, publish and ack

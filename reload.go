@@ -48,8 +48,8 @@ func newReloader(cfg config.Config, path string, getenv func(string) (string, bo
 }
 
 // addReloadActor runs the reloader with SIGHUP until the group stops.
-func addReloadActor(g *oklog.Group, rl *config.Reloader) {
-	addActor(g, func(ctx context.Context) error {
+func addReloadActor(g *oklog.Group, failed *actorErrors, rl *config.Reloader) {
+	addActor(g, failed, func(ctx context.Context) error {
 		hup := make(chan os.Signal, 1)
 		signal.Notify(hup, syscall.SIGHUP)
 		defer signal.Stop(hup)
