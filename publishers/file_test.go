@@ -71,14 +71,11 @@ func TestFileMaxAgeRotatesWithoutPublish(t *testing.T) {
 
 func TestRetryBackoffAndPermanent(t *testing.T) {
 	cfg := RetryConfig{MaxAttempts: 3, InitialBackoff: time.Millisecond, MaxBackoff: 4 * time.Millisecond}
-	require.Equal(t, time.Millisecond, cfg.Backoff(0))
-	require.Equal(t, 2*time.Millisecond, cfg.Backoff(1))
-	require.Equal(t, 4*time.Millisecond, cfg.Backoff(5))
-	cfg.Jitter = 1
-	for range 100 {
-		d := cfg.Backoff(1)
-		require.True(t, d >= 0 && d <= 2*time.Millisecond)
-	}
+	b := cfg.Policy().New()
+	require.Equal(t, time.Millisecond, b.Next(0))
+	require.Equal(t, 2*time.Millisecond, b.Next(0))
+	require.Equal(t, 4*time.Millisecond, b.Next(0))
+	require.Equal(t, 4*time.Millisecond, b.Next(time.Minute), "a Retry-After hint is capped at max_backoff")
 	var calls, retries int
 	s := Retry(sinkFunc(func() error { calls++; return fmt.Errorf("down") }), cfg, 0, func(error) { retries++ })
 	require.ErrorContains(t, s.Publish(context.Background(), Record{}), "after 3 attempts")
