@@ -9,8 +9,6 @@ import (
 	"log"
 	"net"
 	"net/http"
-	"os"
-	"strconv"
 	"runtime"
 	"slices"
 	"sync"
@@ -197,7 +195,7 @@ func benchKafka(b *testing.B, pool *jobs.Pool, n int) (rate float64, lat []time.
 		Source: connectors.Config{Type: "kafka", Kafka: connectors.KafkaConfig{Brokers: brokers, Topics: []string{"in"}, Group: "bench"}},
 		Sinks:  []publishers.Config{{Type: "kafka", Kafka: publishers.KafkaConfig{Brokers: brokers, Topic: "out"}}},
 	}
-	if w := os.Getenv("W"); w != "" { cfg.Concurrency, _ = strconv.Atoi(w) }
+
 	m, err := pipeline.New([]pipeline.Config{cfg}, pool, zap.NewNop(), nil)
 	require.NoError(b, err)
 	ctx, cancel := context.WithCancel(context.Background())

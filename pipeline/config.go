@@ -26,7 +26,7 @@ type Config struct {
 	// Concurrency is the in-flight window: at most this many messages are read and not
 	// yet settled at once (running, publishing or waiting for a sink), which bounds
 	// memory whatever the sinks do. Default 0 = auto: SlotsPerWorker (64) per pool
-	// worker, within [MinWindow, MaxAutoWindow] = [128, 1024]. 1 keeps input order end to end; with more,
+	// worker, within [MinWindow, MaxAutoWindow] = [256, 1024]. 1 keeps input order end to end; with more,
 	// results leave in completion order (see doc.go for what a consumer sees), while
 	// Kafka offsets are still committed only as each partition's contiguous settled
 	// prefix. The window halves when a sink needs retries and grows back as publishes

@@ -73,7 +73,7 @@ type poolSizer interface {
 // broker, 128 ~2000-3500 and 256 ~4900 (BenchmarkKafkaVsREST, a shared machine).
 const (
 	SlotsPerWorker = 64
-	MinWindow      = 128
+	MinWindow      = 256
 	MaxAutoWindow  = 1024
 )
 
