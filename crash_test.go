@@ -55,9 +55,11 @@ type mfnProc struct {
 	exited chan error
 }
 
-func startMFN(t *testing.T, cfgPath string) *mfnProc {
+// startMFN starts the binary and waits until it serves /health (so its signal
+// handlers are installed).
+func startMFN(t *testing.T, c mfnConfig) *mfnProc {
 	t.Helper()
-	cmd := exec.Command(mfnBinary(t), "serve", "--config", cfgPath)
+	cmd := exec.Command(mfnBinary(t), "serve", "--config", c.path)
 	cmd.Env = append(os.Environ(), "MFN_CONFIG=")
 	p := &mfnProc{cmd: cmd, logs: &strings.Builder{}, exited: make(chan error, 1)}
 	var mu sync.Mutex
@@ -73,6 +75,14 @@ func startMFN(t *testing.T, cfgPath string) *mfnProc {
 			t.Logf("mfn logs:\n%s", p.logs.String())
 			mu.Unlock()
 		}
+	})
+	eventually(t, 20*time.Second, "/health", func() bool {
+		res, err := http.Get("http://" + c.addr + "/health")
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK
 	})
 	return p
 }
@@ -155,12 +165,14 @@ func tmpFiles(t *testing.T, dir string) []string {
 	return files
 }
 
-func writeConfig(t *testing.T, pipeline string) string {
+type mfnConfig struct{ path, addr string }
+
+func writeConfig(t *testing.T, pipeline string) mfnConfig {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "mfn.yaml")
-	cfg := fmt.Sprintf("server:\n  addr: %s\nlog:\n  level: WARNING\npipelines:\n%s", freePort(t), pipeline)
-	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o600))
-	return path
+	c := mfnConfig{path: filepath.Join(t.TempDir(), "mfn.yaml"), addr: freePort(t)}
+	cfg := fmt.Sprintf("server:\n  addr: %s\nlog:\n  level: WARNING\npipelines:\n%s", c.addr, pipeline)
+	require.NoError(t, os.WriteFile(c.path, []byte(cfg), 0o600))
+	return c
 }
 
 func jobLine(id string, seed int) string {
