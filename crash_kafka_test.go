@@ -19,7 +19,8 @@ func init() { sarama.Logger = log.New(io.Discard, "", 0) }
 // kafkaCrash runs a Kafka → mfn → Kafka pipeline in the real binary against an
 // in-process kfake broker, SIGKILLs it when killAt says so, restarts it and checks that
 // every job's result reached the results topic.
-func kafkaCrash(t *testing.T, n int, killAt func(results map[string]int, committed int64) bool) {
+// It returns how many results were published before the kill.
+func kafkaCrash(t *testing.T, n int, killAt func(results map[string]int, committed int64) bool) (before int) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
@@ -75,8 +76,8 @@ func kafkaCrash(t *testing.T, n int, killAt func(results map[string]int, committ
 	p := startMFN(t, cfg)
 	eventually(t, 30*time.Second, "the kill point", func() bool { return killAt(results.snapshot(), committed()) })
 	p.kill(t)
-	before := len(results.snapshot())
-	require.Less(t, before, n, "the kill came after the last result: raise n")
+	before = len(results.snapshot())
+	committedBefore := committed()
 
 	p = startMFN(t, cfg)
 	eventually(t, 30*time.Second, "every result", func() bool { return len(results.snapshot()) == n })
@@ -86,19 +87,21 @@ func kafkaCrash(t *testing.T, n int, killAt func(results map[string]int, committ
 	for _, c := range results.snapshot() {
 		dups += c - 1
 	}
-	t.Logf("%d results before the kill, %d after the restart, %d delivered twice", before, n, dups)
+	t.Logf("%d results and %d offsets committed before the kill, %d results after the restart, %d delivered twice", before, committedBefore, n, dups)
+	return before
 }
 
 // TestKafkaSIGKILLMidRun kills mfn with a tenth of the results published.
 func TestKafkaSIGKILLMidRun(t *testing.T) {
 	const n = 3000
-	kafkaCrash(t, n, func(res map[string]int, _ int64) bool { return len(res) >= n/10 })
+	before := kafkaCrash(t, n, func(res map[string]int, _ int64) bool { return len(res) >= n/10 })
+	require.Less(t, before, n, "the kill came after the last result: raise n")
 }
 
 // TestKafkaSIGKILLAfterLastAck kills mfn as soon as every input offset is committed.
 func TestKafkaSIGKILLAfterLastAck(t *testing.T) {
 	const n = 100
-	kafkaCrash(t, n, func(_ map[string]int, committed int64) bool { return committed == n })
+	_ = kafkaCrash(t, n, func(_ map[string]int, committed int64) bool { return committed == n })
 }
 
 type topicWatch struct {

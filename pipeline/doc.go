@@ -29,7 +29,9 @@
 // Acknowledgements still settle in input order where the source needs it: a Kafka
 // partition's offset is committed only up to its first unsettled message, and the REST
 // poller's saved position only up to the page's first unsettled job, so a crash
-// replays at most what was in flight (plus, for Kafka, the last commit_interval).
+// replays at most what was in flight; for Kafka, also what was acknowledged in the
+// last commit_interval + fetch_max_wait (a commit queues behind the open fetch): in
+// TestKafkaSIGKILLMidRun at ~3000 jobs/s, 576 of 628 published results.
 //
 // What a consumer sees: results leave in completion order, not input order. The Kafka
 // sink keys each record by request id, so every result of one request lands in one
