@@ -31,6 +31,7 @@ bench: ## micro-benchmarks and the loopback load benchmarks (bounded in time)
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./sim ./nprand ./jobs ./federated ./validation
 	./scripts/loadbench.sh
 	$(GO) test -run '^$$' -bench KafkaThroughput -benchtime 400x -count 5 ./pipeline
+	$(GO) test -run '^$$' -bench KafkaVsREST -benchtime 3000x -count 5 ./bench
 
 .PHONY: lint
 lint: ## gofmt and go vet

@@ -22,6 +22,7 @@ func TestConfigValidate(t *testing.T) {
 		{"kafka sasl", Config{Type: "kafka", Kafka: KafkaConfig{Brokers: []string{"a:1"}, Topics: []string{"t"}, Group: "g", SASL: SASLConfig{Mechanism: "GSSAPI"}}}, "source.kafka.sasl.mechanism"},
 		{"file dir", Config{Type: "file"}, "source.file.dir: empty"},
 		{"rest url", Config{Type: "rest", REST: RESTConfig{URL: "nope"}}, "source.rest.url"},
+		{"rest state_file dir", Config{Type: "rest", REST: RESTConfig{URL: "http://x", StateFile: "/var/lib/mfn/"}}, "source.rest.state_file"},
 		{"kafka ok", Config{Type: "kafka", Kafka: KafkaConfig{Brokers: []string{"a:1"}, Topics: []string{"t"}, Group: "g", SASL: SASLConfig{Mechanism: "SCRAM-SHA-512", User: "u"}}}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"mfn/internal/kafkanet"
+	"mfn/internal/retry"
 )
 
 // TLSConfig enables TLS to the brokers (`tls:`); see kafkanet.TLSConfig for the keys.
@@ -51,7 +52,7 @@ type KafkaConfig struct {
 	RebalanceTimeout time.Duration `mapstructure:"rebalance_timeout"`
 	DrainTimeout     time.Duration `mapstructure:"drain_timeout"`
 	// RetryBackoff is the pause between attempts to re-join after a Consume error;
-	// it doubles up to 30s. Default 500ms.
+	// it doubles up to 30s, with jitter. Default 500ms.
 	RetryBackoff time.Duration `mapstructure:"retry_backoff"`
 	// CommitInterval batches offset commits: an ack marks its offset at once and the
 	// marks are committed every CommitInterval and whenever a partition is released.
@@ -276,23 +277,21 @@ func (k *Kafka) Connect(ctx context.Context) error {
 func (k *Kafka) consume(ctx context.Context, g sarama.ConsumerGroup) {
 	defer k.wg.Done()
 	h := &handler{k: k}
-	backoff := k.cfg.RetryBackoff
+	b := retry.Policy{Initial: k.cfg.RetryBackoff, Max: max(30*time.Second, k.cfg.RetryBackoff), Jitter: 0.5}.New()
 	for {
 		err := g.Consume(ctx, k.cfg.Topics, h)
 		if errors.Is(err, sarama.ErrClosedConsumerGroup) || ctx.Err() != nil {
 			return
 		}
 		if err == nil {
-			backoff = k.cfg.RetryBackoff
+			b.Reset()
 			continue
 		}
-		k.log.Warn("kafka consume failed; rejoining after backoff", zap.Error(err), zap.Duration("backoff", backoff))
-		select {
-		case <-ctx.Done():
+		wait := b.Next(0)
+		k.log.Warn("kafka consume failed; rejoining after backoff", zap.Error(err), zap.Duration("backoff", wait))
+		if !retry.Sleep(ctx, wait) {
 			return
-		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, 30*time.Second)
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -52,4 +54,68 @@ func TestRESTPollerPagesCursorAndBackoff(t *testing.T) {
 	_, _, err = r.Read(short)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.NoError(t, r.Close(ctx))
+}
+
+// TestRESTStateFileResumes acknowledges part of a page out of order, "crashes" (a new
+// poller on the same state file) and checks that only the jobs after the contiguous
+// acknowledged prefix come back, then that a settled page moves the saved cursor on.
+func TestRESTStateFileResumes(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Query().Get("cursor") {
+		case "":
+			fmt.Fprint(w, `{"jobs":[{"n":0},{"n":1},{"n":2},{"n":3}],"next_cursor":"c2"}`)
+		case "c2":
+			fmt.Fprint(w, `{"jobs":[{"n":4}],"next_cursor":"c3"}`)
+		default:
+			fmt.Fprint(w, `{"jobs":[],"next_cursor":""}`)
+		}
+	}))
+	defer srv.Close()
+	state := filepath.Join(t.TempDir(), "rest.state")
+	cfg := RESTConfig{URL: srv.URL, Interval: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, StateFile: state}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	read := func(r *REST, n int) ([]string, []AckFunc) {
+		var got []string
+		var acks []AckFunc
+		for range n {
+			m, ack, err := r.Read(ctx)
+			require.NoError(t, err)
+			got = append(got, string(m.Value))
+			acks = append(acks, ack)
+		}
+		return got, acks
+	}
+
+	r1, err := NewREST(cfg, nil)
+	require.NoError(t, err)
+	require.NoError(t, r1.Connect(ctx))
+	got, acks := read(r1, 4)
+	require.Equal(t, []string{`{"n":0}`, `{"n":1}`, `{"n":2}`, `{"n":3}`}, got)
+	require.NoError(t, acks[1](ctx, nil))
+	require.NoError(t, acks[0](ctx, nil))
+	require.NoError(t, acks[3](ctx, nil)) // beyond the gap at 2: replayed after a crash
+	data, err := os.ReadFile(state)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"cursor":"","done":2}`, string(data))
+
+	r2, err := NewREST(cfg, nil) // the restart: r1 is never closed, as after SIGKILL
+	require.NoError(t, err)
+	require.NoError(t, r2.Connect(ctx))
+	got, acks = read(r2, 2)
+	require.Equal(t, []string{`{"n":2}`, `{"n":3}`}, got, "only the unsettled tail is delivered again")
+	for _, a := range acks {
+		require.NoError(t, a(ctx, nil))
+	}
+	got, acks = read(r2, 1)
+	require.Equal(t, []string{`{"n":4}`}, got)
+	require.NoError(t, acks[0](ctx, nil))
+	data, err = os.ReadFile(state)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"cursor":"c3","done":0}`, string(data))
+
+	require.NoError(t, os.WriteFile(state, []byte("not json"), 0o600))
+	r3, err := NewREST(cfg, nil)
+	require.NoError(t, err)
+	require.ErrorContains(t, r3.Connect(ctx), "state_file")
 }

@@ -23,8 +23,14 @@ type Config struct {
 	// DeadLetter (optional; type "" = none) receives undecodable and invalid inputs and
 	// results that a sink still refused after Retry.
 	DeadLetter publishers.Config `mapstructure:"dead_letter"`
-	// Concurrency is how many messages are in flight at once. Default 1, which keeps
-	// input order; more runs jobs in parallel (results may then leave out of order).
+	// Concurrency is the in-flight window: at most this many messages are read and not
+	// yet settled at once (running, publishing or waiting for a sink), which bounds
+	// memory whatever the sinks do. Default 0 = auto: SlotsPerWorker (64) per pool
+	// worker, within [MinWindow, MaxAutoWindow] = [256, 1024]. 1 keeps input order end to end; with more,
+	// results leave in completion order (see doc.go for what a consumer sees), while
+	// Kafka offsets are still committed only as each partition's contiguous settled
+	// prefix. The window halves when a sink needs retries and grows back as publishes
+	// succeed.
 	Concurrency int `mapstructure:"concurrency"`
 	// Retry is the per-sink retry policy.
 	Retry publishers.RetryConfig `mapstructure:"retry"`
@@ -60,9 +66,6 @@ func (c Config) WithDefaults() Config {
 		if c.DeadLetter.Name == "" {
 			c.DeadLetter.Name = "dead_letter"
 		}
-	}
-	if c.Concurrency == 0 {
-		c.Concurrency = 1
 	}
 	c.Retry = c.Retry.WithDefaults()
 	if c.GracePeriod == 0 {
@@ -110,8 +113,8 @@ func (c Config) Validate() error {
 			return fmt.Errorf("dead_letter.%w", err)
 		}
 	}
-	if c.Concurrency < 1 {
-		return fmt.Errorf("concurrency: %d is below 1", c.Concurrency)
+	if c.Concurrency < 0 {
+		return fmt.Errorf("concurrency: %d is negative (0 = auto)", c.Concurrency)
 	}
 	if err := c.Retry.Validate(); err != nil {
 		return fmt.Errorf("retry.%w", err)

@@ -51,6 +51,7 @@ func TestKafkaConsumerLagGauge(t *testing.T) {
 
 	g := &gatedRunner{run: newPool(t, 1), started: make(chan struct{}), gate: make(chan struct{})}
 	cfg := kafkaPipeline("lag", brokers, "in", "out", "", "g-lag")
+	cfg.Concurrency = 1
 	reg := prometheus.NewRegistry()
 	_, stop := startManagerReg(t, []Config{cfg}, g, reg)
 	defer stop()

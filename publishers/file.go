@@ -20,10 +20,11 @@ import (
 // Results are appended, one compact JSON envelope per line, to
 // Dir/<prefix>-<UTC yyyymmddThhmmss.fffZ>-<seq>.jsonl.tmp and fsynced before Publish
 // returns. The file is renamed to the same name without .tmp when it reaches MaxBytes,
-// is older than MaxAge (checked on every publish and by a timer), or the sink closes.
-// Rename is atomic, so readers that only look at *.jsonl never see a partial file.
-// On start, .tmp files left by a crash are cut back to their last complete line and
-// renamed into place.
+// is older than MaxAge, has had no new line for FlushInterval (so a small batch shows
+// up about a second after its last result), or the sink closes. Rename is atomic, so
+// readers that only look at *.jsonl never see a partial file. Start (called by the
+// pipeline before it reads its first input) cuts .tmp files left by a crash back to
+// their last complete line and renames them into place.
 type FileConfig struct {
 	Dir string `mapstructure:"dir"`
 	// Prefix starts every file name. Default "results"; no path separators.
@@ -32,6 +33,9 @@ type FileConfig struct {
 	MaxBytes int64 `mapstructure:"max_bytes"`
 	// MaxAge rotates a non-empty file this long after its first line. Default 1m.
 	MaxAge time.Duration `mapstructure:"max_age"`
+	// FlushInterval rotates a non-empty file once no line was added for this long, so
+	// results appear promptly when the input pauses. Default 1s.
+	FlushInterval time.Duration `mapstructure:"flush_interval"`
 }
 
 // WithDefaults fills zero fields.
@@ -44,6 +48,9 @@ func (c FileConfig) WithDefaults() FileConfig {
 	}
 	if c.MaxAge == 0 {
 		c.MaxAge = time.Minute
+	}
+	if c.FlushInterval == 0 {
+		c.FlushInterval = time.Second
 	}
 	return c
 }
@@ -63,6 +70,9 @@ func (c FileConfig) Validate() error {
 	if c.MaxAge < 0 {
 		return cfgErr("max_age", "negative")
 	}
+	if c.FlushInterval < 0 {
+		return cfgErr("flush_interval", "negative")
+	}
 	return nil
 }
 
@@ -77,6 +87,7 @@ type File struct {
 	name    string // final name (without .tmp)
 	size    int64
 	opened  time.Time
+	written time.Time // last line appended
 	seq     int
 	timer   *time.Timer
 	started bool
@@ -85,8 +96,8 @@ type File struct {
 
 const tmpSuffix = ".tmp"
 
-// NewFile validates cfg; the directory is created and crash leftovers are recovered on
-// the first Publish.
+// NewFile validates cfg; the directory is created and crash leftovers are recovered by
+// Start (or, at the latest, by the first Publish).
 func NewFile(cfg FileConfig, log *zap.Logger) (*File, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -97,7 +108,16 @@ func NewFile(cfg FileConfig, log *zap.Logger) (*File, error) {
 	return &File{cfg: cfg.WithDefaults(), log: log, now: time.Now}, nil
 }
 
-// start creates Dir and finishes .tmp files of a previous run. Call with mu held.
+// Start creates Dir and finishes the .tmp files of a previous run, so results that a
+// crashed run had acknowledged become visible before any new input is read, even if
+// none follows. It is idempotent.
+func (f *File) Start(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.start()
+}
+
+// start is Start with mu held.
 func (f *File) start() error {
 	if f.started {
 		return nil
@@ -163,6 +183,7 @@ func (f *File) Publish(_ context.Context, rec Record) error {
 	prev := f.size
 	n, err := f.f.Write(line)
 	f.size += int64(n)
+	f.written = f.now()
 	if err == nil {
 		err = f.f.Sync()
 	}
@@ -211,21 +232,34 @@ func (f *File) open() error {
 	if err != nil {
 		return fmt.Errorf("file sink: %w", err)
 	}
-	f.f, f.size, f.opened = fh, 0, now
-	if f.cfg.MaxAge > 0 {
-		f.timer = time.AfterFunc(f.cfg.MaxAge, f.rotateIfOld)
-	}
+	f.f, f.size, f.opened, f.written = fh, 0, now, now
+	f.timer = time.AfterFunc(f.nextCheck(), f.rotateIfDue)
 	return nil
 }
 
-func (f *File) rotateIfOld() {
+// nextCheck is how long the timer waits before looking at the open file again: the
+// earlier of its MaxAge deadline and its FlushInterval idle deadline. Call with mu held.
+func (f *File) nextCheck() time.Duration {
+	now := f.now()
+	return max(min(f.opened.Add(f.cfg.MaxAge).Sub(now), f.written.Add(f.cfg.FlushInterval).Sub(now)), time.Millisecond)
+}
+
+// rotateIfDue runs on the timer: it rotates a non-empty file that is too old or idle,
+// and otherwise re-arms the timer for the next deadline.
+func (f *File) rotateIfDue() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.f != nil && f.size > 0 && f.now().Sub(f.opened) >= f.cfg.MaxAge {
+	if f.f == nil || f.timer == nil {
+		return
+	}
+	now := f.now()
+	if f.size > 0 && (now.Sub(f.opened) >= f.cfg.MaxAge || now.Sub(f.written) >= f.cfg.FlushInterval) {
 		if err := f.rotate(); err != nil {
 			f.log.Warn("file sink: rotation failed; retrying on the next publish", zap.Error(err))
 		}
+		return
 	}
+	f.timer.Reset(f.nextCheck())
 }
 
 // rotate fsyncs, closes and renames the current file into place. Call with mu held.
@@ -273,7 +307,8 @@ func (f *File) Close(context.Context) error {
 		return nil
 	}
 	f.closed = true
-	return f.rotate()
+	// A sink that never published still finishes what a crashed run left behind.
+	return errors.Join(f.start(), f.rotate())
 }
 
 // Ping checks that Dir exists or can be created.

@@ -69,16 +69,40 @@ func TestFileMaxAgeRotatesWithoutPublish(t *testing.T) {
 	require.NoError(t, f.Close(context.Background()))
 }
 
+// TestFileFlushIntervalRotatesIdleFile: a pause in the results makes the open file
+// visible after flush_interval, long before max_age; Start finishes a crash's .tmp
+// without any Publish.
+func TestFileFlushIntervalAndStart(t *testing.T) {
+	dir := t.TempDir()
+	f, err := NewFile(FileConfig{Dir: dir, MaxAge: time.Hour, FlushInterval: 20 * time.Millisecond}, nil)
+	require.NoError(t, err)
+	require.NoError(t, f.Publish(context.Background(), Record{Body: []byte(`{"a":1}`)}))
+	require.NoError(t, f.Publish(context.Background(), Record{Body: []byte(`{"a":2}`)}))
+	require.Eventually(t, func() bool {
+		done, _ := filepath.Glob(filepath.Join(dir, "*.jsonl"))
+		return len(done) == 1
+	}, 5*time.Second, 5*time.Millisecond)
+	require.NoError(t, f.Close(context.Background()))
+	// What a SIGKILL leaves: an open file with an acknowledged line and a torn one.
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "results-crash.jsonl.tmp"), []byte("{\"a\":3}\n{\"a\""), 0o644))
+	g, err := NewFile(FileConfig{Dir: dir, MaxAge: time.Hour}, nil)
+	require.NoError(t, err)
+	require.NoError(t, g.Start(context.Background()))
+	tmp, _ := filepath.Glob(filepath.Join(dir, "*.tmp"))
+	require.Empty(t, tmp)
+	got, err := os.ReadFile(filepath.Join(dir, "results-crash.jsonl"))
+	require.NoError(t, err)
+	require.Equal(t, "{\"a\":3}\n", string(got))
+	require.NoError(t, g.Close(context.Background()))
+}
+
 func TestRetryBackoffAndPermanent(t *testing.T) {
 	cfg := RetryConfig{MaxAttempts: 3, InitialBackoff: time.Millisecond, MaxBackoff: 4 * time.Millisecond}
-	require.Equal(t, time.Millisecond, cfg.Backoff(0))
-	require.Equal(t, 2*time.Millisecond, cfg.Backoff(1))
-	require.Equal(t, 4*time.Millisecond, cfg.Backoff(5))
-	cfg.Jitter = 1
-	for range 100 {
-		d := cfg.Backoff(1)
-		require.True(t, d >= 0 && d <= 2*time.Millisecond)
-	}
+	b := cfg.Policy().New()
+	require.Equal(t, time.Millisecond, b.Next(0))
+	require.Equal(t, 2*time.Millisecond, b.Next(0))
+	require.Equal(t, 4*time.Millisecond, b.Next(0))
+	require.Equal(t, 4*time.Millisecond, b.Next(time.Minute), "a Retry-After hint is capped at max_backoff")
 	var calls, retries int
 	s := Retry(sinkFunc(func() error { calls++; return fmt.Errorf("down") }), cfg, 0, func(error) { retries++ })
 	require.ErrorContains(t, s.Publish(context.Background(), Record{}), "after 3 attempts")
@@ -107,6 +131,10 @@ func TestConfigValidate(t *testing.T) {
 		{"kafka version", Config{Type: "kafka", Kafka: KafkaConfig{Brokers: []string{"a:1"}, Topic: "t", Version: "0.10.2.0"}}, "kafka.version"},
 		{"webhook url", Config{Type: "webhook", Webhook: WebhookConfig{URL: "ftp://x"}}, "webhook.url"},
 		{"file prefix", Config{Type: "file", File: FileConfig{Dir: "/tmp", Prefix: "../x"}}, "file.prefix"},
+		{"file flush_interval", Config{Type: "file", File: FileConfig{Dir: "/tmp", FlushInterval: -1}}, "file.flush_interval: negative"},
+		{"kafka linger", Config{Type: "kafka", Kafka: KafkaConfig{Brokers: []string{"a:1"}, Topic: "t", Linger: -1}}, "kafka.linger: negative"},
+		{"kafka batch_size alone", Config{Type: "kafka", Kafka: KafkaConfig{Brokers: []string{"a:1"}, Topic: "t", BatchSize: 100}}, "kafka.batch_size: needs linger"},
+		{"kafka batching ok", Config{Type: "kafka", Kafka: KafkaConfig{Brokers: []string{"a:1"}, Topic: "t", BatchSize: 100, Linger: 5 * time.Millisecond}}, ""},
 		{"ok", Config{Type: "file", File: FileConfig{Dir: "/tmp"}}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -35,9 +35,17 @@ type KafkaConfig struct {
 	// Timeout bounds one publish: sarama's own retries happen inside it. Default 30s.
 	Timeout time.Duration `mapstructure:"timeout"`
 	// MaxMessageBytes rejects bigger records as a permanent failure. Default 1000000.
-	MaxMessageBytes int        `mapstructure:"max_message_bytes"`
-	TLS             TLSConfig  `mapstructure:"tls"`
-	SASL            SASLConfig `mapstructure:"sasl"`
+	MaxMessageBytes int `mapstructure:"max_message_bytes"`
+	// Linger and BatchSize shape the producer's batches (sarama Flush.Frequency and
+	// Flush.Messages). Every in-flight message of the pipeline publishes at once, and
+	// with the default 0/0 records that arrive while a produce request is on the wire
+	// leave together in the next one, so batches grow with the load without adding
+	// latency when idle. With Linger > 0 a batch leaves after Linger or, if BatchSize > 0,
+	// once BatchSize records wait, whichever comes first.
+	Linger    time.Duration `mapstructure:"linger"`
+	BatchSize int           `mapstructure:"batch_size"`
+	TLS       TLSConfig     `mapstructure:"tls"`
+	SASL      SASLConfig    `mapstructure:"sasl"`
 }
 
 // WithDefaults fills zero fields.
@@ -75,6 +83,16 @@ func (c KafkaConfig) Validate() error {
 	if c.MaxMessageBytes < 0 {
 		return cfgErr("max_message_bytes", "negative")
 	}
+	if c.Linger < 0 {
+		return cfgErr("linger", "negative")
+	}
+	if c.BatchSize < 0 {
+		return cfgErr("batch_size", "negative")
+	}
+	if c.BatchSize > 0 && c.Linger == 0 {
+		// sarama would hold a partial batch until BatchSize records arrive: maybe never.
+		return cfgErr("batch_size", "needs linger > 0 (else a partial batch waits forever)")
+	}
 	if err := c.TLS.Validate(); err != nil {
 		return err
 	}
@@ -95,6 +113,8 @@ func (c KafkaConfig) saramaConfig() (*sarama.Config, error) {
 	sc.Producer.Retry.Backoff = 100 * time.Millisecond
 	sc.Producer.Timeout = min(c.Timeout, 10*time.Second)
 	sc.Producer.MaxMessageBytes = c.MaxMessageBytes
+	sc.Producer.Flush.Frequency = c.Linger
+	sc.Producer.Flush.Messages = c.BatchSize
 	sc.Producer.Partitioner = sarama.NewHashPartitioner
 	return sc, sc.Validate()
 }

@@ -37,6 +37,13 @@ type Sink interface {
 	Close(ctx context.Context) error
 }
 
+// Starter is implemented by sinks with work to do before the first Publish (the file
+// sink recovers files a crash left unfinished). The pipeline calls Start before it
+// reads any input; Start is idempotent.
+type Starter interface {
+	Start(ctx context.Context) error
+}
+
 // Pinger is implemented by sinks that can check their downstream is reachable.
 type Pinger interface {
 	Ping(ctx context.Context) error

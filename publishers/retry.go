@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
+
+	"mfn/internal/retry"
 )
 
 // RetryConfig is the sink retry policy (`pipelines[i].retry` in mfn.yaml): exponential
-// backoff initial × 2^a capped at max (the reference's formula, §2.2), plus jitter.
+// backoff initial × 2^a capped at max (the reference's formula, §2.2), plus jitter
+// (mfn/internal/retry). A Retry-After from the sink lengthens a wait up to max.
 type RetryConfig struct {
 	// MaxAttempts counts every attempt, the first included. Default 5; 1 = no retry;
 	// 0 is not allowed here (the dead-letter path uses RetryForever).
@@ -18,8 +20,7 @@ type RetryConfig struct {
 	InitialBackoff time.Duration `mapstructure:"initial_backoff"`
 	// MaxBackoff caps one wait. Default 10s.
 	MaxBackoff time.Duration `mapstructure:"max_backoff"`
-	// Jitter in [0,1] is the fraction of each wait that is randomised: the wait is
-	// d × (1 − Jitter × U[0,1)). Default 0.5; 1 is "full jitter".
+	// Jitter in [0,1] randomises each wait d within d × (1 ± Jitter). Default 0.5.
 	Jitter float64 `mapstructure:"jitter"`
 }
 
@@ -62,17 +63,9 @@ func (c RetryConfig) Validate() error {
 	return nil
 }
 
-// Backoff is the wait after failed attempt a (0-based).
-func (c RetryConfig) Backoff(a int) time.Duration {
-	d := c.InitialBackoff
-	for i := 0; i < a && d < c.MaxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, c.MaxBackoff)
-	if c.Jitter > 0 {
-		d -= time.Duration(c.Jitter * rand.Float64() * float64(d))
-	}
-	return d
+// Policy is the backoff of one retry loop under this configuration.
+func (c RetryConfig) Policy() retry.Policy {
+	return retry.Policy{Initial: c.InitialBackoff, Max: c.MaxBackoff, Jitter: c.Jitter}
 }
 
 // RetryForever is the attempt count that never gives up (until ctx is done).
@@ -97,22 +90,22 @@ type retrying struct {
 
 func (r *retrying) Publish(ctx context.Context, rec Record) error {
 	var err error
+	var b *retry.Backoff
 	for a := 0; r.cfg.MaxAttempts < 0 || a < r.cfg.MaxAttempts; a++ {
 		if a > 0 {
-			wait := r.cfg.Backoff(a - 1)
+			if b == nil {
+				b = r.cfg.Policy().New()
+			}
+			var hint time.Duration
 			var ra *RetryAfterError
-			if errors.As(err, &ra) && ra.After > wait {
-				wait = min(ra.After, r.cfg.MaxBackoff)
+			if errors.As(err, &ra) {
+				hint = ra.After
 			}
 			if r.onRetry != nil {
 				r.onRetry(err)
 			}
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
+			if !retry.Sleep(ctx, b.Next(hint)) {
 				return fmt.Errorf("%w (gave up waiting to retry: %w)", err, ctx.Err())
-			case <-t.C:
 			}
 		}
 		err = r.Sink.Publish(ctx, rec)
@@ -121,6 +114,14 @@ func (r *retrying) Publish(ctx context.Context, rec Record) error {
 		}
 	}
 	return fmt.Errorf("after %d attempts: %w", r.cfg.MaxAttempts, err)
+}
+
+// Start forwards to the wrapped sink when it has a Start.
+func (r *retrying) Start(ctx context.Context) error {
+	if s, ok := r.Sink.(Starter); ok {
+		return s.Start(ctx)
+	}
+	return nil
 }
 
 // Ping forwards to the wrapped sink when it can ping.

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+func init() { sarama.Logger = log.New(io.Discard, "", 0) }
+
+// kafkaCrash runs a Kafka → mfn → Kafka pipeline in the real binary against an
+// in-process kfake broker, SIGKILLs it when killAt says so, restarts it and checks that
+// every job's result reached the results topic.
+// It returns how many results were published before the kill.
+func kafkaCrash(t *testing.T, n int, killAt func(results map[string]int, committed int64) bool) (before int) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	cl, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, "in", "out"), kfake.GroupMinSessionTimeout(100*time.Millisecond))
+	require.NoError(t, err)
+	t.Cleanup(cl.Close)
+	brokers := cl.ListenAddrs()
+
+	sc := sarama.NewConfig()
+	sc.Version = sarama.V2_1_0_0
+	sc.Producer.Return.Successes = true
+	sc.Producer.RequiredAcks = sarama.WaitForAll
+	prod, err := sarama.NewSyncProducer(brokers, sc)
+	require.NoError(t, err)
+	msgs := make([]*sarama.ProducerMessage, n)
+	for i := range msgs {
+		msgs[i] = &sarama.ProducerMessage{Topic: "in", Value: sarama.StringEncoder(jobLine(fmt.Sprintf("k-%d", i), i))}
+	}
+	require.NoError(t, prod.SendMessages(msgs))
+	require.NoError(t, prod.Close())
+
+	results := watchTopic(t, brokers, "out")
+	admin, err := sarama.NewClusterAdmin(brokers, sc)
+	require.NoError(t, err)
+	defer admin.Close()
+	committed := func() int64 {
+		offs, err := admin.ListConsumerGroupOffsets("crash", map[string][]int32{"in": {0, 1, 2, 3}})
+		if err != nil {
+			return -1
+		}
+		var sum int64
+		for _, b := range offs.Blocks["in"] {
+			if b.Offset > 0 {
+				sum += b.Offset
+			}
+		}
+		return sum
+	}
+
+	cfg := writeConfig(t, fmt.Sprintf(`  - name: kafka
+    source:
+      type: kafka
+      kafka: {brokers: [%q], topics: [in], group: crash, session_timeout: 1500ms, heartbeat: 300ms,
+              rebalance_timeout: 5s, drain_timeout: 3s, retry_backoff: 100ms, commit_interval: 20ms}
+    sinks:
+      - type: kafka
+        kafka: {brokers: [%q], topic: out, timeout: 5s}
+    grace_period: 5s
+    reconnect_backoff: 100ms
+    reconnect_max_backoff: 1s
+`, brokers[0], brokers[0]))
+
+	p := startMFN(t, cfg)
+	eventually(t, 30*time.Second, "the kill point", func() bool { return killAt(results.snapshot(), committed()) })
+	p.kill(t)
+	before = len(results.snapshot())
+	committedBefore := committed()
+
+	p = startMFN(t, cfg)
+	eventually(t, 30*time.Second, "every result", func() bool { return len(results.snapshot()) == n })
+	eventually(t, 10*time.Second, "every offset committed", func() bool { return committed() == int64(n) })
+	p.stop(t)
+	dups := 0
+	for _, c := range results.snapshot() {
+		dups += c - 1
+	}
+	t.Logf("%d results and %d offsets committed before the kill, %d results after the restart, %d delivered twice", before, committedBefore, n, dups)
+	return before
+}
+
+// TestKafkaSIGKILLMidRun kills mfn with a tenth of the results published.
+func TestKafkaSIGKILLMidRun(t *testing.T) {
+	const n = 3000
+	before := kafkaCrash(t, n, func(res map[string]int, _ int64) bool { return len(res) >= n/10 })
+	require.Less(t, before, n, "the kill came after the last result: raise n")
+}
+
+// TestKafkaSIGKILLAfterLastAck kills mfn as soon as every input offset is committed.
+func TestKafkaSIGKILLAfterLastAck(t *testing.T) {
+	const n = 100
+	_ = kafkaCrash(t, n, func(_ map[string]int, committed int64) bool { return committed == n })
+}
+
+type topicWatch struct {
+	mu  sync.Mutex
+	ids map[string]int
+}
+
+func (w *topicWatch) snapshot() map[string]int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make(map[string]int, len(w.ids))
+	for k, v := range w.ids {
+		out[k] = v
+	}
+	return out
+}
+
+// watchTopic counts complete results per request id on every partition of topic.
+func watchTopic(t *testing.T, brokers []string, topic string) *topicWatch {
+	sc := sarama.NewConfig()
+	sc.Version = sarama.V2_1_0_0
+	sc.Consumer.MaxWaitTime = 10 * time.Millisecond
+	c, err := sarama.NewConsumer(brokers, sc)
+	require.NoError(t, err)
+	parts, err := c.Partitions(topic)
+	require.NoError(t, err)
+	w := &topicWatch{ids: map[string]int{}}
+	var wg sync.WaitGroup
+	var pcs []sarama.PartitionConsumer
+	t.Cleanup(func() {
+		for _, pc := range pcs {
+			pc.AsyncClose()
+		}
+		wg.Wait()
+		_ = c.Close()
+	})
+	for _, p := range parts {
+		pc, err := c.ConsumePartition(topic, p, sarama.OffsetOldest)
+		require.NoError(t, err)
+		pcs = append(pcs, pc)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for m := range pc.Messages() {
+				var r struct {
+					RequestID string `json:"request_id"`
+					Status    string `json:"status"`
+				}
+				if json.Unmarshal(m.Value, &r) != nil || r.Status != "complete" {
+					t.Errorf("bad result %s", m.Value)
+					continue
+				}
+				w.mu.Lock()
+				w.ids[r.RequestID]++
+				w.mu.Unlock()
+			}
+		}()
+	}
+	return w
+}
