@@ -1,4 +1,5 @@
 #include "textflag.h"
+#include "kernel_amd64.h"
 
 // Broadcast constants (4 lanes each).
 DATA ·avxFour+0(SB)/8, $4.0
@@ -121,30 +122,9 @@ GLOBL ·avxBoost(SB), RODATA|NOPTR, $32
 	VMOVSD (R15)(IX*SC), X2 \
 	VMOVSD X2, 104(DI)(IX*SC)
 
-// ROWPTRS sets AX = up[0], BX = down[0], SI = out[0] and R15 = c[0] for row R13.
-#define ROWPTRS \
-	MOVQ R13, R14 \
-	DECQ R14 \
-	JGE 3(PC) \
-	MOVQ R10, R14 \
-	DECQ R14 \
-	IMULQ R12, R14 \
-	LEAQ (R8)(R14*1), AX \
-	MOVQ R13, R14 \
-	INCQ R14 \
-	CMPQ R14, R10 \
-	JLT 2(PC) \
-	XORQ R14, R14 \
-	IMULQ R12, R14 \
-	LEAQ (R8)(R14*1), BX \
-	MOVQ R13, R14 \
-	IMULQ R12, R14 \
-	LEAQ (R8)(R14*1), R15 \
-	LEAQ (R9)(R14*1), SI
-
 // func turingStepAVX(args *stepArgs)
 //
-// Every cell of every row (n ≥ 6), 4 at a time. Columns 0…3 and n−4…n−1 read their
+// Every cell of rows r0…r1−1 (n ≥ 6), 4 at a time. Columns 0…3 and n−4…n−1 read their
 // centre-row neighbours from 6-cell wrap windows copied into the pad that follows each
 // array, so the periodic boundary needs no scalar code. The windows are written before
 // the row's interior and read after it, so the loads never wait on the stores. Blocks
@@ -160,7 +140,8 @@ TEXT ·turingStepAVX(SB), NOSPLIT, $0-8
 	VBROADCASTSD 40(DI), Y10 // theta
 	VBROADCASTSD 48(DI), Y11 // vmin
 	VBROADCASTSD 56(DI), Y12 // vmax
-	MOVQ 64(DI), DI  // pad of cur's V
+	MOVQ 72(DI), R13 // r = r0
+	MOVQ 64(DI), DI  // this band's pad after cur's V
 	VMOVUPD ·avxFour(SB), Y6
 	VMOVUPD ·avxOne(SB), Y7
 	VXORPD Y8, Y8, Y8
@@ -169,10 +150,10 @@ TEXT ·turingStepAVX(SB), NOSPLIT, $0-8
 	VMOVUPD ·avxBoost(SB), Y15
 	MOVQ R10, R12
 	SHLQ $3, R12     // row bytes
-	XORQ R13, R13    // r
 
 rowloop:
-	CMPQ R13, R10
+	MOVQ args+0(FP), CX // no register is free for r1; the args block is in cache
+	CMPQ R13, 80(CX)
 	JGE done
 	ROWPTRS
 

@@ -79,8 +79,8 @@ func New(p Params, rng *nprand.Generator) *Simulator {
 	if p.TuringEnabled {
 		// V, A and I of one state sit back to back in one block (the layout the vector
 		// kernel addresses); Step swaps the two blocks' slices together.
-		s.v, s.a, s.in = newState(nn)
-		s.v2, s.a2, s.i2 = newState(nn)
+		s.v, s.a, s.in = newState(n)
+		s.v2, s.a2, s.i2 = newState(n)
 	} else {
 		s.v, s.v2 = make([]float64, nn), make([]float64, nn)
 	}
