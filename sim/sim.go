@@ -35,6 +35,10 @@ type Params struct {
 	TuringThreshold  float64
 	QuantumJitter    bool
 	JitterVar        float64 // V²
+	// Workers is how many goroutines one step may use: each takes a band of at least
+	// MinBandRows rows (bands.go). 0 or 1 keeps the run on the caller's goroutine. The
+	// results do not depend on it.
+	Workers int
 }
 
 // DefaultParams are the reference defaults (64, 64, 0.18, 0.25, true, 0.75, false, 0.0005).
@@ -63,6 +67,7 @@ type Simulator struct {
 	in, i2 []float64
 	steps  int
 	events int
+	bands  int // row bands per step (1: sequential)
 }
 
 // New draws the initial state from rng in the reference's order: N² normals for the
@@ -74,7 +79,7 @@ func New(p Params, rng *nprand.Generator) *Simulator {
 		panic(fmt.Sprintf("sim: grid size %d < 1", p.GridSize))
 	}
 	n := p.GridSize
-	s := &Simulator{p: p, n: n, rng: rng, sigma: math.Sqrt(p.JitterVar)}
+	s := &Simulator{p: p, n: n, rng: rng, sigma: math.Sqrt(p.JitterVar), bands: bandsFor(n, p.Workers)}
 	nn := n * n
 	if p.TuringEnabled {
 		// V, A and I of one state sit back to back in one block (the layout the vector
@@ -108,12 +113,10 @@ func (s *Simulator) Step() {
 		s.events++
 	}
 	clampNow := !s.p.QuantumJitter
+	s.stepBands(s.bands, clampNow)
 	if s.p.TuringEnabled {
-		stepTuring(s.v2, s.a2, s.i2, s.v, s.a, s.in, n, s.p.Alpha, s.p.TuringThreshold, clampNow)
 		s.a, s.a2 = s.a2, s.a
 		s.in, s.i2 = s.i2, s.in
-	} else {
-		stepPlain(s.v2, s.v, n, s.p.Alpha, clampNow)
 	}
 	s.v, s.v2 = s.v2, s.v
 	if s.p.QuantumJitter {
