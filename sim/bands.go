@@ -25,15 +25,17 @@ func (s *Simulator) stepBands(nb int, clampV bool) {
 		s.stepRows(clampV, 0, n, 0)
 		return
 	}
+	s.parallel(nb, func(b int) { s.stepRows(clampV, b*n/nb, (b+1)*n/nb, b) })
+}
+
+// parallel runs f(0…nb−1) at the same time, f(0) on the calling goroutine, and returns
+// when all are done: the barrier between steps.
+func (s *Simulator) parallel(nb int, f func(b int)) {
 	var wg sync.WaitGroup
-	for b := nb - 1; b >= 0; b-- {
-		r0, r1 := b*n/nb, (b+1)*n/nb
-		if b == 0 {
-			s.stepRows(clampV, r0, r1, b)
-			break
-		}
-		wg.Go(func() { s.stepRows(clampV, r0, r1, b) })
+	for b := 1; b < nb; b++ {
+		wg.Go(func() { f(b) })
 	}
+	f(0)
 	wg.Wait()
 }
 

@@ -37,6 +37,34 @@ func BenchmarkStep(b *testing.B) {
 	}
 }
 
+// BenchmarkStepBlocked is BenchmarkStep through Advance, as Run steps without an
+// observer: grids from 128² on advance in temporal blocks (block.go) where the kernel
+// has a row form (scalar, AVX-512); elsewhere it is Step.
+func BenchmarkStepBlocked(b *testing.B) {
+	for _, name := range Kernels() {
+		for _, n := range []int{64, 256, 1024, 2048} {
+			b.Run(fmt.Sprintf("%s/%dx%d", name, n, n), func(b *testing.B) {
+				k, err := selectKernel(name)
+				if err != nil {
+					b.Fatal(err)
+				}
+				old := kernel
+				kernel = k
+				defer func() { kernel = old }()
+				p := DefaultParams()
+				p.GridSize = n
+				s := New(p, nprand.New(42))
+				b.ReportAllocs()
+				b.ResetTimer()
+				for done := 0; done < b.N; {
+					done += s.Advance(b.N - done)
+				}
+				b.ReportMetric(float64(n*n)*float64(b.N)/b.Elapsed().Seconds(), "cell-steps/s")
+			})
+		}
+	}
+}
+
 // BenchmarkRun is a whole run (initialisation included), as /simulate does it.
 func BenchmarkRun(b *testing.B) {
 	for _, sz := range []struct{ n, steps int }{{64, 64}, {64, 100}, {256, 256}, {1024, 16}} {

@@ -103,19 +103,24 @@ func stepTuringRows(dv, da, di, v, a, in []float64, n int, alpha, theta float64,
 		if r == n-1 {
 			down = 0
 		}
-		vu, vc, vd := v[up*n:up*n+n], v[r*n:r*n+n], v[down*n:down*n+n]
-		au, ac, ad := a[up*n:up*n+n], a[r*n:r*n+n], a[down*n:down*n+n]
-		iu, ic, id := in[up*n:up*n+n], in[r*n:r*n+n], in[down*n:down*n+n]
-		ov, oa, oi := dv[r*n:r*n+n], da[r*n:r*n+n], di[r*n:r*n+n]
-
-		// Column 0 and column n−1 wrap around.
-		ov[0], oa[0], oi[0] = turingCell(vu[0], vd[0], vc[n-1], vc[1], vc[0],
-			au[0], ad[0], ac[n-1], ac[1], ac[0], iu[0], id[0], ic[n-1], ic[1], ic[0], alpha, theta, clampV)
-		ov[n-1], oa[n-1], oi[n-1] = turingCell(vu[n-1], vd[n-1], vc[n-2], vc[0], vc[n-1],
-			au[n-1], ad[n-1], ac[n-2], ac[0], ac[n-1], iu[n-1], id[n-1], ic[n-2], ic[0], ic[n-1], alpha, theta, clampV)
-		turingInterior(ov[1:n-1], oa[1:n-1], oi[1:n-1], vu[1:n-1], vd[1:n-1], vc,
-			au[1:n-1], ad[1:n-1], ac, iu[1:n-1], id[1:n-1], ic, alpha, theta, clampV)
+		turingRow(dv[r*n:r*n+n], da[r*n:r*n+n], di[r*n:r*n+n],
+			v[up*n:up*n+n], v[r*n:r*n+n], v[down*n:down*n+n],
+			a[up*n:up*n+n], a[r*n:r*n+n], a[down*n:down*n+n],
+			in[up*n:up*n+n], in[r*n:r*n+n], in[down*n:down*n+n], alpha, theta, clampV)
 	}
+}
+
+// turingRow writes one row (n ≥ 3) of the next state into ov, oa, oi from the rows above
+// (u), at (c) and below (d) of V, A and I.
+func turingRow(ov, oa, oi, vu, vc, vd, au, ac, ad, iu, ic, id []float64, alpha, theta float64, clampV bool) {
+	n := len(vc)
+	// Column 0 and column n−1 wrap around.
+	ov[0], oa[0], oi[0] = turingCell(vu[0], vd[0], vc[n-1], vc[1], vc[0],
+		au[0], ad[0], ac[n-1], ac[1], ac[0], iu[0], id[0], ic[n-1], ic[1], ic[0], alpha, theta, clampV)
+	ov[n-1], oa[n-1], oi[n-1] = turingCell(vu[n-1], vd[n-1], vc[n-2], vc[0], vc[n-1],
+		au[n-1], ad[n-1], ac[n-2], ac[0], ac[n-1], iu[n-1], id[n-1], ic[n-2], ic[0], ic[n-1], alpha, theta, clampV)
+	turingInterior(ov[1:n-1], oa[1:n-1], oi[1:n-1], vu[1:n-1], vd[1:n-1], vc,
+		au[1:n-1], ad[1:n-1], ac, iu[1:n-1], id[1:n-1], ic, alpha, theta, clampV)
 }
 
 // turingInterior updates columns 1…n−2 of one row. The centre rows vc, ac, ic are the

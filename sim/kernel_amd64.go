@@ -72,3 +72,34 @@ func vectorStep(dv, da, di, v, a, in []float64, n int, alpha, theta float64, cla
 	}
 	return true
 }
+
+// rowArgs is the argument block of turingRowAVX512 (the same contract as stepArgs).
+type rowArgs struct {
+	up, mid, down       *float64 // V of the input rows; A and I at +inStride, +2·inStride
+	out                 *float64 // V of the output row; A and I at +outStride, +2·outStride
+	inStride, outStride uintptr  // bytes
+	n                   int
+	alpha, theta        float64
+	vmin, vmax          float64
+	pad                 *float64 // wrap-window scratch of the input (A's, I's at +inStride, +2·inStride)
+}
+
+//go:noescape
+func turingRowAVX512(args *rowArgs)
+
+// vectorRow computes one row with the AVX-512 row kernel, if that is the kernel in use,
+// and reports whether it did. The levels are laid out by block.go (offsets in cells).
+func vectorRow(in, out *level, up, mid, down, o, n int, alpha, theta float64) bool {
+	if kernel != kernelAVX512 || n < minVectorN[kernelAVX512] {
+		return false
+	}
+	const f = unsafe.Sizeof(float64(0))
+	args := rowArgs{
+		up: &in.blk[up], mid: &in.blk[mid], down: &in.blk[down], out: &out.blk[o],
+		inStride: uintptr(in.stride) * f, outStride: uintptr(out.stride) * f,
+		n: n, alpha: alpha, theta: theta, vmin: FieldMinV, vmax: FieldMaxV,
+		pad: &in.blk[in.pad],
+	}
+	turingRowAVX512(&args)
+	return true
+}

@@ -11,8 +11,9 @@
 // Constants live in registers (Z6…Z17): with 32 vector registers none is a memory operand.
 
 // BLOCK8 computes 8 interior cells. AX, BX: rows above and below at the cells; DX: the
-// centre row one cell to the left; SI: the output; R11: bytes from V to A (A to I).
-#define BLOCK8 \
+// centre row one cell to the left; SI: the output; R11: bytes from V to A (A to I) in the
+// input, OS in the output.
+#define BLOCK8(OS) \
 	VMOVUPD (AX), Z0 \
 	VADDPD (BX), Z0, Z0 \
 	VADDPD (DX), Z0, Z0 \
@@ -57,8 +58,8 @@
 	VMAXPD Z3, Z8, Z3 \
 	VMINPD Z3, Z7, Z3 \
 	VMOVUPD Z0, (SI) \
-	VMOVUPD Z2, (SI)(R11*1) \
-	VMOVUPD Z3, (SI)(R11*2)
+	VMOVUPD Z2, (SI)(OS*1) \
+	VMOVUPD Z3, (SI)(OS*2)
 
 // HALO_LEFT8(IX, SC) copies the centre row's wrap window for columns 0…7 into the pad at
 // DI (+IX·SC): pad[0:10] = [c[n−1], c[0], …, c[8]]. R15: c[0], R14: c[n−1].
@@ -80,6 +81,17 @@
 	VMOVSD (R15)(IX*SC), X2 \
 	VMOVSD X2, 200(DI)(IX*SC)
 
+// CONSTS8 loads the constant registers Z6…Z8 and Z13…Z17.
+#define CONSTS8 \
+	VBROADCASTSD ·avxFour(SB), Z6 \
+	VBROADCASTSD ·avxOne(SB), Z7 \
+	VPXORQ Z8, Z8, Z8 \
+	VBROADCASTSD ·avxDa(SB), Z13 \
+	VBROADCASTSD ·avxRa(SB), Z14 \
+	VBROADCASTSD ·avxBoost(SB), Z15 \
+	VBROADCASTSD ·avxDi(SB), Z16 \
+	VBROADCASTSD ·avxRi(SB), Z17
+
 // func turingStepAVX512(args *stepArgs)
 //
 // Every cell of rows r0…r1−1 (n ≥ 9), 8 at a time, laid out like turingStepAVX: columns
@@ -98,14 +110,7 @@ TEXT ·turingStepAVX512(SB), NOSPLIT, $0-8
 	VBROADCASTSD 56(DI), Z12 // vmax
 	MOVQ 72(DI), R13 // r = r0
 	MOVQ 64(DI), DI  // this band's pad after cur's V
-	VBROADCASTSD ·avxFour(SB), Z6
-	VBROADCASTSD ·avxOne(SB), Z7
-	VPXORQ Z8, Z8, Z8
-	VBROADCASTSD ·avxDa(SB), Z13
-	VBROADCASTSD ·avxRa(SB), Z14
-	VBROADCASTSD ·avxBoost(SB), Z15
-	VBROADCASTSD ·avxDi(SB), Z16
-	VBROADCASTSD ·avxRi(SB), Z17
+	CONSTS8
 	MOVQ R10, R12
 	SHLQ $3, R12     // row bytes
 
@@ -138,7 +143,7 @@ rowloop:
 colloop:
 	CMPQ CX, $8
 	JLT tail
-	BLOCK8
+	BLOCK8(R11)
 	ADDQ $64, AX
 	ADDQ $64, BX
 	ADDQ $64, DX
@@ -155,24 +160,106 @@ tail:
 	ADDQ CX, BX
 	ADDQ CX, DX
 	ADDQ CX, SI
-	BLOCK8
+	BLOCK8(R11)
 
 edges:
 	// Columns 0…7 through the left window.
 	ROWPTRS
 	MOVQ DI, DX
-	BLOCK8
+	BLOCK8(R11)
 	// Columns n−8…n−1 through the right window.
 	LEAQ -64(R12), CX
 	ADDQ CX, AX
 	ADDQ CX, BX
 	ADDQ CX, SI
 	LEAQ 128(DI), DX
-	BLOCK8
+	BLOCK8(R11)
 
 	INCQ R13
 	JMP rowloop
 
 done:
+	VZEROUPPER
+	RET
+
+// func turingRowAVX512(args *rowArgs)
+//
+// One row (n ≥ 9) from three input rows given by pointer, for the temporally blocked
+// steps (block.go), whose intermediate levels live in small row rings rather than in a
+// whole state. The input rows' A and I sit at +inStride and +2·inStride, and so do the
+// wrap windows in the input's pad; the output's at +outStride and +2·outStride.
+TEXT ·turingRowAVX512(SB), NOSPLIT, $0-8
+	MOVQ args+0(FP), DI
+	MOVQ 0(DI), R8   // up
+	MOVQ 8(DI), R15  // centre
+	MOVQ 16(DI), R9  // down
+	MOVQ 24(DI), R13 // out
+	MOVQ 32(DI), R11 // input stride
+	MOVQ 40(DI), R12 // output stride
+	MOVQ 48(DI), R10 // n
+	VBROADCASTSD 56(DI), Z9  // alpha
+	VBROADCASTSD 64(DI), Z10 // theta
+	VBROADCASTSD 72(DI), Z11 // vmin
+	VBROADCASTSD 80(DI), Z12 // vmax
+	MOVQ 88(DI), DI  // pad of the input's V
+	CONSTS8
+
+	MOVQ R10, BX
+	SHLQ $3, BX              // row bytes
+	LEAQ -8(R15)(BX*1), R14  // c[n−1]
+	XORQ CX, CX
+	HALO_LEFT8(CX, 1)
+	HALO_LEFT8(R11, 1)
+	HALO_LEFT8(R11, 2)
+	LEAQ -72(R15)(BX*1), R14 // c[n−9]
+	HALO_RIGHT8(CX, 1)
+	HALO_RIGHT8(R11, 1)
+	HALO_RIGHT8(R11, 2)
+
+	LEAQ 64(R8), AX
+	LEAQ 64(R9), BX
+	LEAQ 56(R15), DX
+	LEAQ 64(R13), SI
+	MOVQ R10, CX
+	SUBQ $16, CX
+	JLE redges
+
+rcolloop:
+	CMPQ CX, $8
+	JLT rtail
+	BLOCK8(R12)
+	ADDQ $64, AX
+	ADDQ $64, BX
+	ADDQ $64, DX
+	ADDQ $64, SI
+	SUBQ $8, CX
+	JMP rcolloop
+
+rtail:
+	TESTQ CX, CX
+	JEQ redges
+	SUBQ $8, CX
+	SHLQ $3, CX
+	ADDQ CX, AX
+	ADDQ CX, BX
+	ADDQ CX, DX
+	ADDQ CX, SI
+	BLOCK8(R12)
+
+redges:
+	MOVQ R8, AX
+	MOVQ R9, BX
+	MOVQ R13, SI
+	MOVQ DI, DX
+	BLOCK8(R12)
+	MOVQ R10, CX
+	SHLQ $3, CX
+	SUBQ $64, CX
+	ADDQ CX, AX
+	ADDQ CX, BX
+	ADDQ CX, SI
+	LEAQ 128(DI), DX
+	BLOCK8(R12)
+
 	VZEROUPPER
 	RET

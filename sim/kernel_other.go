@@ -9,3 +9,6 @@ func kernelAvailable(k int) bool { return k == kernelScalar }
 func vectorStep(dv, da, di, v, a, in []float64, n int, alpha, theta float64, clampV bool, r0, r1, band int) bool {
 	return false
 }
+
+// vectorRow has no vector kernel on this architecture.
+func vectorRow(in, out *level, up, mid, down, o, n int, alpha, theta float64) bool { return false }

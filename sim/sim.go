@@ -67,7 +67,9 @@ type Simulator struct {
 	in, i2 []float64
 	steps  int
 	events int
-	bands  int // row bands per step (1: sequential)
+	bands  int     // row bands per step (1: sequential)
+	spikes []spike // a temporal block's pre-drawn spikes (block.go)
+	rings  []level // a temporal block's intermediate levels, per band
 }
 
 // New draws the initial state from rng in the reference's order: N² normals for the
@@ -157,7 +159,9 @@ type Observer func(step int, field []float64, growthEvents int) bool
 // ErrParams reports structurally impossible parameters (grid < 1, steps < 0).
 var ErrParams = errors.New("sim: invalid parameters")
 
-// Run runs p.Steps steps, calling obs (if not nil) after each and checking ctx between steps.
+// Run runs p.Steps steps, calling obs (if not nil) after each and checking ctx between steps
+// (without an observer, large grids advance in temporal blocks of up to 8 steps; ctx is
+// checked between blocks).
 // With p.Steps = 0 it returns the initial field. When ctx ends it returns the field and
 // events so far together with ctx.Err(). The returned field is owned by the caller.
 func Run(ctx context.Context, rng *nprand.Generator, p Params, obs Observer) (field []float64, growthEvents int, err error) {
@@ -171,16 +175,22 @@ func Run(ctx context.Context, rng *nprand.Generator, p Params, obs Observer) (fi
 		return nil, 0, err
 	}
 	s := New(p, rng)
-	for step := 0; step < p.Steps; step++ {
+	for step := 0; step < p.Steps; {
 		if step > 0 {
 			if err := ctx.Err(); err != nil {
 				return s.field(), s.events, err
 			}
 		}
+		if obs == nil {
+			// Unobserved, several steps may run as one temporal block (block.go).
+			step += s.Advance(p.Steps - step)
+			continue
+		}
 		s.Step()
-		if obs != nil && !obs(step, s.field(), s.events) {
+		if !obs(step, s.field(), s.events) {
 			break
 		}
+		step++
 	}
 	return s.field(), s.events, nil
 }
