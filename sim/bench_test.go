@@ -38,8 +38,7 @@ func BenchmarkStep(b *testing.B) {
 }
 
 // BenchmarkStepBlocked is BenchmarkStep through Advance, as Run steps without an
-// observer: grids from 128² on advance in temporal blocks (block.go) where the kernel
-// has a row form (scalar, AVX-512); elsewhere it is Step.
+// observer: grids from 128² on advance in temporal blocks (block.go); smaller ones Step.
 func BenchmarkStepBlocked(b *testing.B) {
 	for _, name := range Kernels() {
 		for _, n := range []int{64, 256, 1024, 2048} {

@@ -52,8 +52,8 @@ type spike struct {
 // blockSteps is T for an n×n grid, or 0 when blocking does not apply.
 func (s *Simulator) blockSteps() int {
 	n := s.n
-	if !s.p.TuringEnabled || s.p.QuantumJitter || n < blockMinN || kernel == kernelAVX {
-		return 0 // the AVX kernel has no row form; unblocked it beats blocked scalar rows
+	if !s.p.TuringEnabled || s.p.QuantumJitter || n < blockMinN {
+		return 0
 	}
 	return min(max(blockBudget/(ringSlots*3*8*n)+1, 2), maxBlockSteps)
 }

@@ -21,6 +21,7 @@ func TestBlockedRunMatchesSequential(t *testing.T) {
 			for _, tc := range []struct{ n, workers, t int }{
 				{128, 1, 2}, {131, 1, 3}, {150, 1, 8}, {129, 1, 5},
 				{128, 2, 8}, {193, 3, 4}, {256, 4, 7}, {200, 2, 2},
+				{132, 1, 3}, {133, 2, 4}, {135, 1, 6}, // every tail length of 4 and 8 lanes
 			} {
 				p := DefaultParams()
 				p.GridSize, p.SpikeProbability, p.TuringThreshold = tc.n, 0.9, 0.05
@@ -58,7 +59,7 @@ func TestRunAdvanceMatchesStep(t *testing.T) {
 	want, wantEvents, err := Run(context.Background(), nprand.New(42), p, func(int, []float64, int) bool { return true })
 	require.NoError(t, err)
 	s := New(p, nprand.New(42))
-	require.Equal(t, expectedBlock(), s.blockSteps())
+	require.Equal(t, maxBlockSteps, s.blockSteps())
 	got, events, err := Run(context.Background(), nprand.New(42), p, nil)
 	require.NoError(t, err)
 	require.Equal(t, wantEvents, events)
@@ -67,10 +68,3 @@ func TestRunAdvanceMatchesStep(t *testing.T) {
 	}
 }
 
-// expectedBlock is blockSteps for a 160² Turing run on the kernel in use.
-func expectedBlock() int {
-	if kernel == kernelAVX {
-		return 0
-	}
-	return maxBlockSteps
-}

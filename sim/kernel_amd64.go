@@ -73,7 +73,7 @@ func vectorStep(dv, da, di, v, a, in []float64, n int, alpha, theta float64, cla
 	return true
 }
 
-// rowArgs is the argument block of turingRowAVX512 (the same contract as stepArgs).
+// rowArgs is the argument block of the row kernels (the same contract as stepArgs).
 type rowArgs struct {
 	up, mid, down       *float64 // V of the input rows; A and I at +inStride, +2·inStride
 	out                 *float64 // V of the output row; A and I at +outStride, +2·outStride
@@ -85,12 +85,16 @@ type rowArgs struct {
 }
 
 //go:noescape
+func turingRowAVX(args *rowArgs)
+
+//go:noescape
 func turingRowAVX512(args *rowArgs)
 
-// vectorRow computes one row with the AVX-512 row kernel, if that is the kernel in use,
-// and reports whether it did. The levels are laid out by block.go (offsets in cells).
+// vectorRow computes one row with the vector kernel in use and reports whether it did.
+// The levels are laid out by block.go (offsets in cells).
 func vectorRow(in, out *level, up, mid, down, o, n int, alpha, theta float64) bool {
-	if kernel != kernelAVX512 || n < minVectorN[kernelAVX512] {
+	k := kernel
+	if k == kernelScalar || n < minVectorN[k] {
 		return false
 	}
 	const f = unsafe.Sizeof(float64(0))
@@ -100,6 +104,10 @@ func vectorRow(in, out *level, up, mid, down, o, n int, alpha, theta float64) bo
 		n: n, alpha: alpha, theta: theta, vmin: FieldMinV, vmax: FieldMaxV,
 		pad: &in.blk[in.pad],
 	}
-	turingRowAVX512(&args)
+	if k == kernelAVX512 {
+		turingRowAVX512(&args)
+	} else {
+		turingRowAVX(&args)
+	}
 	return true
 }
