@@ -67,4 +67,3 @@ func TestRunAdvanceMatchesStep(t *testing.T) {
 		requireSameBits(t, want[k], got[k], "k=%d", k)
 	}
 }
-
