@@ -22,12 +22,13 @@ package sim
 // (TestBlockedRunMatchesSequential).
 
 // ringSlots is how many rows a level keeps: its first two positions (the torus wrap) and
-// a ring of four (position q+2 is written while q…q+1 are still to be read, and one more
-// because level k+1 reads three rows).
-const ringSlots = 6
+// a ring of three. Level k+1 at position q reads level k's q, q+1, q+2; level k has just
+// written q+2 there, over q−1, which level k+1 read last time.
+const ringSlots = 5
 
-// blockBudget is the bytes of level rings a block may use, about half of a 2 MiB L2.
-const blockBudget = 1 << 20
+// blockBudget is the bytes of level rings a block (or band) may use: three quarters of
+// the 2 MiB L2 of this machine's cores (1.5 MiB beat 0.5, 1 and 2 MiB at 1024² and 2048²).
+const blockBudget = 3 << 19
 
 // maxBlockSteps bounds T: beyond it the state's traffic is already a small part.
 const maxBlockSteps = 8
