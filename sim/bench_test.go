@@ -127,3 +127,23 @@ func BenchmarkStreamFeatures64(b *testing.B) {
 		StreamFeatures(f, 64)
 	}
 }
+
+// BenchmarkStateStream is the memory traffic of one unblocked step without its
+// arithmetic: read three 2048² arrays, write three others. Its bytes/s (read + written,
+// the write-allocate reads not counted) is the bandwidth term of the roofline in
+// docs/performance.md.
+func BenchmarkStateStream(b *testing.B) {
+	const nn = 2048 * 2048
+	src, dst := make([]float64, 3*nn), make([]float64, 3*nn)
+	for k := range src {
+		src[k] = float64(k)
+	}
+	b.SetBytes(int64(len(src)+len(dst)) * 8)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for k, x := range src {
+			dst[k] = x * 0.5
+		}
+		src, dst = dst, src
+	}
+}
