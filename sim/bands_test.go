@@ -10,12 +10,17 @@ import (
 	"mfn/nprand"
 )
 
-func TestBandsFor(t *testing.T) {
+func TestWorkersFor(t *testing.T) {
 	for _, tc := range []struct{ n, w, want int }{
 		{64, 8, 1}, {127, 2, 1}, {128, 2, 2}, {128, 8, 2}, {512, 0, 1}, {512, 1, 1},
 		{512, 2, 2}, {512, 16, 8}, {1024, 3, 3}, {8192, 1000, 64},
 	} {
-		require.Equal(t, tc.want, bandsFor(tc.n, tc.w), "n=%d w=%d", tc.n, tc.w)
+		require.Equal(t, tc.want, workersFor(tc.n, tc.w), "n=%d w=%d", tc.n, tc.w)
+	}
+	for _, tc := range []struct{ n, nw, minRows, want int }{
+		{128, 2, 64, 2}, {1024, 2, 64, 6}, {1024, 2, 128, 6}, {256, 2, 128, 2}, {256, 4, 64, 4},
+	} {
+		require.Equal(t, tc.want, bandCount(tc.n, tc.nw, tc.minRows), "%+v", tc)
 	}
 }
 
@@ -33,6 +38,7 @@ func TestBandedRunMatchesSequential(t *testing.T) {
 			}{
 				{128, 2, true, false}, {193, 3, true, false}, {200, 8, true, true},
 				{131, 2, false, false}, {256, 4, false, true},
+				{320, 2, true, false}, // 5 bands taken by 2 workers
 			} {
 				p := DefaultParams()
 				p.GridSize, p.Steps, p.SpikeProbability = tc.n, 12, 0.9
@@ -42,8 +48,8 @@ func TestBandedRunMatchesSequential(t *testing.T) {
 				require.NoError(t, err)
 				p.Workers = tc.workers
 				s := New(p, nprand.New(3))
-				require.Equal(t, bandsFor(tc.n, tc.workers), s.bands)
-				require.Greater(t, s.bands, 1, "%+v must be banded", tc)
+				require.Equal(t, workersFor(tc.n, tc.workers), s.workers)
+				require.Greater(t, s.workers, 1, "%+v must be banded", tc)
 				for range p.Steps {
 					s.Step()
 				}

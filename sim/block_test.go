@@ -22,6 +22,7 @@ func TestBlockedRunMatchesSequential(t *testing.T) {
 				{128, 1, 2}, {131, 1, 3}, {150, 1, 8}, {129, 1, 5},
 				{128, 2, 8}, {193, 3, 4}, {256, 4, 7}, {200, 2, 2},
 				{132, 1, 3}, {133, 2, 4}, {135, 1, 6}, // every tail length of 4 and 8 lanes
+				{384, 2, 8}, // 3 bands taken by 2 workers
 			} {
 				p := DefaultParams()
 				p.GridSize, p.SpikeProbability, p.TuringThreshold = tc.n, 0.9, 0.05

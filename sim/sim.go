@@ -58,18 +58,18 @@ func DefaultParams() Params {
 // Simulator is one run's state. Step allocates nothing: New allocates two states (field,
 // activator, inhibitor) and Step writes the next state into the spare one and swaps.
 type Simulator struct {
-	p      Params
-	n      int
-	rng    *nprand.Generator
-	sigma  float64 // sqrt(JitterVar), computed once like the reference
-	v, v2  []float64
-	a, a2  []float64
-	in, i2 []float64
-	steps  int
-	events int
-	bands  int     // row bands per step (1: sequential)
-	spikes []spike // a temporal block's pre-drawn spikes (block.go)
-	rings  []level // a temporal block's intermediate levels, per band
+	p       Params
+	n       int
+	rng     *nprand.Generator
+	sigma   float64 // sqrt(JitterVar), computed once like the reference
+	v, v2   []float64
+	a, a2   []float64
+	in, i2  []float64
+	steps   int
+	events  int
+	workers int     // goroutines per step (1: sequential)
+	spikes  []spike // a temporal block's pre-drawn spikes (block.go)
+	rings   []level // a temporal block's intermediate levels, per band
 }
 
 // New draws the initial state from rng in the reference's order: N² normals for the
@@ -81,7 +81,7 @@ func New(p Params, rng *nprand.Generator) *Simulator {
 		panic(fmt.Sprintf("sim: grid size %d < 1", p.GridSize))
 	}
 	n := p.GridSize
-	s := &Simulator{p: p, n: n, rng: rng, sigma: math.Sqrt(p.JitterVar), bands: bandsFor(n, p.Workers)}
+	s := &Simulator{p: p, n: n, rng: rng, sigma: math.Sqrt(p.JitterVar), workers: workersFor(n, p.Workers)}
 	nn := n * n
 	if p.TuringEnabled {
 		// V, A and I of one state sit back to back in one block (the layout the vector
@@ -115,7 +115,7 @@ func (s *Simulator) Step() {
 		s.events++
 	}
 	clampNow := !s.p.QuantumJitter
-	s.stepBands(s.bands, clampNow)
+	s.stepBands(clampNow)
 	if s.p.TuringEnabled {
 		s.a, s.a2 = s.a2, s.a
 		s.in, s.i2 = s.i2, s.in
