@@ -59,10 +59,10 @@ func (s *Simulator) blockSteps() int {
 	return min(max(blockBudget/(ringSlots*3*8*n)+1, 2), maxBlockSteps)
 }
 
-// Advance does up to max steps and returns how many it did: a temporal block when the
+// Advance does up to limit steps and returns how many it did: a temporal block when the
 // grid is large enough, else one Step. Between calls the state is whole, as after Step.
-func (s *Simulator) Advance(max int) int {
-	t := min(s.blockSteps(), max)
+func (s *Simulator) Advance(limit int) int {
+	t := min(s.blockSteps(), limit)
 	if t < 2 {
 		s.Step()
 		return 1
@@ -92,7 +92,7 @@ func (s *Simulator) block(t int) {
 	}
 	nw := s.workers
 	if len(s.rings) < nw*(t-1) {
-		s.rings = make([]level, nw*(maxBlockSteps-1))
+		s.rings = make([]level, nw*(max(t, s.blockSteps())-1))
 		stride := ringSlots*n + bandPad
 		for k := range s.rings {
 			s.rings[k] = level{blk: make([]float64, 3*stride), stride: stride, pad: ringSlots * n}
