@@ -123,7 +123,11 @@ func simParams(r SimulateRequest) sim.Params {
 
 func runSimulate(ctx context.Context, r SimulateRequest, obs sim.Observer) (SimulateResult, error) {
 	rng := nprand.New(uint64(r.Seed)) // Validate guarantees seed ≥ 0
-	field, growth, err := sim.Run(ctx, rng, simParams(r), obs)
+	p := simParams(r)
+	workers, release := wideWorkers(ctx, r.GridSize)
+	defer release()
+	p.Workers = workers
+	field, growth, err := sim.Run(ctx, rng, p, obs)
 	if err != nil {
 		return SimulateResult{}, fmt.Errorf("simulate: %w", err)
 	}

@@ -9,21 +9,58 @@ import (
 )
 
 // BenchmarkStep reports cell-steps per second for Simulator.Step with Turing on (the
-// per-step RNG draw and spike included) at the sizes of the performance targets; b.N
-// counts steps, the ×steps in the name only labels the target run.
+// per-step RNG draw and spike included) for every kernel this CPU has, from a grid that
+// fits the L1/L2 caches (64²) to ones whose two states (48 B per cell) leave them
+// (1024², 2048²). b.N counts steps; the cost per step does not depend on the state.
 func BenchmarkStep(b *testing.B) {
-	for _, sz := range []struct{ n, steps int }{{64, 64}, {256, 256}, {1024, 16}} {
-		b.Run(fmt.Sprintf("%dx%dx%d", sz.n, sz.n, sz.steps), func(b *testing.B) {
-			p := DefaultParams()
-			p.GridSize, p.Steps = sz.n, sz.steps
-			s := New(p, nprand.New(42))
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				s.Step() // the cost per step does not depend on the state, so no restarts
-			}
-			b.ReportMetric(float64(sz.n*sz.n)*float64(b.N)/b.Elapsed().Seconds(), "cell-steps/s")
-		})
+	for _, name := range Kernels() {
+		for _, n := range []int{64, 256, 1024, 2048} {
+			b.Run(fmt.Sprintf("%s/%dx%d", name, n, n), func(b *testing.B) {
+				k, err := selectKernel(name)
+				if err != nil {
+					b.Fatal(err)
+				}
+				old := kernel
+				kernel = k
+				defer func() { kernel = old }()
+				p := DefaultParams()
+				p.GridSize = n
+				s := New(p, nprand.New(42))
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					s.Step()
+				}
+				b.ReportMetric(float64(n*n)*float64(b.N)/b.Elapsed().Seconds(), "cell-steps/s")
+			})
+		}
+	}
+}
+
+// BenchmarkStepBlocked is BenchmarkStep through Advance, as Run steps without an
+// observer: grids from 128² on advance in temporal blocks (block.go); smaller ones Step.
+func BenchmarkStepBlocked(b *testing.B) {
+	for _, name := range Kernels() {
+		for _, n := range []int{64, 256, 1024, 2048} {
+			b.Run(fmt.Sprintf("%s/%dx%d", name, n, n), func(b *testing.B) {
+				k, err := selectKernel(name)
+				if err != nil {
+					b.Fatal(err)
+				}
+				old := kernel
+				kernel = k
+				defer func() { kernel = old }()
+				p := DefaultParams()
+				p.GridSize = n
+				s := New(p, nprand.New(42))
+				b.ReportAllocs()
+				b.ResetTimer()
+				for done := 0; done < b.N; {
+					done += s.Advance(b.N - done)
+				}
+				b.ReportMetric(float64(n*n)*float64(b.N)/b.Elapsed().Seconds(), "cell-steps/s")
+			})
+		}
 	}
 }
 
@@ -88,5 +125,25 @@ func BenchmarkStreamFeatures64(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		StreamFeatures(f, 64)
+	}
+}
+
+// BenchmarkStateStream is the memory traffic of one unblocked step without its
+// arithmetic: read three 2048² arrays, write three others. Its bytes/s (read + written,
+// the write-allocate reads not counted) is the bandwidth term of the roofline in
+// docs/performance.md.
+func BenchmarkStateStream(b *testing.B) {
+	const nn = 2048 * 2048
+	src, dst := make([]float64, 3*nn), make([]float64, 3*nn)
+	for k := range src {
+		src[k] = float64(k)
+	}
+	b.SetBytes(int64(len(src)+len(dst)) * 8)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for k, x := range src {
+			dst[k] = x * 0.5
+		}
+		src, dst = dst, src
 	}
 }

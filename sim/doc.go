@@ -20,13 +20,20 @@
 // is no leak term (W-10). The one fix: StreamFractalDimension returns 0, not NaN, for an
 // all-inactive field (W-13).
 //
-// Speed: Step is one pass over the state per step (diffusion, Turing, mask and clamps
-// fused). On amd64 with AVX an assembly kernel does 4 cells per instruction with the same
-// per-lane operations as the scalar Go kernel (no FMA), so results are identical; it
-// needs the Simulator's layout (V, A, I back to back, each followed by a small pad for
-// the periodic wrap windows). Other architectures use the scalar kernel.
+// Speed (docs/performance.md): Step is one pass over the state per step (diffusion,
+// Turing, mask and clamps fused). On amd64 an assembly kernel does 8 cells per
+// instruction with AVX-512 or 4 with AVX, with the same per-lane operations as the scalar
+// Go kernel (no FMA), so results are identical; it needs the Simulator's layout (V, A, I
+// back to back, each followed by a pad for the periodic wrap windows). The kernel is
+// picked by CPU feature detection; MFN_KERNEL=scalar|avx|avx512 forces one (read once
+// at start-up; KernelError reports a bad value). Other architectures use the scalar
+// kernel. Grids from 128² on, run without an observer, advance in temporal blocks of up
+// to 8 steps (block.go): the spikes' draws do not depend on the field, so they are drawn
+// first and the steps computed as a wavefront over row rings that stay in the L2 cache.
+// Params.Workers splits each step (or block) into row bands run at the same time
+// (bands.go), with a barrier between them.
 //
 // Concurrency: a Simulator and the Generator it draws from belong to one goroutine.
 // Every other function is pure and safe for concurrent use. Simulator.Step allocates
-// nothing.
+// nothing on one worker; a banded step allocates its goroutines.
 package sim

@@ -16,20 +16,39 @@ package sim
 //	I'  = I + (Di·L(I) + ri·(A' − I))          (new, unclamped A')
 //	V' += 0.005 where A' > θ; A', I' clipped to [0, 1]; V' clipped to the field bounds.
 
-// statePad is the scratch after each array of a state block: the vector kernel copies a
-// row's two periodic wrap windows there (6 cells each, at offsets 0 and 8).
-const statePad = 16
+// bandPad is the scratch one row band needs after each array of a state block: the
+// vector kernels copy a row's two periodic wrap windows there (the AVX kernel 6 cells
+// each at offsets 0 and 8, the AVX-512 kernel 10 cells each at offsets 0 and 16). Band b
+// of a parallel step uses the cells [b·bandPad, (b+1)·bandPad) of every pad, so bands
+// never share a window.
+const bandPad = 32
 
-// newState allocates V, A and I back to back with statePad cells after each, the layout
-// the vector kernel addresses with one stride.
-func newState(nn int) (v, a, in []float64) {
-	s := nn + statePad
+// maxBands is how many row bands an n×n state has window scratch for: one per 64 rows,
+// at most 64, so a small grid's state carries only one band's pad.
+func maxBands(n int) int { return min(max(n/64, 1), 64) }
+
+// statePad is the pad after each array of an n×n state, in cells.
+func statePad(n int) int { return bandPad * maxBands(n) }
+
+// newState allocates V, A and I of an n×n grid back to back with statePad(n) cells after
+// each, the layout the vector kernels address with one stride.
+func newState(n int) (v, a, in []float64) {
+	nn := n * n
+	s := nn + statePad(n)
 	block := make([]float64, 3*s)
 	return block[: nn : 3*s], block[s : s+nn], block[2*s : 2*s+nn]
 }
 
-// scalarOnly disables the vector kernel (tests compare the two paths bit for bit).
-var scalarOnly = false
+// inState reports whether x, y, z are the three arrays of one newState(n) block.
+func inState(x, y, z []float64, n int) bool {
+	nn := n * n
+	s := nn + statePad(n)
+	if len(x) != nn || len(y) != nn || len(z) != nn || cap(x) < 3*s {
+		return false
+	}
+	block := x[:3*s]
+	return &block[s] == &y[0] && &block[2*s] == &z[0]
+}
 
 // lap is the periodic 5-point Laplacian of one cell in the reference's summation order.
 func lap(up, down, left, right, c float64) float64 {
@@ -52,8 +71,14 @@ func turingCell(vu, vd, vl, vr, vc, au, ad, al, ar, ac, iu, id, il, ir, ic, alph
 
 // stepTuring writes the next V, A, I into dv, da, di from v, a, in (all n×n).
 func stepTuring(dv, da, di, v, a, in []float64, n int, alpha, theta float64, clampV bool) {
+	stepTuringRows(dv, da, di, v, a, in, n, alpha, theta, clampV, 0, n, 0)
+}
+
+// stepTuringRows writes rows r0…r1−1 of the next state, using band's pad windows. Rows
+// only read the current arrays, so bands of one step can run at the same time.
+func stepTuringRows(dv, da, di, v, a, in []float64, n int, alpha, theta float64, clampV bool, r0, r1, band int) {
 	if n < 3 {
-		for r := 0; r < n; r++ {
+		for r := r0; r < r1; r++ {
 			up, down := ((r-1+n)%n)*n, ((r+1)%n)*n
 			for c := 0; c < n; c++ {
 				l, rt := (c-1+n)%n, (c+1)%n
@@ -67,10 +92,10 @@ func stepTuring(dv, da, di, v, a, in []float64, n int, alpha, theta float64, cla
 		}
 		return
 	}
-	if vectorStep(dv, da, di, v, a, in, n, alpha, theta, clampV) {
+	if vectorStep(dv, da, di, v, a, in, n, alpha, theta, clampV, r0, r1, band) {
 		return
 	}
-	for r := 0; r < n; r++ {
+	for r := r0; r < r1; r++ {
 		up, down := r-1, r+1
 		if r == 0 {
 			up = n - 1
@@ -78,19 +103,24 @@ func stepTuring(dv, da, di, v, a, in []float64, n int, alpha, theta float64, cla
 		if r == n-1 {
 			down = 0
 		}
-		vu, vc, vd := v[up*n:up*n+n], v[r*n:r*n+n], v[down*n:down*n+n]
-		au, ac, ad := a[up*n:up*n+n], a[r*n:r*n+n], a[down*n:down*n+n]
-		iu, ic, id := in[up*n:up*n+n], in[r*n:r*n+n], in[down*n:down*n+n]
-		ov, oa, oi := dv[r*n:r*n+n], da[r*n:r*n+n], di[r*n:r*n+n]
-
-		// Column 0 and column n−1 wrap around.
-		ov[0], oa[0], oi[0] = turingCell(vu[0], vd[0], vc[n-1], vc[1], vc[0],
-			au[0], ad[0], ac[n-1], ac[1], ac[0], iu[0], id[0], ic[n-1], ic[1], ic[0], alpha, theta, clampV)
-		ov[n-1], oa[n-1], oi[n-1] = turingCell(vu[n-1], vd[n-1], vc[n-2], vc[0], vc[n-1],
-			au[n-1], ad[n-1], ac[n-2], ac[0], ac[n-1], iu[n-1], id[n-1], ic[n-2], ic[0], ic[n-1], alpha, theta, clampV)
-		turingInterior(ov[1:n-1], oa[1:n-1], oi[1:n-1], vu[1:n-1], vd[1:n-1], vc,
-			au[1:n-1], ad[1:n-1], ac, iu[1:n-1], id[1:n-1], ic, alpha, theta, clampV)
+		turingRow(dv[r*n:r*n+n], da[r*n:r*n+n], di[r*n:r*n+n],
+			v[up*n:up*n+n], v[r*n:r*n+n], v[down*n:down*n+n],
+			a[up*n:up*n+n], a[r*n:r*n+n], a[down*n:down*n+n],
+			in[up*n:up*n+n], in[r*n:r*n+n], in[down*n:down*n+n], alpha, theta, clampV)
 	}
+}
+
+// turingRow writes one row (n ≥ 3) of the next state into ov, oa, oi from the rows above
+// (u), at (c) and below (d) of V, A and I.
+func turingRow(ov, oa, oi, vu, vc, vd, au, ac, ad, iu, ic, id []float64, alpha, theta float64, clampV bool) {
+	n := len(vc)
+	// Column 0 and column n−1 wrap around.
+	ov[0], oa[0], oi[0] = turingCell(vu[0], vd[0], vc[n-1], vc[1], vc[0],
+		au[0], ad[0], ac[n-1], ac[1], ac[0], iu[0], id[0], ic[n-1], ic[1], ic[0], alpha, theta, clampV)
+	ov[n-1], oa[n-1], oi[n-1] = turingCell(vu[n-1], vd[n-1], vc[n-2], vc[0], vc[n-1],
+		au[n-1], ad[n-1], ac[n-2], ac[0], ac[n-1], iu[n-1], id[n-1], ic[n-2], ic[0], ic[n-1], alpha, theta, clampV)
+	turingInterior(ov[1:n-1], oa[1:n-1], oi[1:n-1], vu[1:n-1], vd[1:n-1], vc,
+		au[1:n-1], ad[1:n-1], ac, iu[1:n-1], id[1:n-1], ic, alpha, theta, clampV)
 }
 
 // turingInterior updates columns 1…n−2 of one row. The centre rows vc, ac, ic are the
@@ -134,8 +164,13 @@ func plainCell(vu, vd, vl, vr, vc, alpha float64, clampV bool) float64 {
 
 // stepPlain writes the next V into dv from v (Turing off).
 func stepPlain(dv, v []float64, n int, alpha float64, clampV bool) {
+	stepPlainRows(dv, v, n, alpha, clampV, 0, n)
+}
+
+// stepPlainRows writes rows r0…r1−1 of the next V (Turing off).
+func stepPlainRows(dv, v []float64, n int, alpha float64, clampV bool, r0, r1 int) {
 	if n < 3 {
-		for r := 0; r < n; r++ {
+		for r := r0; r < r1; r++ {
 			up, down := ((r-1+n)%n)*n, ((r+1)%n)*n
 			for c := 0; c < n; c++ {
 				k := r*n + c
@@ -144,7 +179,7 @@ func stepPlain(dv, v []float64, n int, alpha float64, clampV bool) {
 		}
 		return
 	}
-	for r := 0; r < n; r++ {
+	for r := r0; r < r1; r++ {
 		up, down := r-1, r+1
 		if r == 0 {
 			up = n - 1

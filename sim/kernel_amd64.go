@@ -7,52 +7,107 @@ import (
 	"golang.org/x/sys/cpu"
 )
 
-// useAVX selects the 4-wide AVX step kernel. AVX adds, subtracts, multiplies and
-// compares round each lane exactly like the scalar SSE2 code and no FMA is used, so both
-// kernels give identical bits (TestKernelMatchesReferenceStep).
-var useAVX = cpu.X86.HasAVX
+// kernelAvailable reports whether this CPU (and OS) runs kernel k. The vector kernels
+// use only adds, subtracts, multiplies, compares, min/max and blends, which round each
+// lane exactly like the scalar SSE2 code; no FMA is used, so all kernels give identical
+// bits (TestKernelsMatchReference).
+func kernelAvailable(k int) bool {
+	switch k {
+	case kernelScalar:
+		return true
+	case kernelAVX:
+		return cpu.X86.HasAVX
+	case kernelAVX512:
+		return cpu.X86.HasAVX512F // includes the OS's saving of the ZMM and mask state
+	}
+	return false
+}
 
-// stepArgs is the argument block of turingStepAVX; the assembly reads it by offset, so
+// stepArgs is the argument block of the assembly kernels; they read it by offset, so
 // the field order is part of the contract with kernel_amd64.s.
 type stepArgs struct {
 	cur, next    *float64 // V of the current and next block; A and I follow at +stride, +2·stride
 	n            int
-	stride       uintptr // (n² + statePad)·8 bytes
+	stride       uintptr // (n² + statePad(n))·8 bytes
 	alpha, theta float64
 	vmin, vmax   float64  // field clamp, or ∓Inf when jitter comes before the clamp
-	pad          *float64 // the scratch after cur's V (A's and I's follow at +stride, +2·stride)
+	pad          *float64 // this band's windows after cur's V (A's and I's at +stride, +2·stride)
+	r0, r1       int      // rows r0…r1−1
 }
 
 //go:noescape
 func turingStepAVX(args *stepArgs)
 
-// vectorStep runs the AVX kernel on every cell when the arrays are laid out as
-// newState lays them out, and reports whether it did.
-func vectorStep(dv, da, di, v, a, in []float64, n int, alpha, theta float64, clampV bool) bool {
-	nn := n * n
-	if !useAVX || scalarOnly || n < 6 || !inState(v, a, in, nn) || !inState(dv, da, di, nn) {
+//go:noescape
+func turingStepAVX512(args *stepArgs)
+
+// minVectorN is the smallest grid each vector kernel handles: its row's left and right
+// windows (one vector each) must lie inside the row.
+var minVectorN = [...]int{kernelAVX: 6, kernelAVX512: 9}
+
+// vectorStep runs the selected vector kernel on rows r0…r1−1 when the arrays are laid
+// out as newState lays them out, and reports whether it did.
+func vectorStep(dv, da, di, v, a, in []float64, n int, alpha, theta float64, clampV bool, r0, r1, band int) bool {
+	k := kernel
+	if k == kernelScalar || n < minVectorN[k] || r0 >= r1 || band >= maxBands(n) ||
+		!inState(v, a, in, n) || !inState(dv, da, di, n) {
 		return false
 	}
+	nn := n * n
 	args := stepArgs{
 		cur: &v[0], next: &dv[0], n: n,
-		stride: uintptr(nn+statePad) * unsafe.Sizeof(float64(0)),
+		stride: uintptr(nn+statePad(n)) * unsafe.Sizeof(float64(0)),
 		alpha:  alpha, theta: theta,
 		vmin: math.Inf(-1), vmax: math.Inf(1),
-		pad: &v[:nn+1][nn],
+		pad: &v[:cap(v)][nn+band*bandPad],
+		r0:  r0, r1: r1,
 	}
 	if clampV {
 		args.vmin, args.vmax = FieldMinV, FieldMaxV
 	}
-	turingStepAVX(&args)
+	if k == kernelAVX512 {
+		turingStepAVX512(&args)
+	} else {
+		turingStepAVX(&args)
+	}
 	return true
 }
 
-// inState reports whether x, y, z are the three arrays of one newState block.
-func inState(x, y, z []float64, nn int) bool {
-	s := nn + statePad
-	if len(x) != nn || len(y) != nn || len(z) != nn || cap(x) < 3*s {
+// rowArgs is the argument block of the row kernels (the same contract as stepArgs).
+type rowArgs struct {
+	up, mid, down       *float64 // V of the input rows; A and I at +inStride, +2·inStride
+	out                 *float64 // V of the output row; A and I at +outStride, +2·outStride
+	inStride, outStride uintptr  // bytes
+	n                   int
+	alpha, theta        float64
+	vmin, vmax          float64
+	pad                 *float64 // wrap-window scratch of the input (A's, I's at +inStride, +2·inStride)
+}
+
+//go:noescape
+func turingRowAVX(args *rowArgs)
+
+//go:noescape
+func turingRowAVX512(args *rowArgs)
+
+// vectorRow computes one row with the vector kernel in use and reports whether it did.
+// The levels are laid out by block.go (offsets in cells).
+func vectorRow(in, out *level, up, mid, down, o, n int, alpha, theta float64) bool {
+	k := kernel
+	if k == kernelScalar || n < minVectorN[k] {
 		return false
 	}
-	block := x[:3*s]
-	return &block[s] == &y[0] && &block[2*s] == &z[0]
+	const f = unsafe.Sizeof(float64(0))
+	args := rowArgs{
+		up: &in.blk[up], mid: &in.blk[mid], down: &in.blk[down], out: &out.blk[o],
+		inStride: uintptr(in.stride) * f, outStride: uintptr(out.stride) * f,
+		n: n, alpha: alpha, theta: theta, vmin: FieldMinV, vmax: FieldMaxV,
+		pad: &in.blk[in.pad],
+	}
+	if k == kernelAVX512 {
+		turingRowAVX512(&args)
+	} else {
+		turingRowAVX(&args)
+	}
+	return true
 }

@@ -1,4 +1,5 @@
 #include "textflag.h"
+#include "kernel_amd64.h"
 
 // Broadcast constants (4 lanes each).
 DATA ·avxFour+0(SB)/8, $4.0
@@ -44,15 +45,15 @@ DATA ·avxBoost+24(SB)/8, $0.005
 GLOBL ·avxBoost(SB), RODATA|NOPTR, $32
 
 // BLOCK computes 4 interior cells. AX, BX: rows above and below at the cells; DX: the
-// centre row one cell to the left; SI: the output; R11: bytes from V to A (A to I).
-// Per lane, exactly the scalar order of turingInterior (kernel.go):
+// centre row one cell to the left; SI: the output; R11: bytes from V to A (A to I) in the
+// input, OS in the output. Per lane, exactly the scalar order of turingInterior (kernel.go):
 //   nv = c + α·((((vu+vd)+vl)+vr) − 4c)
 //   na = ca + (Da·((((au+ad)+al)+ar) − 4ca) + ra·(ca·(1−ca) − ci))
 //   ni = ci + (Di·((((iu+id)+il)+ir) − 4ci) + ri·(na − ci))
 //   nv = na > θ ? nv + 0.005 : nv
 //   clamps: MAXPD(lo, x) = lo > x ? lo : x and MINPD(hi, y) = hi < y ? hi : y keep NaN
 //   like numpy's clip; signed zeros cannot differ because −0 never arises.
-#define BLOCK \
+#define BLOCK(OS) \
 	VMOVUPD (AX), Y0 \
 	VADDPD (BX), Y0, Y0 \
 	VADDPD (DX), Y0, Y0 \
@@ -98,8 +99,8 @@ GLOBL ·avxBoost(SB), RODATA|NOPTR, $32
 	VMAXPD Y3, Y8, Y3 \
 	VMINPD Y3, Y7, Y3 \
 	VMOVUPD Y0, (SI) \
-	VMOVUPD Y2, (SI)(R11*1) \
-	VMOVUPD Y3, (SI)(R11*2)
+	VMOVUPD Y2, (SI)(OS*1) \
+	VMOVUPD Y3, (SI)(OS*2)
 
 // HALO_LEFT(IX, SC) copies the centre row's wrap window for columns 0…3 into the pad at
 // DI (+IX·SC): pad[0:6] = [c[n−1], c[0], c[1], c[2], c[3], c[4]]. R15: c[0], R14: c[n−1].
@@ -121,30 +122,18 @@ GLOBL ·avxBoost(SB), RODATA|NOPTR, $32
 	VMOVSD (R15)(IX*SC), X2 \
 	VMOVSD X2, 104(DI)(IX*SC)
 
-// ROWPTRS sets AX = up[0], BX = down[0], SI = out[0] and R15 = c[0] for row R13.
-#define ROWPTRS \
-	MOVQ R13, R14 \
-	DECQ R14 \
-	JGE 3(PC) \
-	MOVQ R10, R14 \
-	DECQ R14 \
-	IMULQ R12, R14 \
-	LEAQ (R8)(R14*1), AX \
-	MOVQ R13, R14 \
-	INCQ R14 \
-	CMPQ R14, R10 \
-	JLT 2(PC) \
-	XORQ R14, R14 \
-	IMULQ R12, R14 \
-	LEAQ (R8)(R14*1), BX \
-	MOVQ R13, R14 \
-	IMULQ R12, R14 \
-	LEAQ (R8)(R14*1), R15 \
-	LEAQ (R9)(R14*1), SI
+// CONSTS4 loads the constant registers Y6…Y8 and Y13…Y15.
+#define CONSTS4 \
+	VMOVUPD ·avxFour(SB), Y6 \
+	VMOVUPD ·avxOne(SB), Y7 \
+	VXORPD Y8, Y8, Y8 \
+	VMOVUPD ·avxDa(SB), Y13 \
+	VMOVUPD ·avxRa(SB), Y14 \
+	VMOVUPD ·avxBoost(SB), Y15
 
 // func turingStepAVX(args *stepArgs)
 //
-// Every cell of every row (n ≥ 6), 4 at a time. Columns 0…3 and n−4…n−1 read their
+// Every cell of rows r0…r1−1 (n ≥ 6), 4 at a time. Columns 0…3 and n−4…n−1 read their
 // centre-row neighbours from 6-cell wrap windows copied into the pad that follows each
 // array, so the periodic boundary needs no scalar code. The windows are written before
 // the row's interior and read after it, so the loads never wait on the stores. Blocks
@@ -160,19 +149,15 @@ TEXT ·turingStepAVX(SB), NOSPLIT, $0-8
 	VBROADCASTSD 40(DI), Y10 // theta
 	VBROADCASTSD 48(DI), Y11 // vmin
 	VBROADCASTSD 56(DI), Y12 // vmax
-	MOVQ 64(DI), DI  // pad of cur's V
-	VMOVUPD ·avxFour(SB), Y6
-	VMOVUPD ·avxOne(SB), Y7
-	VXORPD Y8, Y8, Y8
-	VMOVUPD ·avxDa(SB), Y13
-	VMOVUPD ·avxRa(SB), Y14
-	VMOVUPD ·avxBoost(SB), Y15
+	MOVQ 72(DI), R13 // r = r0
+	MOVQ 64(DI), DI  // this band's pad after cur's V
+	CONSTS4
 	MOVQ R10, R12
 	SHLQ $3, R12     // row bytes
-	XORQ R13, R13    // r
 
 rowloop:
-	CMPQ R13, R10
+	MOVQ args+0(FP), CX // no register is free for r1; the args block is in cache
+	CMPQ R13, 80(CX)
 	JGE done
 	ROWPTRS
 
@@ -199,7 +184,7 @@ rowloop:
 colloop:
 	CMPQ CX, $4
 	JLT tail
-	BLOCK
+	BLOCK(R11)
 	ADDQ $32, AX
 	ADDQ $32, BX
 	ADDQ $32, DX
@@ -216,24 +201,104 @@ tail:
 	ADDQ CX, BX
 	ADDQ CX, DX
 	ADDQ CX, SI
-	BLOCK
+	BLOCK(R11)
 
 edges:
 	// Columns 0…3 through the left window.
 	ROWPTRS
 	MOVQ DI, DX
-	BLOCK
+	BLOCK(R11)
 	// Columns n−4…n−1 through the right window.
 	LEAQ -32(R12), CX
 	ADDQ CX, AX
 	ADDQ CX, BX
 	ADDQ CX, SI
 	LEAQ 64(DI), DX
-	BLOCK
+	BLOCK(R11)
 
 	INCQ R13
 	JMP rowloop
 
 done:
+	VZEROUPPER
+	RET
+
+// func turingRowAVX(args *rowArgs)
+//
+// One row (n ≥ 6) from three input rows given by pointer, as turingRowAVX512
+// (kernel_avx512_amd64.s) with 4 lanes.
+TEXT ·turingRowAVX(SB), NOSPLIT, $0-8
+	MOVQ args+0(FP), DI
+	MOVQ 0(DI), R8   // up
+	MOVQ 8(DI), R15  // centre
+	MOVQ 16(DI), R9  // down
+	MOVQ 24(DI), R13 // out
+	MOVQ 32(DI), R11 // input stride
+	MOVQ 40(DI), R12 // output stride
+	MOVQ 48(DI), R10 // n
+	VBROADCASTSD 56(DI), Y9  // alpha
+	VBROADCASTSD 64(DI), Y10 // theta
+	VBROADCASTSD 72(DI), Y11 // vmin
+	VBROADCASTSD 80(DI), Y12 // vmax
+	MOVQ 88(DI), DI  // pad of the input's V
+	CONSTS4
+
+	MOVQ R10, BX
+	SHLQ $3, BX              // row bytes
+	LEAQ -8(R15)(BX*1), R14  // c[n−1]
+	XORQ CX, CX
+	HALO_LEFT(CX, 1)
+	HALO_LEFT(R11, 1)
+	HALO_LEFT(R11, 2)
+	LEAQ -40(R15)(BX*1), R14 // c[n−5]
+	HALO_RIGHT(CX, 1)
+	HALO_RIGHT(R11, 1)
+	HALO_RIGHT(R11, 2)
+
+	LEAQ 32(R8), AX
+	LEAQ 32(R9), BX
+	LEAQ 24(R15), DX
+	LEAQ 32(R13), SI
+	MOVQ R10, CX
+	SUBQ $8, CX
+	JLE redges
+
+rcolloop:
+	CMPQ CX, $4
+	JLT rtail
+	BLOCK(R12)
+	ADDQ $32, AX
+	ADDQ $32, BX
+	ADDQ $32, DX
+	ADDQ $32, SI
+	SUBQ $4, CX
+	JMP rcolloop
+
+rtail:
+	TESTQ CX, CX
+	JEQ redges
+	SUBQ $4, CX
+	SHLQ $3, CX
+	ADDQ CX, AX
+	ADDQ CX, BX
+	ADDQ CX, DX
+	ADDQ CX, SI
+	BLOCK(R12)
+
+redges:
+	MOVQ R8, AX
+	MOVQ R9, BX
+	MOVQ R13, SI
+	MOVQ DI, DX
+	BLOCK(R12)
+	MOVQ R10, CX
+	SHLQ $3, CX
+	SUBQ $32, CX
+	ADDQ CX, AX
+	ADDQ CX, BX
+	ADDQ CX, SI
+	LEAQ 64(DI), DX
+	BLOCK(R12)
+
 	VZEROUPPER
 	RET

@@ -2,10 +2,13 @@
 
 package sim
 
-// useAVX is false: there is no vector kernel here.
-var useAVX = false
+// kernelAvailable: only the scalar kernel exists on this architecture.
+func kernelAvailable(k int) bool { return k == kernelScalar }
 
 // vectorStep has no vector kernel on this architecture; the scalar kernel does all cells.
-func vectorStep(dv, da, di, v, a, in []float64, n int, alpha, theta float64, clampV bool) bool {
+func vectorStep(dv, da, di, v, a, in []float64, n int, alpha, theta float64, clampV bool, r0, r1, band int) bool {
 	return false
 }
+
+// vectorRow has no vector kernel on this architecture.
+func vectorRow(in, out *level, up, mid, down, o, n int, alpha, theta float64) bool { return false }

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"testing"
 
@@ -42,47 +43,122 @@ func refStepTuring(v, a, in []float64, n int, alpha, theta float64, clampV bool)
 	return nv, na, ni
 }
 
-func TestKernelMatchesReferenceStep(t *testing.T) {
-	for _, scalar := range []bool{false, true} {
-		for _, n := range []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 33, 64} {
-			for _, clampV := range []bool{true, false} {
-				rng := nprand.New(uint64(7 + n))
-				nn := n * n
-				v, a, in := newState(nn)
-				for k := range v {
-					// Wide ranges so that every clamp and the Turing mask fire somewhere.
-					v[k] = rng.Uniform(-0.2, 0.1)
-					a[k] = rng.Uniform(-0.2, 1.2)
-					in[k] = rng.Uniform(-0.2, 1.2)
-				}
-				if n > 4 {
-					v[n+2], a[2*n+3], in[3*n+1] = math.NaN(), math.NaN(), math.Inf(1)
-				}
-				wv, wa, wi := refStepTuring(v, a, in, n, 0.6, 0.3, clampV)
-				gv, ga, gi := newState(nn) // the Simulator's layout
-				if scalar {
-					gv, ga, gi = make([]float64, nn), make([]float64, nn), make([]float64, nn)
-				}
-				scalarOnly = scalar
-				// Make sure the vector kernel really runs where it exists.
-				require.Equal(t, useAVX && !scalar && n >= 6, vectorStep(gv, ga, gi, v, a, in, n, 0.6, 0.3, clampV))
-				stepTuring(gv, ga, gi, v, a, in, n, 0.6, 0.3, clampV)
-				scalarOnly = false
-				for k := range wv {
-					requireSameBits(t, wv[k], gv[k], "V n=%d k=%d scalar=%v", n, k, scalar)
-					requireSameBits(t, wa[k], ga[k], "A n=%d k=%d scalar=%v", n, k, scalar)
-					requireSameBits(t, wi[k], gi[k], "I n=%d k=%d scalar=%v", n, k, scalar)
+// setKernel switches the step kernel for the rest of the test.
+func setKernel(t *testing.T, name string) {
+	t.Helper()
+	k, err := selectKernel(name)
+	require.NoError(t, err)
+	old := kernel
+	kernel = k
+	t.Cleanup(func() { kernel = old })
+}
+
+// wideState fills a state with values in wide ranges, so that every clamp and the
+// Turing mask fire somewhere, plus a NaN and an Inf.
+func wideState(n int) (v, a, in []float64) {
+	rng := nprand.New(uint64(7 + n))
+	v, a, in = newState(n)
+	for k := range v {
+		v[k] = rng.Uniform(-0.2, 0.1)
+		a[k] = rng.Uniform(-0.2, 1.2)
+		in[k] = rng.Uniform(-0.2, 1.2)
+	}
+	if n > 4 {
+		v[n+2], a[2*n+3], in[3*n+1] = math.NaN(), math.NaN(), math.Inf(1)
+	}
+	return v, a, in
+}
+
+// Every kernel this CPU has gives the reference's bits on every size around its vector
+// width (tails of every length, grids just above the vector kernels' minimum, the
+// periodic wrap on every edge), with and without the field clamp.
+func TestKernelsMatchReference(t *testing.T) {
+	sizes := []int{65, 66, 67, 71, 127, 128, 129}
+	for n := 1; n <= 40; n++ {
+		sizes = append(sizes, n)
+	}
+	for _, name := range Kernels() {
+		t.Run(name, func(t *testing.T) {
+			setKernel(t, name)
+			for _, n := range sizes {
+				for _, clampV := range []bool{true, false} {
+					v, a, in := wideState(n)
+					wv, wa, wi := refStepTuring(v, a, in, n, 0.6, 0.3, clampV)
+					gv, ga, gi := newState(n) // the Simulator's layout
+					// Make sure the vector kernel really runs where it exists.
+					require.Equal(t, kernel != kernelScalar && n >= vectorMin(kernel),
+						vectorStep(gv, ga, gi, v, a, in, n, 0.6, 0.3, clampV, 0, n, 0), "n=%d", n)
+					stepTuring(gv, ga, gi, v, a, in, n, 0.6, 0.3, clampV)
+					requireSameState(t, wv, wa, wi, gv, ga, gi, "n=%d clamp=%v", n, clampV)
 				}
 			}
+		})
+	}
+}
+
+// Arrays outside the Simulator's layout take the scalar path and give the same bits.
+func TestKernelPlainSlicesMatchReference(t *testing.T) {
+	for _, n := range []int{5, 9, 17, 64} {
+		v, a, in := wideState(n)
+		wv, wa, wi := refStepTuring(v, a, in, n, 0.6, 0.3, true)
+		nn := n * n
+		gv, ga, gi := make([]float64, nn), make([]float64, nn), make([]float64, nn)
+		require.False(t, vectorStep(gv, ga, gi, v, a, in, n, 0.6, 0.3, true, 0, n, 0))
+		stepTuring(gv, ga, gi, v, a, in, n, 0.6, 0.3, true)
+		requireSameState(t, wv, wa, wi, gv, ga, gi, "n=%d", n)
+	}
+}
+
+// requireSameState compares three arrays with requireSameBits.
+func requireSameState(t *testing.T, wv, wa, wi, gv, ga, gi []float64, msg string, args ...any) {
+	t.Helper()
+	where := fmt.Sprintf(msg, args...)
+	for k := range wv {
+		requireSameBits(t, wv[k], gv[k], "V k=%d %s", k, where)
+		requireSameBits(t, wa[k], ga[k], "A k=%d %s", k, where)
+		requireSameBits(t, wi[k], gi[k], "I k=%d %s", k, where)
+	}
+}
+
+// vectorMin is the smallest grid kernel k vectorises.
+func vectorMin(k int) int {
+	if k == kernelScalar {
+		return math.MaxInt
+	}
+	return minVectorN[k]
+}
+
+func TestSelectKernel(t *testing.T) {
+	best, err := selectKernel("")
+	require.NoError(t, err)
+	require.Equal(t, kernelNames[best], Kernels()[len(Kernels())-1])
+	k, err := selectKernel(" Scalar ")
+	require.NoError(t, err)
+	require.Equal(t, kernelScalar, k)
+	k, err = selectKernel("auto")
+	require.NoError(t, err)
+	require.Equal(t, best, k)
+	k, err = selectKernel("sse9")
+	require.ErrorContains(t, err, "MFN_KERNEL")
+	require.ErrorContains(t, err, "unknown kernel")
+	require.Equal(t, best, k, "a bad value falls back to the best kernel")
+	for kk, name := range kernelNames {
+		_, err := selectKernel(name)
+		if kernelAvailable(kk) {
+			require.NoError(t, err)
+		} else {
+			require.ErrorContains(t, err, "does not support")
 		}
 	}
+	require.NoError(t, KernelError(), "%s in the environment must name a kernel this CPU has", KernelEnv)
+	t.Logf("kernel %s; available %v", Kernel(), Kernels())
 }
 
 // requireSameBits compares floats bit for bit, except that any NaN equals any NaN
 // (payloads depend on operand order and are not part of numpy's contract).
 func requireSameBits(t *testing.T, want, got float64, msgAndArgs ...any) {
 	t.Helper()
-	if math.IsNaN(want) && math.IsNaN(got) {
+	if math.Float64bits(want) == math.Float64bits(got) || math.IsNaN(want) && math.IsNaN(got) {
 		return
 	}
 	require.Equal(t, math.Float64bits(want), math.Float64bits(got), msgAndArgs...)
@@ -90,8 +166,7 @@ func requireSameBits(t *testing.T, want, got float64, msgAndArgs ...any) {
 
 // The scalar kernel (the only one off amd64) reproduces a whole golden run too.
 func TestScalarKernelGolden(t *testing.T) {
-	scalarOnly = true
-	defer func() { scalarOnly = false }()
+	setKernel(t, "scalar")
 	f, ev, err := Run(context.Background(), nprand.New(42), DefaultParams(), nil)
 	require.NoError(t, err)
 	require.Equal(t, 14, ev)

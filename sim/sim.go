@@ -35,6 +35,10 @@ type Params struct {
 	TuringThreshold  float64
 	QuantumJitter    bool
 	JitterVar        float64 // V²
+	// Workers is how many goroutines one step may use: each takes a band of at least
+	// MinBandRows rows (bands.go). 0 or 1 keeps the run on the caller's goroutine. The
+	// results do not depend on it.
+	Workers int
 }
 
 // DefaultParams are the reference defaults (64, 64, 0.18, 0.25, true, 0.75, false, 0.0005).
@@ -54,15 +58,18 @@ func DefaultParams() Params {
 // Simulator is one run's state. Step allocates nothing: New allocates two states (field,
 // activator, inhibitor) and Step writes the next state into the spare one and swaps.
 type Simulator struct {
-	p      Params
-	n      int
-	rng    *nprand.Generator
-	sigma  float64 // sqrt(JitterVar), computed once like the reference
-	v, v2  []float64
-	a, a2  []float64
-	in, i2 []float64
-	steps  int
-	events int
+	p       Params
+	n       int
+	rng     *nprand.Generator
+	sigma   float64 // sqrt(JitterVar), computed once like the reference
+	v, v2   []float64
+	a, a2   []float64
+	in, i2  []float64
+	steps   int
+	events  int
+	workers int     // goroutines per step (1: sequential)
+	spikes  []spike // a temporal block's pre-drawn spikes (block.go)
+	rings   []level // a temporal block's intermediate levels, per band
 }
 
 // New draws the initial state from rng in the reference's order: N² normals for the
@@ -74,13 +81,13 @@ func New(p Params, rng *nprand.Generator) *Simulator {
 		panic(fmt.Sprintf("sim: grid size %d < 1", p.GridSize))
 	}
 	n := p.GridSize
-	s := &Simulator{p: p, n: n, rng: rng, sigma: math.Sqrt(p.JitterVar)}
+	s := &Simulator{p: p, n: n, rng: rng, sigma: math.Sqrt(p.JitterVar), workers: workersFor(n, p.Workers)}
 	nn := n * n
 	if p.TuringEnabled {
 		// V, A and I of one state sit back to back in one block (the layout the vector
 		// kernel addresses); Step swaps the two blocks' slices together.
-		s.v, s.a, s.in = newState(nn)
-		s.v2, s.a2, s.i2 = newState(nn)
+		s.v, s.a, s.in = newState(n)
+		s.v2, s.a2, s.i2 = newState(n)
 	} else {
 		s.v, s.v2 = make([]float64, nn), make([]float64, nn)
 	}
@@ -108,12 +115,10 @@ func (s *Simulator) Step() {
 		s.events++
 	}
 	clampNow := !s.p.QuantumJitter
+	s.stepBands(clampNow)
 	if s.p.TuringEnabled {
-		stepTuring(s.v2, s.a2, s.i2, s.v, s.a, s.in, n, s.p.Alpha, s.p.TuringThreshold, clampNow)
 		s.a, s.a2 = s.a2, s.a
 		s.in, s.i2 = s.i2, s.in
-	} else {
-		stepPlain(s.v2, s.v, n, s.p.Alpha, clampNow)
 	}
 	s.v, s.v2 = s.v2, s.v
 	if s.p.QuantumJitter {
@@ -154,7 +159,9 @@ type Observer func(step int, field []float64, growthEvents int) bool
 // ErrParams reports structurally impossible parameters (grid < 1, steps < 0).
 var ErrParams = errors.New("sim: invalid parameters")
 
-// Run runs p.Steps steps, calling obs (if not nil) after each and checking ctx between steps.
+// Run runs p.Steps steps, calling obs (if not nil) after each and checking ctx between steps
+// (without an observer, large grids advance in temporal blocks of up to 8 steps; ctx is
+// checked between blocks).
 // With p.Steps = 0 it returns the initial field. When ctx ends it returns the field and
 // events so far together with ctx.Err(). The returned field is owned by the caller.
 func Run(ctx context.Context, rng *nprand.Generator, p Params, obs Observer) (field []float64, growthEvents int, err error) {
@@ -168,16 +175,22 @@ func Run(ctx context.Context, rng *nprand.Generator, p Params, obs Observer) (fi
 		return nil, 0, err
 	}
 	s := New(p, rng)
-	for step := 0; step < p.Steps; step++ {
+	for step := 0; step < p.Steps; {
 		if step > 0 {
 			if err := ctx.Err(); err != nil {
 				return s.field(), s.events, err
 			}
 		}
+		if obs == nil {
+			// Unobserved, several steps may run as one temporal block (block.go).
+			step += s.Advance(p.Steps - step)
+			continue
+		}
 		s.Step()
-		if obs != nil && !obs(step, s.field(), s.events) {
+		if !obs(step, s.field(), s.events) {
 			break
 		}
+		step++
 	}
 	return s.field(), s.events, nil
 }

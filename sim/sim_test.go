@@ -29,7 +29,7 @@ func maxAbsDiff(a, b []float64) float64 {
 }
 
 func TestDefaultParams(t *testing.T) {
-	require.Equal(t, Params{64, 64, 0.18, 0.25, true, 0.75, false, 0.0005}, DefaultParams())
+	require.Equal(t, Params{64, 64, 0.18, 0.25, true, 0.75, false, 0.0005, 0}, DefaultParams())
 }
 
 // S-03, S-05, S-28 ★ growth event counts (64×100, seed 42) and S-04 (p = 0).

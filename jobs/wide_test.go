@@ -1,0 +1,78 @@
+package jobs
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// idleWorkers is a WorkerLender over a count of idle workers, standing in for the pool
+// until it implements the interface.
+type idleWorkers struct {
+	mu             sync.Mutex
+	idle, lent     int
+	asked, maxLent int
+}
+
+func (w *idleWorkers) TryBorrow(n int) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.asked += n
+	got := min(n, w.idle)
+	w.idle -= got
+	w.lent += got
+	w.maxLent = max(w.maxLent, w.lent)
+	return got
+}
+
+func (w *idleWorkers) Return(n int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.idle += n
+	w.lent -= n
+}
+
+func TestWideConfigValidate(t *testing.T) {
+	require.NoError(t, DefaultWideConfig().Validate())
+	var ve *ValidationError
+	require.ErrorAs(t, WideConfig{MinGrid: 64}.Validate(), &ve)
+	require.Equal(t, "min_grid", ve.Field)
+	require.ErrorAs(t, WideConfig{MinGrid: 512, MaxWorkers: -1}.Validate(), &ve)
+	require.Equal(t, "max_workers", ve.Field)
+}
+
+// A run from MinGrid on borrows idle workers, returns them all, and gives the same
+// numbers as on one worker; a smaller run never asks.
+func TestWideRunBorrowsAndMatches(t *testing.T) {
+	req := DefaultSimulateRequest()
+	req.GridSize, req.Steps = 256, 5 // grid_size 256 is /simulate's maximum
+	want, err := runSimulate(context.Background(), req, nil)
+	require.NoError(t, err)
+
+	lender := &idleWorkers{idle: 3}
+	ctx := WithWide(context.Background(), WideConfig{MinGrid: 512, MaxWorkers: 4}, lender)
+	got, err := runSimulate(ctx, req, nil)
+	require.NoError(t, err)
+	require.Equal(t, want, got)
+	require.Zero(t, lender.asked, "256 < min_grid: one worker, no borrowing")
+
+	ctx = WithWide(context.Background(), WideConfig{MinGrid: 256, MaxWorkers: 4}, lender)
+	got, err = runSimulate(ctx, req, nil)
+	require.NoError(t, err)
+	require.Equal(t, want, got, "the same numbers on several workers")
+	require.Equal(t, 3, lender.asked, "up to max_workers − 1 extra (256/64 = 4 bands)")
+	require.Equal(t, 3, lender.maxLent)
+	require.Zero(t, lender.lent, "every borrowed worker is returned")
+	require.Equal(t, 3, lender.idle)
+
+	// With one idle worker the run takes what there is.
+	lender = &idleWorkers{idle: 1}
+	ctx = WithWide(context.Background(), WideConfig{MinGrid: 256}, lender)
+	got, err = runSimulate(ctx, req, nil)
+	require.NoError(t, err)
+	require.Equal(t, want, got)
+	require.Equal(t, 1, lender.maxLent)
+	require.Zero(t, lender.lent)
+}
