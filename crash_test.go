@@ -23,31 +23,6 @@ import (
 // the moments where a result can be stranded or a position lost, restart it on the
 // same state, and check that every job's result is present afterwards.
 
-var built struct {
-	once sync.Once
-	path string
-	err  error
-}
-
-// mfnBinary builds the binary once per test process.
-func mfnBinary(t *testing.T) string {
-	t.Helper()
-	built.once.Do(func() {
-		dir, err := os.MkdirTemp("", "mfn-crash-")
-		if err != nil {
-			built.err = err
-			return
-		}
-		built.path = filepath.Join(dir, "mfn")
-		out, err := exec.Command("go", "build", "-o", built.path, ".").CombinedOutput()
-		if err != nil {
-			built.err = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	require.NoError(t, built.err)
-	return built.path
-}
-
 // mfnProc is one run of the binary.
 type mfnProc struct {
 	cmd    *exec.Cmd

@@ -103,12 +103,7 @@ func TestDockerImageCommand(t *testing.T) {
 	require.True(t, ok, "the image copies a config to MFN_CONFIG (%s)", cfgPath)
 	require.Equal(t, "mfn.yaml", src)
 
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "mfn")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	bin := mfnBinary(t)
 
 	// The image's file system: the example config at the documented path. Only the port
 	// moves, so that the test never collides with a server on :8000.

@@ -55,9 +55,7 @@ func TestHostileMemory(t *testing.T) {
 	// key) from GOMEMLIMIT.
 	poolCfg, goMemLimit := fmt.Sprintf("pool:\n  memory_limit_bytes: %d\n", hostileMemoryLimit), ""
 	if bin == "" {
-		bin = filepath.Join(t.TempDir(), "mfn")
-		out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-		require.NoError(t, err, "go build: %s", out)
+		bin = mfnBinary(t)
 	} else {
 		poolCfg, goMemLimit = "", strconv.Itoa(hostileMemoryLimit)
 	}

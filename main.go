@@ -30,6 +30,7 @@ import (
 	"mfn/jobs"
 	"mfn/pipeline"
 	"mfn/server"
+	"mfn/sim"
 )
 
 const usage = `usage: mfn [serve|validate|simulate|healthcheck|version] [flags]
@@ -83,13 +84,19 @@ func serve(parent context.Context, args []string, getenv func(string) (string, b
 		fmt.Fprintln(stderr, "mfn:", err)
 		return 2
 	}
+	if err := sim.KernelError(); err != nil {
+		// A forced kernel that is misspelt or missing on this CPU must not run silently
+		// on another one: benchmarks and bit-exactness checks would measure the wrong code.
+		fmt.Fprintln(stderr, "mfn:", err)
+		return 2
+	}
 	log, level, err := newLoggerLevel(cfg.Log, cfg.Env, os.Stdout)
 	if err != nil {
 		fmt.Fprintln(stderr, "mfn:", err)
 		return 2
 	}
 	defer func() { _ = log.Sync() }() // stdout cannot fsync (PITFALLS §8.1)
-	log.Info("starting", zap.String("version", version.Build()), zap.String("api_version", version.API), zap.Any("config", config.Redacted(cfg)))
+	log.Info("starting", zap.String("version", version.Build()), zap.String("api_version", version.API), zap.String("kernel", sim.Kernel()), zap.Any("config", config.Redacted(cfg)))
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -340,4 +341,20 @@ func TestLoggerKeys(t *testing.T) {
 	require.Equal(t, "prod", m["env"])
 	require.Equal(t, "r1", m["request_id"])
 	require.Regexp(t, `^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$`, m["timestamp"])
+}
+
+// TestServeRefusesAnUnknownKernel: MFN_KERNEL is read when the process starts; a value
+// that names no kernel (or one this CPU lacks) stops start-up with exit 2 instead of
+// running silently on another kernel.
+func TestServeRefusesAnUnknownKernel(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	cmd := exec.Command(mfnBinary(t), "serve")
+	cmd.Env = append(os.Environ(), "MFN_KERNEL=avx1024", "MFN_SERVER_ADDR="+freePort(t))
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, "%s", out)
+	require.Equal(t, 2, exit.ExitCode(), "%s", out)
+	require.Contains(t, string(out), "MFN_KERNEL")
 }

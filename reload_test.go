@@ -46,9 +46,7 @@ func TestReloadWithoutRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	bin := filepath.Join(t.TempDir(), "mfn")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	bin := mfnBinary(t)
 
 	addr := freePort(t)
 	conf := func(key, extra string) string {

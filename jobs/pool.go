@@ -60,13 +60,16 @@ type PoolConfig struct {
 	MemoryBudgetBytes int64 `mapstructure:"memory_budget_bytes"`
 	// Limits bound one job (a *ValidationError beyond them).
 	Limits Limits `mapstructure:"limits"`
+	// Wide lets one large simulation borrow idle workers for its row bands.
+	Wide WideConfig `mapstructure:"wide"`
 }
 
 // DefaultPoolConfig is GOMAXPROCS workers, QueuePerWorker jobs per worker and lane, a
 // 10 s queue, 20 ms cheap jobs, the memory limit and budget derived at start, and
 // DefaultLimits.
 func DefaultPoolConfig() PoolConfig {
-	return PoolConfig{MaxQueueSeconds: DefaultMaxQueueSeconds, CheapJobSeconds: DefaultCheapJobSeconds, Limits: DefaultLimits()}
+	return PoolConfig{MaxQueueSeconds: DefaultMaxQueueSeconds, CheapJobSeconds: DefaultCheapJobSeconds, Limits: DefaultLimits(),
+		Wide: DefaultWideConfig()}
 }
 
 // Validate reports a negative or absurd value, naming the key.
@@ -93,6 +96,13 @@ func (c PoolConfig) Validate() error {
 		return &ValidationError{Field: "limits.max_gradients", Reason: "must be >= 0 (0: 50000)"}
 	case l.MaxGradientValues < 0:
 		return &ValidationError{Field: "limits.max_gradient_values", Reason: "must be >= 0 (0: 4194304)"}
+	}
+	if err := c.Wide.Validate(); err != nil {
+		var ve *ValidationError
+		if errors.As(err, &ve) {
+			return &ValidationError{Field: "wide." + ve.Field, Reason: ve.Reason}
+		}
+		return err
 	}
 	return nil
 }
@@ -212,6 +222,10 @@ type Pool struct {
 	closing atomic.Bool
 	started atomic.Bool
 	running atomic.Int64
+	// slots holds one token per worker; a job takes one while it computes, and a wide
+	// run borrows idle ones (TryBorrow), so a worker that picks a job while its token is
+	// lent waits for it: the borrowed cores count against the pool's capacity.
+	slots chan struct{}
 }
 
 // NewPool allocates a pool and registers its metrics on reg (nil: none); it starts no
@@ -221,7 +235,10 @@ func NewPool(cfg PoolConfig, reg prometheus.Registerer) (*Pool, error) {
 		return nil, err
 	}
 	cfg = cfg.Effective()
-	p := &Pool{cfg: cfg, room: make(chan struct{})}
+	p := &Pool{cfg: cfg, room: make(chan struct{}), slots: make(chan struct{}, cfg.Workers)}
+	for range cfg.Workers {
+		p.slots <- struct{}{}
+	}
 	for i := range p.lanes {
 		p.lanes[i].q = make(chan *job, cfg.QueueSize)
 	}
@@ -379,11 +396,22 @@ func (p *Pool) exec(j *job) {
 		j.done <- struct{}{}
 		return
 	}
+	select {
+	case <-p.slots:
+	case <-j.ctx.Done():
+		// Every token is lent to a wide run and the caller left meanwhile.
+		p.m.observe(j.req.Kind(), 4, 0)
+		p.finished(j.cost)
+		j.err = j.ctx.Err()
+		j.done <- struct{}{}
+		return
+	}
 	p.running.Add(1)
 	start := time.Now()
-	res, err := safeRun(j.ctx, j.req)
+	res, err := safeRun(WithWide(j.ctx, p.cfg.Wide, p), j.req)
 	elapsed := time.Since(start).Seconds()
 	p.running.Add(-1)
+	p.slots <- struct{}{}
 	p.m.observe(j.req.Kind(), outcomeIndex(err), elapsed)
 	p.finished(j.cost)
 	j.res, j.err = res, err
@@ -504,4 +532,26 @@ func (p *Pool) reserveLocked(ctx context.Context, j *job, wait bool) *BusyError 
 func (p *Pool) busy(reason string, wait float64) *BusyError {
 	d := time.Duration(math.Ceil(max(wait, 1))) * time.Second
 	return &BusyError{Reason: reason, RetryAfter: min(d, maxRetryAfter)}
+}
+
+// TryBorrow takes up to n idle workers' tokens without waiting (WorkerLender): a wide
+// run uses them for its row bands, and no queued job starts on them until Return.
+func (p *Pool) TryBorrow(n int) int {
+	got := 0
+	for got < n {
+		select {
+		case <-p.slots:
+			got++
+		default:
+			return got
+		}
+	}
+	return got
+}
+
+// Return gives back tokens taken by TryBorrow.
+func (p *Pool) Return(n int) {
+	for range n {
+		p.slots <- struct{}{}
+	}
 }

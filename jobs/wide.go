@@ -18,18 +18,22 @@ import (
 
 // WideConfig sizes wide runs.
 type WideConfig struct {
-	// MinGrid is the smallest grid_size that may use several workers; smaller runs use one.
+	// MinGrid is the smallest grid_size that may use several workers; smaller runs use
+	// one. 0 = DefaultWideMinGrid.
 	MinGrid int `mapstructure:"min_grid"`
 	// MaxWorkers caps the workers of one run, the run's own included; 0 = GOMAXPROCS.
 	MaxWorkers int `mapstructure:"max_workers"`
 }
 
+// DefaultWideMinGrid is the default WideConfig.MinGrid.
+const DefaultWideMinGrid = 512
+
 // DefaultWideConfig: grids from 512² on, up to GOMAXPROCS workers.
-func DefaultWideConfig() WideConfig { return WideConfig{MinGrid: 512} }
+func DefaultWideConfig() WideConfig { return WideConfig{MinGrid: DefaultWideMinGrid} }
 
 // Validate names the bad key.
 func (c WideConfig) Validate() error {
-	if c.MinGrid < 128 {
+	if c.MinGrid != 0 && c.MinGrid < 128 {
 		// Below 128 rows a band is under 64 rows and splitting costs more than it gains.
 		return &ValidationError{Field: "min_grid", Reason: "must be at least 128"}
 	}
@@ -65,7 +69,11 @@ func WithWide(ctx context.Context, cfg WideConfig, l WorkerLender) context.Conte
 // the function that returns the borrowed ones.
 func wideWorkers(ctx context.Context, n int) (int, func()) {
 	w, ok := ctx.Value(wideKey{}).(wideCtx)
-	if !ok || w.lender == nil || n < w.cfg.MinGrid {
+	minGrid := w.cfg.MinGrid
+	if minGrid == 0 {
+		minGrid = DefaultWideMinGrid
+	}
+	if !ok || w.lender == nil || n < minGrid {
 		return 1, func() {}
 	}
 	limit := w.cfg.MaxWorkers

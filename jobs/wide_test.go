@@ -8,8 +8,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// idleWorkers is a WorkerLender over a count of idle workers, standing in for the pool
-// until it implements the interface.
+// idleWorkers is a WorkerLender over a count of idle workers that records what was
+// asked, to test wideWorkers' arithmetic (TestPoolLendsIdleWorkers tests the real pool).
 type idleWorkers struct {
 	mu             sync.Mutex
 	idle, lent     int
@@ -75,4 +75,35 @@ func TestWideRunBorrowsAndMatches(t *testing.T) {
 	require.Equal(t, want, got)
 	require.Equal(t, 1, lender.maxLent)
 	require.Zero(t, lender.lent)
+}
+
+// TestPoolLendsIdleWorkers: on the real pool, a run from wide.min_grid on holds its own
+// worker and borrows the idle one while it computes (no token left for a queued job), gives
+// it back afterwards, and its numbers equal the one-worker run's.
+func TestPoolLendsIdleWorkers(t *testing.T) {
+	cfg := PoolConfig{Workers: 2, Wide: WideConfig{MinGrid: 128, MaxWorkers: 2}}
+	p, _, _ := startPool(t, cfg)
+	req := SimulateRequest{Seed: 7, GridSize: 256, Steps: 4, Alpha: 0.18, SpikeProbability: 0.25, TuringEnabled: true, ThresholdMV: -60}
+
+	var tokensDuring []int
+	obs := ObservedSimulation{SimulateRequest: req, Every: 1, Observe: func(Snapshot) bool {
+		tokensDuring = append(tokensDuring, len(p.slots))
+		return true
+	}}
+	got, err := p.Do(context.Background(), obs)
+	require.NoError(t, err)
+	require.Equal(t, []int{0, 0, 0, 0}, tokensDuring, "both workers' tokens held by the one run")
+	require.Equal(t, 2, len(p.slots), "every token returned")
+
+	want, err := Execute(context.Background(), req)
+	require.NoError(t, err)
+	require.Equal(t, want, got)
+
+	// Below min_grid nothing is borrowed.
+	small := obs
+	small.GridSize = 64
+	tokensDuring = nil
+	_, err = p.Do(context.Background(), small)
+	require.NoError(t, err)
+	require.Equal(t, []int{1, 1, 1, 1}, tokensDuring)
 }
