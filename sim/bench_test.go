@@ -13,33 +13,26 @@ import (
 // fits the L1/L2 caches (64²) to ones whose two states (48 B per cell) leave them
 // (1024², 2048²). b.N counts steps; the cost per step does not depend on the state.
 func BenchmarkStep(b *testing.B) {
-	for _, name := range Kernels() {
-		for _, n := range []int{64, 256, 1024, 2048} {
-			b.Run(fmt.Sprintf("%s/%dx%d", name, n, n), func(b *testing.B) {
-				k, err := selectKernel(name)
-				if err != nil {
-					b.Fatal(err)
-				}
-				old := kernel
-				kernel = k
-				defer func() { kernel = old }()
-				p := DefaultParams()
-				p.GridSize = n
-				s := New(p, nprand.New(42))
-				b.ReportAllocs()
-				b.ResetTimer()
-				for i := 0; i < b.N; i++ {
-					s.Step()
-				}
-				b.ReportMetric(float64(n*n)*float64(b.N)/b.Elapsed().Seconds(), "cell-steps/s")
-			})
+	benchKernels(b, func(s *Simulator, steps int) {
+		for range steps {
+			s.Step()
 		}
-	}
+	})
 }
 
 // BenchmarkStepBlocked is BenchmarkStep through Advance, as Run steps without an
 // observer: grids from 128² on advance in temporal blocks (block.go); smaller ones Step.
 func BenchmarkStepBlocked(b *testing.B) {
+	benchKernels(b, func(s *Simulator, steps int) {
+		for done := 0; done < steps; {
+			done += s.Advance(steps - done)
+		}
+	})
+}
+
+// benchKernels runs advance(s, b.N) for every kernel and grid size of the Step
+// benchmarks and reports cell-steps per second.
+func benchKernels(b *testing.B, advance func(s *Simulator, steps int)) {
 	for _, name := range Kernels() {
 		for _, n := range []int{64, 256, 1024, 2048} {
 			b.Run(fmt.Sprintf("%s/%dx%d", name, n, n), func(b *testing.B) {
@@ -55,9 +48,7 @@ func BenchmarkStepBlocked(b *testing.B) {
 				s := New(p, nprand.New(42))
 				b.ReportAllocs()
 				b.ResetTimer()
-				for done := 0; done < b.N; {
-					done += s.Advance(b.N - done)
-				}
+				advance(s, b.N)
 				b.ReportMetric(float64(n*n)*float64(b.N)/b.Elapsed().Seconds(), "cell-steps/s")
 			})
 		}
