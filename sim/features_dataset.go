@@ -96,9 +96,11 @@ func (f FeatureVector) Array() [FeatureCount]float64 {
 
 // ComputeFeatures is compute_features (§15.2) on a history of t fields of n×n cells, in
 // volts, stored back to back (t = 1 is a single snapshot). The static features come from
-// the last field. Sums follow numpy's pairwise order and powers are correctly rounded like
-// glibc's pow, so the values match the reference to the last bit except those that pass
-// through a least-squares fit (D_box, D_r2, E_trend: closed-form fits, ~1e-15 relative).
+// the last field. Sums follow numpy's pairwise order, so min, max, mean, std, dV_mean,
+// dV_max, f_active, the cluster features and T_stable match the reference to the last bit;
+// skew and kurtosis go through numpy's x**3 and x**4, whose last bit depends on the
+// machine's pow (libm or SIMD), and D_box, D_r2 and E_trend through a least-squares fit
+// (closed form here, numpy's lstsq there): those agree within ~1e-14 relative.
 func ComputeFeatures(history []float64, t, n int, cfg FeatureConfig) (FeatureVector, error) {
 	var f FeatureVector
 	if err := cfg.Validate(); err != nil {
