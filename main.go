@@ -27,11 +27,12 @@ import (
 	"mfn/server"
 )
 
-const usage = `usage: mfn [serve|validate|simulate|healthcheck] [flags]
+const usage = `usage: mfn [serve|validate|simulate|dataset|healthcheck] [flags]
 
   serve        serve REST, gRPC and WebSocket on one port and run pipelines (default)
   validate     run the validation cycle once and print its metrics
   simulate     run one simulation and print the /simulate JSON
+  dataset      generate a dataset (--preset or --sweep) as Parquet or CSV
   healthcheck  GET /health on this host's port; exit 0 when healthy (Docker HEALTHCHECK)
 
 Configuration: embedded defaults, then --config FILE (or MFN_CONFIG), then MFN_* env.
@@ -53,6 +54,8 @@ func run(ctx context.Context, args []string, getenv func(string) (string, bool),
 		return runValidate(args, stdout, stderr)
 	case "simulate":
 		return runSimulate(args, stdout, stderr)
+	case "dataset":
+		return runDataset(args, stdout, stderr)
 	case "healthcheck":
 		return healthcheck(args, getenv, stderr)
 	case "help":

@@ -25,8 +25,19 @@ const (
 // ErrInvalid matches every invalid scenario, sweep or sample.
 var ErrInvalid = errors.New("dataset: invalid parameters")
 
+// FieldError names the parameter that is wrong and why; it matches ErrInvalid.
+type FieldError struct {
+	Field  string // the reference's parameter name, e.g. "grid_size"
+	Reason string
+}
+
+func (e *FieldError) Error() string { return "dataset: " + e.Field + ": " + e.Reason }
+
+// Is makes every FieldError match ErrInvalid.
+func (e *FieldError) Is(target error) bool { return target == ErrInvalid }
+
 func invalid(field, format string, args ...any) error {
-	return fmt.Errorf("%w: %s: %s", ErrInvalid, field, fmt.Sprintf(format, args...))
+	return &FieldError{Field: field, Reason: fmt.Sprintf(format, args...)}
 }
 
 // Sample is one simulation of a dataset: the row's parameter columns.
