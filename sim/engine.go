@@ -422,7 +422,7 @@ func laplacianPeriodic(dst, u []float64, n int) {
 		oi, ui, di := o[1:m+1], ru[1:m+1], rd[1:m+1]
 		l, c, rt := rc[:m], rc[1:m+1], rc[2:m+2]
 		for j := range oi {
-			oi[j] = ((ui[j]+di[j])+l[j])+rt[j] - float64(4.0*c[j])
+			oi[j] = ((ui[j] + di[j]) + l[j]) + rt[j] - float64(4.0*c[j])
 		}
 	}
 }
