@@ -327,6 +327,9 @@ func (e *Engine) step(rng *nprand.Generator, step int, v, a, in []float64, turin
 		name string
 		x    []float64
 	}{{"field", v}, {"activator", a}, {"inhibitor", in}} {
+		if allFinite(arr.x) {
+			continue
+		}
 		nan, inf := 0, 0
 		for _, x := range arr.x {
 			if x != x {
@@ -335,18 +338,17 @@ func (e *Engine) step(rng *nprand.Generator, step int, v, a, in []float64, turin
 				inf++
 			}
 		}
-		if nan > 0 || inf > 0 {
-			if nan > 0 {
-				m.NaNDetected = true
-				inf = 0
-			} else {
-				m.InfDetected = true
-			}
-			if m.StepsToInstability < 0 {
-				m.StepsToInstability = step
-			}
-			return &InstabilityError{Step: step, Array: arr.name, NaN: nan, Inf: inf}
+		// The reference reports NaN before Inf within one array.
+		if nan > 0 {
+			m.NaNDetected = true
+			inf = 0
+		} else {
+			m.InfDetected = true
 		}
+		if m.StepsToInstability < 0 {
+			m.StepsToInstability = step
+		}
+		return &InstabilityError{Step: step, Array: arr.name, NaN: nan, Inf: inf}
 	}
 	return nil
 }
@@ -425,4 +427,15 @@ func laplacianPeriodic(dst, u []float64, n int) {
 			oi[j] = ((ui[j] + di[j]) + l[j]) + rt[j] - float64(4.0*c[j])
 		}
 	}
+}
+
+// allFinite reports whether no value is NaN or ±Inf: x − x is 0 for every finite x and
+// NaN otherwise, one subtraction per cell instead of two classifications.
+func allFinite(x []float64) bool {
+	for _, v := range x {
+		if v-v != 0 {
+			return false
+		}
+	}
+	return true
 }
