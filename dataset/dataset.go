@@ -80,8 +80,9 @@ type Row struct {
 }
 
 // RunSample runs the sample's engine (grid, alpha and seed set, every other parameter
-// the default, no jitter) for Steps steps with history and extracts the features with
-// the default FeatureConfig, as _run_single_simulation and compute_features do.
+// the default, no jitter) for Steps steps and extracts the features of its history with
+// the default FeatureConfig, as _run_single_simulation and compute_features do. It
+// needs about 12 fields of memory (12 × 8 × N² bytes: 6 MiB at N = 256), whatever Steps is.
 func RunSample(ctx context.Context, s Sample) (Row, error) {
 	if err := s.Validate(); err != nil {
 		return Row{}, err
@@ -92,11 +93,20 @@ func RunSample(ctx context.Context, s Sample) (Row, error) {
 	if err != nil {
 		return Row{}, fmt.Errorf("sample %d: %w", s.SimID, err)
 	}
-	run, err := eng.Simulate(ctx, s.Steps, s.TuringEnabled, true, nil)
+	// The features are computed as the frames come, so a sample holds a few fields, not
+	// its whole history (the reference materialises steps × N² values).
+	fs, err := sim.NewFeatureStream(s.GridSize, sim.DefaultFeatureConfig())
+	if err != nil {
+		return Row{}, err
+	}
+	run, err := eng.Simulate(ctx, s.Steps, s.TuringEnabled, false, func(_ int, field []float64) bool {
+		fs.Add(field)
+		return true
+	})
 	if err != nil {
 		return Row{}, fmt.Errorf("sample %d: %w", s.SimID, err)
 	}
-	f, err := sim.ComputeFeatures(run.History, s.Steps, s.GridSize, sim.DefaultFeatureConfig())
+	f, err := fs.Features()
 	if err != nil {
 		return Row{}, fmt.Errorf("sample %d features: %w", s.SimID, err)
 	}

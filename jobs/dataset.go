@@ -14,9 +14,9 @@ const KindDataset Kind = "dataset"
 // DatasetSampleRequest runs one sample of a dataset (a row of `mfn dataset`). A dataset
 // is many of these, one per sample, so that the pool spreads it over its workers.
 //
-// Cost: the engine keeps the field history, Steps × GridSize² × 8 bytes (at the limits
-// of dataset.Sample.Validate, grid 256 and 1000 steps, 524 MB; the largest preset,
-// "large", needs 26 MB per running sample), and Steps × GridSize² cell updates.
+// Cost: about 12 fields of memory (12 × 8 × GridSize² bytes, 6 MiB at the largest legal
+// grid, 256; the features are computed as the steps come, without keeping the history)
+// and Steps × GridSize² cell updates (at most 1000 × 256², about 0.3 s on one core).
 type DatasetSampleRequest struct {
 	Sample dataset.Sample
 }

@@ -102,22 +102,115 @@ func (f FeatureVector) Array() [FeatureCount]float64 {
 // machine's pow (libm or SIMD), and D_box, D_r2 and E_trend through a least-squares fit
 // (closed form here, numpy's lstsq there): those agree within ~1e-14 relative.
 func ComputeFeatures(history []float64, t, n int, cfg FeatureConfig) (FeatureVector, error) {
-	var f FeatureVector
-	if err := cfg.Validate(); err != nil {
-		return f, err
-	}
 	if t < 1 || n < 1 || len(history) != t*n*n {
-		return f, fmt.Errorf("history of %d values for %d frames of %d×%d: %w", len(history), t, n, n, ErrShape)
+		return FeatureVector{}, fmt.Errorf("history of %d values for %d frames of %d×%d: %w", len(history), t, n, n, ErrShape)
+	}
+	fs, err := NewFeatureStream(n, cfg)
+	if err != nil {
+		return FeatureVector{}, err
 	}
 	nn := n * n
-	field := history[(t-1)*nn:]
+	for s := 0; s < t; s++ {
+		fs.Add(history[s*nn : (s+1)*nn])
+	}
+	return fs.Features()
+}
 
-	low := make([]bool, nn)
-	thLow := cfg.ThresholdLowMV / 1000.0
-	active := 0
+// FeatureStream computes the same features as ComputeFeatures from frames given one at a
+// time, keeping O(N²) memory instead of the whole history: it carries the previous frame,
+// numpy's 8192-element summation chunk of the |ΔV| values (so dV_mean is summed exactly
+// as numpy sums the materialised array), and one energy per frame. A FeatureStream
+// belongs to one goroutine.
+type FeatureStream struct {
+	cfg         FeatureConfig
+	n, nn       int
+	frames      int
+	last, lastM []float64 // the latest frame in volts and in mV
+	prevM       []float64 // the frame before it, mV
+	diff        []float64 // |ΔV| of the latest transition, mV
+	chunk       []float64 // pending |ΔV| values of the current 8192-element chunk
+	dvSum       float64
+	dvMax       float64
+	dvCount     int
+	consecutive int
+	tStable     int  // 0 until the stability window is reached
+	bad         bool // a frame of the wrong size was given
+	energies    []float64
+}
+
+// NewFeatureStream validates cfg and returns a stream for n×n frames.
+func NewFeatureStream(n int, cfg FeatureConfig) (*FeatureStream, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if n < 1 {
+		return nil, fmt.Errorf("grid %d: %w", n, ErrShape)
+	}
+	nn := n * n
+	return &FeatureStream{cfg: cfg, n: n, nn: nn, last: make([]float64, nn), lastM: make([]float64, nn),
+		prevM: make([]float64, nn), diff: make([]float64, nn), chunk: make([]float64, 0, npChunk)}, nil
+}
+
+// Add takes the next frame (n×n volts); the slice is not kept. A frame of the wrong
+// length is ignored and makes Features fail.
+func (s *FeatureStream) Add(field []float64) {
+	if len(field) != s.nn {
+		s.bad = true
+		return
+	}
+	s.frames++
+	s.prevM, s.lastM = s.lastM, s.prevM
+	copy(s.last, field)
+	// numpy materialises history·1000 once; every mV value below is that product.
 	for k, x := range field {
-		if x > thLow {
-			low[k] = true
+		s.lastM[k] = x * 1000.0
+	}
+	if s.frames >= 2 {
+		for k := range s.diff {
+			d := math.Abs(s.lastM[k] - s.prevM[k])
+			s.diff[k] = d
+			s.chunk = append(s.chunk, d)
+			if len(s.chunk) == npChunk {
+				s.dvSum += pairwiseSum(s.chunk)
+				s.chunk = s.chunk[:0]
+			}
+		}
+		// numpy's max propagates NaN: once NaN, dV_max stays NaN.
+		if m := Max(s.diff); s.dvCount == 0 || m != m || (s.dvMax == s.dvMax && m > s.dvMax) {
+			s.dvMax = m
+		}
+		s.dvCount += s.nn
+		t := s.frames - 2 // index of this transition
+		if s.tStable == 0 {
+			if Std(s.diff) < s.cfg.StabilityThresholdMV {
+				s.consecutive++
+				if s.consecutive >= s.cfg.StabilityWindow {
+					s.tStable = t - s.cfg.StabilityWindow + 2
+				}
+			} else {
+				s.consecutive = 0
+			}
+		}
+	}
+	sq := s.diff // free again: this transition's |ΔV| has been used
+	for k, m := range s.lastM {
+		sq[k] = m * m
+	}
+	s.energies = append(s.energies, Sum(sq))
+}
+
+// Features returns the 18 features of the frames added so far (at least one).
+func (s *FeatureStream) Features() (FeatureVector, error) {
+	var f FeatureVector
+	if s.frames < 1 || s.bad {
+		return f, fmt.Errorf("no frames (or a frame of the wrong size) for a %d×%d stream: %w", s.n, s.n, ErrShape)
+	}
+	cfg, n, nn, field, mv := s.cfg, s.n, s.nn, s.last, s.lastM
+
+	low := threshold(field, cfg.ThresholdLowMV/1000.0)
+	active := 0
+	for _, b := range low {
+		if b {
 			active++
 		}
 	}
@@ -127,10 +220,6 @@ func ComputeFeatures(history []float64, t, n int, cfg FeatureConfig) (FeatureVec
 	}
 	f.DBox, f.DR2 = dim, clamp(r2, 0, 1)
 
-	mv := make([]float64, nn)
-	for k, x := range field {
-		mv[k] = x * 1000.0
-	}
 	f.VMin, f.VMax, f.VMean, f.VStd = Min(mv), Max(mv), Mean(mv), Std(mv)
 	if f.VStd > 1e-10 {
 		c3 := make([]float64, nn)
@@ -143,7 +232,22 @@ func ComputeFeatures(history []float64, t, n int, cfg FeatureConfig) (FeatureVec
 		f.VKurt = Mean(c4)/pow4(f.VStd) - 3.0
 	}
 
-	f.DVMean, f.DVMax, f.TStable, f.ETrend = temporalFeatures(history, t, nn, cfg)
+	if t := s.frames; t >= 2 {
+		sum := s.dvSum
+		if len(s.chunk) > 0 {
+			sum += pairwiseSum(s.chunk)
+		}
+		f.DVMean, f.DVMax = sum/float64(s.dvCount), s.dvMax
+		f.TStable = t
+		if s.tStable > 0 {
+			f.TStable = s.tStable
+		}
+		times := make([]float64, t)
+		for i := range times {
+			times[i] = float64(i)
+		}
+		f.ETrend, _ = fitLine(times, s.energies)
+	}
 
 	f.FActive = float64(active) / float64(nn)
 	var sizes []int
@@ -152,58 +256,15 @@ func ComputeFeatures(history []float64, t, n int, cfg FeatureConfig) (FeatureVec
 	f.NClustersHigh, _ = clusters(threshold(field, cfg.ThresholdHighMV/1000.0), n, cfg.Connectivity)
 	if len(sizes) > 0 {
 		fs := make([]float64, len(sizes))
-		for i, s := range sizes {
-			f.MaxClusterSize = max(f.MaxClusterSize, s)
-			fs[i] = float64(s)
+		for i, sz := range sizes {
+			f.MaxClusterSize = max(f.MaxClusterSize, sz)
+			fs[i] = float64(sz)
 		}
 		if len(sizes) > 1 {
 			f.ClusterSizeStd = Std(fs)
 		}
 	}
 	return f, nil
-}
-
-// temporalFeatures is compute_temporal_features: dV_mean, dV_max, T_stable, E_trend.
-func temporalFeatures(history []float64, t, nn int, cfg FeatureConfig) (dvMean, dvMax float64, tStable int, eTrend float64) {
-	if t < 2 {
-		return 0, 0, 0, 0
-	}
-	// numpy materialises history·1000, then |h[t+1] − h[t]| over every cell and transition.
-	diffs := make([]float64, (t-1)*nn)
-	for k := range diffs {
-		diffs[k] = math.Abs(history[k+nn]*1000.0 - history[k]*1000.0)
-	}
-	dvMean, dvMax = Mean(diffs), Max(diffs)
-	tStable = t
-	if t > cfg.StabilityWindow {
-		consecutive := 0
-		for s := 0; s < t-1; s++ {
-			if Std(diffs[s*nn:(s+1)*nn]) < cfg.StabilityThresholdMV {
-				consecutive++
-				if consecutive >= cfg.StabilityWindow {
-					tStable = s - cfg.StabilityWindow + 2
-					break
-				}
-			} else {
-				consecutive = 0
-			}
-		}
-	}
-	energies := make([]float64, t)
-	sq := diffs[:nn] // reuse: the diffs are no longer needed
-	for s := 0; s < t; s++ {
-		for k, x := range history[s*nn : (s+1)*nn] {
-			m := x * 1000.0
-			sq[k] = m * m
-		}
-		energies[s] = Sum(sq)
-	}
-	times := make([]float64, t)
-	for s := range times {
-		times[s] = float64(s)
-	}
-	eTrend, _ = fitLine(times, energies)
-	return dvMean, dvMax, tStable, eTrend
 }
 
 func threshold(field []float64, thV float64) []bool {

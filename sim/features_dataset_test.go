@@ -186,3 +186,35 @@ func TestPowCorrectlyRounded(t *testing.T) {
 		require.InEpsilon(t, math.Pow(x, 4)+1e-300, pow4(x)+1e-300, 1e-15)
 	}
 }
+
+// The stream sums |ΔV| in numpy's 8192-element chunks of the materialised array, also
+// when a chunk spans frames (48² = 2304 cells do not divide 8192).
+func TestFeatureStreamChunksLikeNumpy(t *testing.T) {
+	run := engineRun(t, func(c *EngineConfig) { c.GridSize = 48 }, 20, true, true)
+	nn := 48 * 48
+	diffs := make([]float64, 0, 19*nn)
+	for k := nn; k < len(run.History); k++ {
+		diffs = append(diffs, math.Abs(run.History[k]*1000.0-run.History[k-nn]*1000.0))
+	}
+	fs, err := NewFeatureStream(48, DefaultFeatureConfig())
+	require.NoError(t, err)
+	for s := 0; s < 20; s++ {
+		fs.Add(run.History[s*nn : (s+1)*nn])
+	}
+	f, err := fs.Features()
+	require.NoError(t, err)
+	require.Equal(t, Mean(diffs), f.DVMean)
+	require.Equal(t, Max(diffs), f.DVMax)
+	whole, err := ComputeFeatures(run.History, 20, 48, DefaultFeatureConfig())
+	require.NoError(t, err)
+	require.Equal(t, whole, f)
+
+	empty, err := NewFeatureStream(8, DefaultFeatureConfig())
+	require.NoError(t, err)
+	_, err = empty.Features()
+	require.ErrorIs(t, err, ErrShape)
+	empty.Add(make([]float64, 64))
+	empty.Add(make([]float64, 3))
+	_, err = empty.Features()
+	require.ErrorIs(t, err, ErrShape)
+}
