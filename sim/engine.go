@@ -32,16 +32,6 @@ func (b Boundary) String() string {
 	return fmt.Sprintf("Boundary(%d)", int(b))
 }
 
-// ParseBoundary maps "periodic", "neumann" or "dirichlet" to a Boundary.
-func ParseBoundary(s string) (Boundary, error) {
-	for _, b := range []Boundary{Periodic, Neumann, Dirichlet} {
-		if b.String() == s {
-			return b, nil
-		}
-	}
-	return 0, fmt.Errorf("boundary_condition %q: must be periodic, neumann or dirichlet: %w", s, ErrParams)
-}
-
 // Engine limits and the CFL bound (numerical-core.md §5.1).
 const (
 	EngineGridMin      = 4

@@ -252,3 +252,10 @@ func TestInstabilityError(t *testing.T) {
 	require.True(t, m.NaNDetected)
 	require.Contains(t, err.Error(), "NaN values detected in field")
 }
+
+func TestBoundaryString(t *testing.T) {
+	require.Equal(t, "periodic", Periodic.String())
+	require.Equal(t, "neumann", Neumann.String())
+	require.Equal(t, "dirichlet", Dirichlet.String())
+	require.Equal(t, "Boundary(9)", Boundary(9).String())
+}
