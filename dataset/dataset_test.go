@@ -17,28 +17,34 @@ import (
 // independent numpy implementation of the engine and features computes them with
 // numpy's own RNG (testdata/benchmark_rows.py; it first checks itself against the spec's
 // goldens §15.3 a and §20.1).
-func benchmarkRows(t *testing.T) []Row {
+func benchmarkRows(t *testing.T) []Row { return numpyRows(t, "rows") }
+
+// sweepRows are three rows of the default sweep computed by the same numpy script.
+func sweepRows(t *testing.T) []Row { return numpyRows(t, "sweep_rows") }
+
+func numpyRows(t *testing.T, key string) []Row {
 	t.Helper()
 	data, err := os.ReadFile("testdata/benchmark_rows.json")
 	require.NoError(t, err)
-	var doc struct {
-		Rows []struct {
-			SimID             int      `json:"sim_id"`
-			ScenarioName      string   `json:"scenario_name"`
-			GridSize          int      `json:"grid_size"`
-			Steps             int      `json:"steps"`
-			Alpha             float64  `json:"alpha"`
-			TuringEnabled     bool     `json:"turing_enabled"`
-			RandomSeed        int64    `json:"random_seed"`
-			Features          []string `json:"features"`
-			GrowthEvents      int      `json:"growth_events"`
-			TuringActivations int      `json:"turing_activations"`
-			ClampingEvents    int      `json:"clamping_events"`
-		} `json:"rows"`
-	}
+	var doc map[string]json.RawMessage
 	require.NoError(t, json.Unmarshal(data, &doc))
+	require.Contains(t, doc, key)
+	var in []struct {
+		SimID             int      `json:"sim_id"`
+		ScenarioName      string   `json:"scenario_name"`
+		GridSize          int      `json:"grid_size"`
+		Steps             int      `json:"steps"`
+		Alpha             float64  `json:"alpha"`
+		TuringEnabled     bool     `json:"turing_enabled"`
+		RandomSeed        int64    `json:"random_seed"`
+		Features          []string `json:"features"`
+		GrowthEvents      int      `json:"growth_events"`
+		TuringActivations int      `json:"turing_activations"`
+		ClampingEvents    int      `json:"clamping_events"`
+	}
+	require.NoError(t, json.Unmarshal(doc[key], &in))
 	var rows []Row
-	for _, r := range doc.Rows {
+	for _, r := range in {
 		var f [sim.FeatureCount]float64
 		require.Len(t, r.Features, sim.FeatureCount)
 		for i, s := range r.Features {
@@ -86,6 +92,21 @@ func TestBenchmarkPresetRows(t *testing.T) {
 	var got []Row
 	for _, s := range p.Samples() {
 		r, err := RunSample(context.Background(), s)
+		require.NoError(t, err)
+		got = append(got, r)
+	}
+	requireRowsEqual(t, want, got)
+}
+
+func TestSweepRowsMatchNumpy(t *testing.T) {
+	want := sweepRows(t)
+	s, err := SweepByName("default")
+	require.NoError(t, err)
+	samples := s.Samples()
+	var got []Row
+	for _, w := range want {
+		require.Equal(t, w.Sample, samples[w.SimID], "the script's parameters are the sweep's")
+		r, err := RunSample(context.Background(), samples[w.SimID])
 		require.NoError(t, err)
 		got = append(got, r)
 	}

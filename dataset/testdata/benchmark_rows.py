@@ -5,7 +5,8 @@ This is an independent numpy implementation of the reference's ReactionDiffusion
 numpy's own default_rng, summation, pow and polyfit (Debian's python3-numpy 1.24.2, the
 reference's numpy version). It checks itself against the spec's goldens (§15.3 a, §20.1)
 before printing the benchmark preset's rows (pipelines/scenarios.py "benchmark_small":
-grid 32, 32 steps, alpha 0.15, Turing on, seeds 42..46) as JSON, floats in repr.
+grid 32, 32 steps, alpha 0.15, Turing on, seeds 42..46) and three rows of the "default"
+sweep (two with Turing off) as JSON, floats in repr.
 
 Regenerate: python3 dataset/testdata/benchmark_rows.py > dataset/testdata/benchmark_rows.json
 """
@@ -164,7 +165,17 @@ def main():
                      "alpha": 0.15, "turing_enabled": True, "random_seed": seed,
                      "features": [repr(x) for x in features(hist)],
                      "growth_events": g, "turing_activations": ta, "clamping_events": cl})
-    json.dump({"numpy": np.__version__, "rows": rows}, sys.stdout, indent=1)
+    # A few samples of the "default" sweep (generate_parameter_configs order: grid, steps,
+    # alpha, Turing, 3 seeds; seed 42 + sim_id), Turing off included.
+    sweep = []
+    for sim_id, grid, steps, alpha, turing in [(3, 32, 50, 0.10, False), (42, 64, 50, 0.15, True),
+                                               (71, 64, 100, 0.20, False)]:
+        hist, g, ta, cl, _, _ = engine(grid, steps, alpha, 42 + sim_id, turing=turing)
+        sweep.append({"sim_id": sim_id, "scenario_name": "", "grid_size": grid, "steps": steps,
+                      "alpha": alpha, "turing_enabled": turing, "random_seed": 42 + sim_id,
+                      "features": [repr(x) for x in features(hist)],
+                      "growth_events": g, "turing_activations": ta, "clamping_events": cl})
+    json.dump({"numpy": np.__version__, "rows": rows, "sweep_rows": sweep}, sys.stdout, indent=1)
     print()
 
 
