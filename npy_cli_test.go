@@ -4,12 +4,14 @@ import (
 	"context"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"mfn/dataset"
 	"mfn/jobs"
 )
 
@@ -94,5 +96,56 @@ func TestSimulateNPZFlags(t *testing.T) {
 		code, _, stderr := runMFN(t, append([]string{"simulate"}, tc.args...)...)
 		require.Equal(t, tc.code, code, stderr)
 		require.Contains(t, stderr, tc.inStderr)
+	}
+}
+
+// pandas reads `mfn dataset --format csv` with the dtypes the reference's DataFrame has
+// (int64, object, float64, bool) and every value exactly (with float_precision=
+// "round_trip": pandas' default parser may miss the last bit). Skipped without pandas
+// (Debian's python3-pandas).
+func TestDatasetCSVReadByPandas(t *testing.T) {
+	py := numpyPython(t)
+	if exec.Command(py, "-c", "import pandas").Run() != nil {
+		t.Skip("no pandas (apt-get install -y python3-pandas): pandas read check skipped")
+	}
+	path := filepath.Join(t.TempDir(), "bench.csv")
+	code, _, stderr := runMFN(t, "dataset", "--preset", "benchmark", "--format", "csv", "-o", path)
+	require.Equal(t, 0, code, stderr)
+	script := `
+import sys, pandas as pd
+df = pd.read_csv(sys.argv[1], float_precision='round_trip')
+print(' '.join(f'{c}:{t}' for c, t in df.dtypes.items()))
+for row in df.itertuples(index=False):
+    print(' '.join(repr(v.item() if hasattr(v, 'item') else v) for v in row))
+`
+	out, err := exec.Command(py, "-c", script, path).CombinedOutput()
+	require.NoError(t, err, string(out))
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	require.Len(t, lines, 6)
+	var types []string
+	for _, c := range dataset.Columns(true) {
+		types = append(types, c.Name+":"+map[reflect.Kind]string{reflect.Int64: "int64", reflect.String: "object",
+			reflect.Float64: "float64", reflect.Bool: "bool"}[c.Kind])
+	}
+	require.Equal(t, strings.Join(types, " "), lines[0])
+	p, err := dataset.Preset("benchmark")
+	require.NoError(t, err)
+	for i, s := range p.Samples() {
+		row, err := dataset.RunSample(context.Background(), s)
+		require.NoError(t, err)
+		var want []string
+		for _, v := range row.Values(true) {
+			switch x := v.(type) {
+			case int64:
+				want = append(want, strconv.FormatInt(x, 10))
+			case float64:
+				want = append(want, string(dataset.AppendPyFloat(nil, x)))
+			case bool:
+				want = append(want, map[bool]string{true: "True", false: "False"}[x])
+			case string:
+				want = append(want, "'"+x+"'")
+			}
+		}
+		require.Equal(t, strings.Join(want, " "), lines[i+1], "row %d", i)
 	}
 }
