@@ -29,6 +29,7 @@ test: ## the whole suite, with the race detector
 .PHONY: bench
 bench: ## micro-benchmarks and the loopback load benchmarks (bounded in time)
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./sim ./nprand ./jobs ./federated ./validation
+	$(GO) test -run '^$$' -bench DatasetMedium -benchtime 3x -count 5 .
 	./scripts/loadbench.sh
 	$(GO) test -run '^$$' -bench KafkaThroughput -benchtime 400x -count 5 ./pipeline
 	$(GO) test -run '^$$' -bench KafkaVsREST -benchtime 3000x -count 5 ./bench

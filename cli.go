@@ -80,7 +80,11 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 // --png FILE also writes the final field as a PNG (what POST /simulate/image answers),
 // --png-size PX pixels a side (default 4 per cell, clamped to 64…1024; 16…1024 allowed),
 // coloured over --min-mv…--max-mv (POST /simulate/image's min_mV/max_mV; default
-// render.DetailRange, −71…−68 mV). The JSON result is the same with or without --png.
+// render.DetailRange, −71…−68 mV). --npy FILE writes the final field as a NumPy .npy
+// (<f8, shape (N, N), volts); --npz FILE an .npz with "history" (the field after every
+// --every-th step and after the last, shape (K, N, N)), "steps" (those steps, 1-based)
+// and "field" (the final field); the history is limited to 256 MiB. The JSON result is
+// the same with or without these files.
 // Exit codes as runValidate.
 func runSimulate(args []string, stdout, stderr io.Writer) int {
 	const name = "mfn simulate"
@@ -94,6 +98,9 @@ func runSimulate(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&req.TuringEnabled, "turing-enabled", req.TuringEnabled, "enable Turing morphogenesis (--turing-enabled=false to disable)")
 	fs.Float64Var(&req.ThresholdMV, "threshold-mv", req.ThresholdMV, "binarisation threshold for fractal_dimension, mV (-95..40)")
 	pngPath := fs.String("png", "", "also write the final field as a PNG to this file")
+	npyPath := fs.String("npy", "", "also write the final field as a NumPy .npy file (<f8, shape (N, N), volts)")
+	npzPath := fs.String("npz", "", "also write the field history as a NumPy .npz file (history, steps, field)")
+	every := fs.Int("every", 1, "with --npz: keep the field after every k-th step (and the last)")
 	pngSize := fs.Int("png-size", 0, fmt.Sprintf("PNG pixels per side (%d..%d; default 4 per cell, clamped to 64..1024)", minPNGSize, maxPNGSize))
 	rng := render.DetailRange
 	fs.Float64Var(&rng.MinMV, "min-mv", rng.MinMV, "PNG colour scale bottom, mV (full physiological range: -95)")
@@ -114,17 +121,34 @@ func runSimulate(args []string, stdout, stderr io.Writer) int {
 	if err := rangeFlagError(fs, rng); err != nil {
 		return usageError(fs, stderr, err)
 	}
+	if *every < 1 {
+		return usageError(fs, stderr, fmt.Errorf("--every: must be >= 1, got %d", *every))
+	}
+	if *npzPath != "" {
+		if err := npzSizeError(req.GridSize, req.Steps, *every); err != nil {
+			return usageError(fs, stderr, err)
+		}
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var job jobs.Request = req
-	var final []float64
-	if *pngPath != "" {
-		// Observing only the last step costs one copy of the field and leaves the run,
-		// and so the JSON result, exactly as without --png.
-		job = jobs.ObservedSimulation{SimulateRequest: req, Every: req.Steps,
+	var final, history []float64
+	var frames []int64
+	if *pngPath != "" || *npyPath != "" || *npzPath != "" {
+		// Observing leaves the run, and so the JSON result, exactly as without the files:
+		// the observer only copies the field (which is valid only during the callback).
+		obsEvery := req.Steps
+		if *npzPath != "" {
+			obsEvery = *every
+		}
+		job = jobs.ObservedSimulation{SimulateRequest: req, Every: obsEvery,
 			Observe: func(s jobs.Snapshot) bool {
-				final = append(final[:0], s.Field...) // the field is only valid during the callback
+				final = append(final[:0], s.Field...)
+				if *npzPath != "" {
+					history = append(history, s.Field...)
+					frames = append(frames, int64(s.Step+1))
+				}
 				return true
 			}}
 	}
@@ -144,11 +168,63 @@ func runSimulate(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
+	n := req.GridSize
+	if *npyPath != "" {
+		err := writeFileWith(*npyPath, func(w io.Writer) error {
+			return render.WriteNPY(w, render.Array{Shape: []int{n, n}, Float64: final})
+		})
+		if err != nil {
+			fmt.Fprintf(stderr, "%s: --npy: %v\n", name, err)
+			return 1
+		}
+	}
+	if *npzPath != "" {
+		err := writeFileWith(*npzPath, func(w io.Writer) error {
+			return render.WriteNPZ(w, []render.Array{
+				{Name: "history", Shape: []int{len(frames), n, n}, Float64: history},
+				{Name: "steps", Shape: []int{len(frames)}, Int64: frames},
+				{Name: "field", Shape: []int{n, n}, Float64: final},
+			})
+		})
+		if err != nil {
+			fmt.Fprintf(stderr, "%s: --npz: %v\n", name, err)
+			return 1
+		}
+	}
 	if err := json.NewEncoder(stdout).Encode(res); err != nil {
 		fmt.Fprintf(stderr, "%s: write output: %v\n", name, err)
 		return 1
 	}
 	return 0
+}
+
+// maxNPZBytes bounds the field history `mfn simulate --npz` keeps in memory and writes.
+const maxNPZBytes = 256 << 20
+
+// npzSizeError refuses a history larger than maxNPZBytes, naming the --every that fits.
+func npzSizeError(n, steps, every int) error {
+	frame := int64(n) * int64(n) * 8
+	frames := int64((steps + every - 1) / every)
+	if frames*frame <= maxNPZBytes {
+		return nil
+	}
+	fit := max(maxNPZBytes/frame, 1)
+	return fmt.Errorf("--every: a history of %d frames of %d×%d is %d MiB, over the %d MiB limit; use --every %d or more",
+		frames, n, n, frames*frame>>20, maxNPZBytes>>20, (int64(steps)+fit-1)/fit)
+}
+
+// writeFileWith writes a file through write, removing it if write fails.
+func writeFileWith(path string, write func(io.Writer) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
+	return f.Close()
 }
 
 // PNG side limits for `mfn simulate --png-size`, those of POST /simulate/image.

@@ -33,11 +33,12 @@ import (
 	"mfn/sim"
 )
 
-const usage = `usage: mfn [serve|validate|simulate|healthcheck|version] [flags]
+const usage = `usage: mfn [serve|validate|simulate|dataset|healthcheck|version] [flags]
 
   serve        serve REST, gRPC and WebSocket on one port and run pipelines (default)
   validate     run the validation cycle once and print its metrics
   simulate     run one simulation and print the /simulate JSON
+  dataset      generate a dataset (--preset or --sweep) as Parquet or CSV
   healthcheck  GET /health on this host's port; exit 0 when healthy (Docker HEALTHCHECK)
   version      print the build version, source revision, API version and Go version
 
@@ -60,6 +61,8 @@ func run(ctx context.Context, args []string, getenv func(string) (string, bool),
 		return runValidate(args, stdout, stderr)
 	case "simulate":
 		return runSimulate(args, stdout, stderr)
+	case "dataset":
+		return runDataset(args, stdout, stderr)
 	case "healthcheck":
 		return healthcheck(args, getenv, stderr)
 	case "version":

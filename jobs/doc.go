@@ -1,7 +1,7 @@
 // Package jobs is the job model and the worker pool behind every transport.
 //
 // It owns one Request/Result type per operation (simulate, validate, nernst,
-// federated_aggregate), their defaults (Default*Request: the reference's REST defaults)
+// federated_aggregate, and dataset: one sample of a dataset per job), their defaults (Default*Request: the reference's REST defaults)
 // and the only validation rule set (Validate on each request). Transports decode into a
 // Default*Request value, so absent fields keep their defaults, and call Pool.Do.
 //

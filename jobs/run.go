@@ -103,6 +103,10 @@ func run(ctx context.Context, req Request) (Result, error) {
 		return runFederated(ctx, r)
 	case *FederatedRequest:
 		return runFederated(ctx, *r)
+	case DatasetSampleRequest:
+		return runDatasetSample(ctx, r)
+	case *DatasetSampleRequest:
+		return runDatasetSample(ctx, *r)
 	default:
 		return nil, fmt.Errorf("jobs: unknown request type %T", req)
 	}

@@ -1,4 +1,6 @@
-// Package render draws potential fields as PNG images and runs as animated GIFs.
+// Package render draws potential fields as PNG images and runs as animated GIFs, and
+// encodes fields for NumPy: .npy (WriteNPY) and .npz (WriteNPZ, a stored zip of .npy
+// members, as np.savez writes it), read back by np.load value for value.
 //
 // Fields are N×N row-major slices of potentials in volts, as package sim produces them.
 // Colours come from one perceptual colour map (viridis, ColorMap) over a Range in

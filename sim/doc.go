@@ -1,7 +1,14 @@
 // Package sim is the reference's mycelium field simulation (simulate_mycelium_field)
 // with numpy-exact statistics, box-counting fractal dimension, the IFS fractal with its
 // "Lyapunov exponent", the history Lyapunov estimate with stability metrics, and the
-// nine streaming features.
+// nine streaming features; and the reference's ReactionDiffusionEngine (Engine: the
+// simulator of datasets, with periodic, Neumann and Dirichlet boundaries, metrics and
+// NaN/Inf checks) with the 18 dataset features (ComputeFeatures).
+//
+// Engine differs from Simulator as the reference's two simulators do (numerical-core.md
+// §5.4): it always draws A and I, its inhibitor update uses the old activator, and every
+// Simulate restarts from the seed. With Turing on and the default threshold both give the
+// same field for the same seed (the activator never reaches the threshold).
 //
 // Units: potentials are volts internally (float64); only Features reports mV. Fields are
 // N×N row-major []float64 (index i·N + j is row i, column j) on a torus (periodic
