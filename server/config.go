@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"mfn/server/ws"
 )
 
 // Config is the HTTP side of the port and everything the REST layer enforces. Keys are
@@ -131,6 +133,13 @@ type CryptoKey struct {
 	Type string `mapstructure:"type"`
 	Key  string `mapstructure:"key"`
 }
+
+// WSConfig is the WebSocket package's configuration, named here so that config/ finds
+// every key under `server:` in one package.
+type WSConfig = ws.Config
+
+// DefaultWSConfig is ws.DefaultConfig.
+func DefaultWSConfig() WSConfig { return ws.DefaultConfig() }
 
 // DefaultPerPathLimits are the reference's fixed per-endpoint bucket sizes, plus the
 // picture routes (not in the reference): they run a /simulate and then render it, so

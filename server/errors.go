@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"mfn/jobs"
+	"mfn/server/envelope"
 )
 
 // Error codes of the envelope (api-contract §7.4). The first two keep the reference's
@@ -35,21 +36,8 @@ const (
 	msgAuth           = "Invalid or missing API key"
 	msgRateLimit      = "Rate limit exceeded"
 	wwwAuthenticate   = `API-Key header="X-API-Key"`
-	headerRequestID   = "X-Request-ID"
 	busyRetryAfterSec = 1
 )
-
-// envelope is every non-2xx JSON body. Detail is a string, except for 422 where it is
-// FastAPI's list of items so that FastAPI clients keep working.
-type envelope struct {
-	Detail     any            `json:"detail"`
-	ErrorCode  string         `json:"error_code"`
-	Message    string         `json:"message"`
-	RequestID  string         `json:"request_id"`
-	Timestamp  string         `json:"timestamp"`
-	RetryAfter *int           `json:"retry_after,omitempty"`
-	Checks     map[string]any `json:"checks,omitempty"` // /ready only
-}
 
 // apiError is an error a handler or middleware answers with as is.
 type apiError struct {
@@ -166,10 +154,10 @@ func writeAPIError(c echo.Context, ae *apiError, rid string) {
 	for k, v := range ae.header {
 		h[k] = v
 	}
-	env := envelope{Detail: ae.detail, ErrorCode: ae.code, Message: ae.message, RequestID: rid,
-		Timestamp: time.Now().UTC().Format(time.RFC3339Nano), Checks: ae.checks}
-	if env.Detail == nil {
-		env.Detail = ae.message
+	env := envelope.New(ae.code, ae.message, rid)
+	env.Checks = ae.checks
+	if ae.detail != nil {
+		env.Detail = ae.detail
 	}
 	if ae.retryAfter > 0 {
 		h.Set("Retry-After", strconv.Itoa(ae.retryAfter))

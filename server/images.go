@@ -118,7 +118,7 @@ func intField(field string, v *int, def, lo, hi int) (int, error) {
 
 // metricsHeader carries the run's /simulate numbers beside the picture.
 func metricsHeader(c echo.Context, res jobs.Result) {
-	if r, ok := simulateResult(res); ok {
+	if r, ok := jobs.AsSimulateResult(res); ok {
 		if b, err := json.Marshal(r); err == nil {
 			c.Response().Header().Set("X-MFN-Metrics", string(b))
 		}

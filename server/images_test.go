@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/stretchr/testify/require"
 
+	"mfn/internal/jobstest"
 	"mfn/jobs"
 	"mfn/render"
 )
@@ -22,7 +23,7 @@ import (
 // startImages serves the image routes with the package's error envelope.
 func startImages(t *testing.T) (*httptest.Server, *jobs.Pool) {
 	t.Helper()
-	pool := startWSPool(t)
+	pool := startPool(t, jobs.PoolConfig{Workers: 2, QueueSize: 32})
 	e := echo.New()
 	e.HTTPErrorHandler = func(err error, c echo.Context) {
 		ae, _ := toAPIError(err)
@@ -60,7 +61,7 @@ func TestSimulateImage(t *testing.T) {
 	req.Seed, req.GridSize, req.Steps = 3, 16, 20
 	var got jobs.SimulateResult
 	require.NoError(t, json.Unmarshal([]byte(resp.Header.Get("X-MFN-Metrics")), &got))
-	require.Equal(t, runDirect(t, pool, req), got)
+	require.Equal(t, jobstest.Simulate(t, pool, req), got)
 
 	// Default size; a different run gives different pixels; the same run the same ones.
 	_, again := post(t, srv.URL+"/simulate/image", `{"seed":3,"grid_size":16,"steps":20,"size":100}`)

@@ -13,6 +13,8 @@ import (
 	"github.com/labstack/echo/v4"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"mfn/server/envelope"
 )
 
 // The REST middleware, outermost first (api-contract §3.3): observe (request id, panic
@@ -21,12 +23,7 @@ import (
 // rate limit (before auth, so key guessing is throttled) → auth → handler.
 
 // requestID returns the id observe put in the response header.
-func requestID(c echo.Context) string {
-	if v := c.Response().Header()[headerRequestID]; len(v) > 0 {
-		return v[0]
-	}
-	return ""
-}
+func requestID(c echo.Context) string { return envelope.RequestID(c.Response().Header()) }
 
 // saneRequestID accepts a client id of 1–128 chars of [A-Za-z0-9._:-] (§4.2 [GO]), so
 // that it cannot inject into headers or logs.
@@ -74,11 +71,11 @@ func (s *rest) observe(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) (err error) {
 		start := time.Now()
 		req := c.Request()
-		rid := req.Header.Get(headerRequestID)
+		rid := req.Header.Get(envelope.HeaderRequestID)
 		if !saneRequestID(rid) {
 			rid = newUUID()
 		}
-		c.Response().Header()[headerRequestID] = []string{rid}
+		c.Response().Header()[envelope.HeaderRequestID] = []string{rid}
 		endpoint, method := endpointLabel(req.URL.Path), knownMethod(req.Method)
 		var ms *metricSet
 		if s.metrics.enabled {

@@ -19,6 +19,7 @@ import (
 
 	"mfn/internal/version"
 	"mfn/jobs"
+	"mfn/server/ws"
 )
 
 //go:embed openapi.json
@@ -107,7 +108,7 @@ func newREST(cfg Config, run Runner, auth *keyAuth, lim *tokenLimiter, checks []
 }
 
 // mountTransports adds the routes served by the other parts of the package and the page.
-func (s *rest) mountTransports(hub *streamHub, page http.Handler) {
+func (s *rest) mountTransports(hub *ws.Hub, page http.Handler) {
 	s.e.GET("/ws/simulation_live", echo.WrapHandler(http.HandlerFunc(hub.SimulationLive)))
 	s.e.GET("/ws/stream_features", echo.WrapHandler(http.HandlerFunc(hub.StreamFeatures)))
 	registerImageRoutes(s.e.Group(""), s.run, s.body, s.cfg.RequestTimeout)

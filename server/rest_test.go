@@ -19,20 +19,12 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
 
+	"mfn/internal/jobstest"
 	"mfn/jobs"
 )
 
 // startPool runs a real jobs.Pool for the test's lifetime.
-func startPool(t testing.TB, cfg jobs.PoolConfig) *jobs.Pool {
-	t.Helper()
-	p, err := jobs.NewPool(cfg, prometheus.NewRegistry())
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = p.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return p
-}
+func startPool(t testing.TB, cfg jobs.PoolConfig) *jobs.Pool { return jobstest.StartPool(t, cfg) }
 
 // testREST serves the REST side (no hooks) on a real loopback listener.
 func testREST(t testing.TB, cfg Config, run Runner) (*rest, *httptest.Server) {

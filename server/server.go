@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"mfn/server/ws"
 	"mfn/web"
 )
 
@@ -38,7 +39,7 @@ type Server struct {
 	http   *http.Server
 	grpc   *grpc.Server
 	health *health.Server
-	hub    *streamHub
+	hub    *ws.Hub
 	connM  *connMetrics
 
 	served atomic.Bool
@@ -87,7 +88,7 @@ func New(p Params) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	hub, err := newStreamHub(p.WS, p.Runner, live, log, reg)
+	hub, err := ws.NewHub(p.WS, p.Runner, live, log, reg)
 	if err != nil {
 		return nil, err
 	}

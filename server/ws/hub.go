@@ -1,4 +1,4 @@
-package server
+package ws
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+
+	"mfn/server/envelope"
 )
 
 // Backpressure strategies of the per-connection send queue (websocket-protocol.md §10.3).
@@ -22,8 +24,8 @@ const (
 	BackpressureCompress   = "compress"
 )
 
-// WSConfig tunes the WebSocket streams. Durations decode from strings such as "30s".
-type WSConfig struct {
+// Config tunes the WebSocket streams. Durations decode from strings such as "30s".
+type Config struct {
 	// MaxConnections caps open sockets over both endpoints; further upgrades get 503.
 	// With auth required, a socket counts here only once it has authenticated, so that
 	// unauthenticated sockets cannot crowd out clients with a key.
@@ -68,12 +70,12 @@ type WSConfig struct {
 	OriginPatterns []string `mapstructure:"origin_patterns"`
 }
 
-// DefaultWSConfig returns the WebSocket defaults: the reference's 1000-message
+// DefaultConfig returns the WebSocket defaults: the reference's 1000-message
 // drop_oldest queue and 30 s / 60 s heartbeat, plus the limits of the protocol's fixes
 // (500 connections, 64 KiB messages, 10 s to authenticate, 5 failed auths, 128 sockets
 // waiting to authenticate, 32 of them per address).
-func DefaultWSConfig() WSConfig {
-	return WSConfig{
+func DefaultConfig() Config {
+	return Config{
 		MaxConnections:    500,
 		MaxMessageBytes:   64 << 10,
 		QueueSize:         1000,
@@ -94,7 +96,7 @@ func DefaultWSConfig() WSConfig {
 }
 
 // Validate names the bad key.
-func (c WSConfig) Validate() error {
+func (c Config) Validate() error {
 	bad := func(key, why string) error { return fmt.Errorf("server.ws.%s: %s", key, why) }
 	switch {
 	case c.MaxConnections < 1:
@@ -140,14 +142,14 @@ const (
 	epStreamFeatures = "stream_features"
 )
 
-// streamHub serves /ws/simulation_live and /ws/stream_features and owns every connection.
+// Hub serves /ws/simulation_live and /ws/stream_features and owns every connection.
 //
 // Per connection it runs three goroutines besides the handler's own read loop: one
 // writer (the only goroutine that writes data frames, fed by a bounded queue), one
 // liveness ticker, and one per running stream. The handler waits for all of them, and
 // Shutdown waits for every handler.
-type streamHub struct {
-	cfg  WSConfig
+type Hub struct {
+	cfg  Config
 	run  Runner
 	auth Authenticator // nil: auth not required (the timestamp window still applies)
 	log  *zap.Logger
@@ -171,8 +173,8 @@ type streamHub struct {
 	wg     sync.WaitGroup // one per live handler
 }
 
-// newStreamHub allocates the hub; auth may be nil (auth off).
-func newStreamHub(cfg WSConfig, run Runner, auth Authenticator, log *zap.Logger, reg prometheus.Registerer) (*streamHub, error) {
+// NewHub allocates the hub; auth may be nil (auth off).
+func NewHub(cfg Config, run Runner, auth Authenticator, log *zap.Logger, reg prometheus.Registerer) (*Hub, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -187,7 +189,7 @@ func newStreamHub(cfg WSConfig, run Runner, auth Authenticator, log *zap.Logger,
 		return nil, err
 	}
 	base, cancel := context.WithCancel(context.Background())
-	return &streamHub{
+	return &Hub{
 		cfg: cfg, run: run, auth: auth, log: log.With(zap.String("component", "ws")), m: m,
 		now: time.Now, base: base, cancelBase: cancel, conns: make(map[*wsConn]struct{}),
 		unauthByAddr: make(map[netip.Addr]int),
@@ -195,12 +197,12 @@ func newStreamHub(cfg WSConfig, run Runner, auth Authenticator, log *zap.Logger,
 }
 
 // SimulationLive upgrades and serves /ws/simulation_live.
-func (h *streamHub) SimulationLive(w http.ResponseWriter, r *http.Request) {
+func (h *Hub) SimulationLive(w http.ResponseWriter, r *http.Request) {
 	h.serve(w, r, epSimulationLive)
 }
 
 // StreamFeatures upgrades and serves /ws/stream_features.
-func (h *streamHub) StreamFeatures(w http.ResponseWriter, r *http.Request) {
+func (h *Hub) StreamFeatures(w http.ResponseWriter, r *http.Request) {
 	h.serve(w, r, epStreamFeatures)
 }
 
@@ -212,12 +214,11 @@ func reject(w http.ResponseWriter, code, msg string) {
 	h.Set("Content-Type", "application/json")
 	h.Set("Retry-After", "1")
 	w.WriteHeader(http.StatusServiceUnavailable)
-	b, _ := json.Marshal(envelope{Detail: msg, ErrorCode: code, Message: msg, RequestID: headerRID(h),
-		Timestamp: time.Now().UTC().Format(time.RFC3339Nano)})
+	b, _ := json.Marshal(envelope.New(code, msg, envelope.RequestID(h)))
 	_, _ = w.Write(b)
 }
 
-func (h *streamHub) serve(w http.ResponseWriter, r *http.Request, endpoint string) {
+func (h *Hub) serve(w http.ResponseWriter, r *http.Request, endpoint string) {
 	// Reserve the slot before the upgrade so that a burst cannot overshoot the cap.
 	slot, reason := h.admit(r)
 	if reason != "" {
@@ -249,7 +250,7 @@ func (h *streamHub) serve(w http.ResponseWriter, r *http.Request, endpoint strin
 
 	cn := newWSConn(h, c, endpoint)
 	cn.slot = slot
-	if rid := headerRID(w.Header()); rid != "" {
+	if rid := envelope.RequestID(w.Header()); rid != "" {
 		// Every line of the session names the upgrade request it came from.
 		cn.log = cn.log.With(zap.String("request_id", rid))
 	}
@@ -281,13 +282,13 @@ func (h *streamHub) serve(w http.ResponseWriter, r *http.Request, endpoint strin
 // handler's goroutine takes it and releases it; only the read loop promotes it, so its
 // fields need no lock.
 type wsSlot struct {
-	h       *streamHub
+	h       *Hub
 	addr    netip.Addr
 	pending bool
 }
 
 // admit reserves the slot of a new socket or names the budget that is full.
-func (h *streamHub) admit(r *http.Request) (*wsSlot, string) {
+func (h *Hub) admit(r *http.Request) (*wsSlot, string) {
 	// A valid X-API-Key on the upgrade itself (clients that can set headers; browsers
 	// cannot) skips the pending budget, so a flood of silent sockets from many addresses
 	// cannot keep a keyed client out. The socket still authenticates in-band as the
@@ -356,7 +357,7 @@ func (s *wsSlot) release() {
 // Shutdown closes every connection with StatusGoingAway and waits for their goroutines.
 // New upgrades get 503 from the first call on. When ctx ends first, the remaining
 // sockets are dropped without a handshake and ctx's error is returned.
-func (h *streamHub) Shutdown(ctx context.Context) error {
+func (h *Hub) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	h.closed = true
 	conns := make([]*wsConn, 0, len(h.conns))
@@ -385,18 +386,22 @@ func (h *streamHub) Shutdown(ctx context.Context) error {
 	}
 }
 
+// Stats is a snapshot of the hub's admission counters.
+type Stats struct {
+	Active          int64 // sockets holding a max_connections slot
+	Unauthenticated int   // sockets still waiting to authenticate (auth required)
+}
+
+// Stats reports the admission counters, for tests and debugging.
+func (h *Hub) Stats() Stats {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return Stats{Active: h.active.Load(), Unauthenticated: h.unauth}
+}
+
 // connCount is the number of registered connections (for tests and logs).
-func (h *streamHub) connCount() int {
+func (h *Hub) connCount() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return len(h.conns)
-}
-
-// headerRID is the request id observe set on the response (under the exact key
-// X-Request-ID, which Header.Get would canonicalise to X-Request-Id and miss).
-func headerRID(h http.Header) string {
-	if v := h[headerRequestID]; len(v) > 0 {
-		return v[0]
-	}
-	return ""
 }

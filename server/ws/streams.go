@@ -1,4 +1,4 @@
-package server
+package ws
 
 import (
 	"context"
@@ -19,9 +19,6 @@ const (
 	minUpdateIntervalMS = 10
 	maxUpdateIntervalMS = 10_000
 	maxEveryK           = 100
-	// The engine range of alpha (§8.1, B6): checked at subscribe time, our fix.
-	minAlpha = 0.05
-	maxAlpha = 0.25 // exclusive
 	// The feature stream's fixed simulation (§7.1): seed 42, 64×64, default parameters.
 	featureSeed = 42
 	featureGrid = 64
@@ -35,7 +32,7 @@ type simParams struct {
 }
 
 // parseSimParams reads simulation_live params over the /simulate defaults and checks
-// them with the jobs rule set, plus the stream's own keys and the engine's alpha range.
+// them with the jobs rule set for streams, plus the stream's own keys.
 func parseSimParams(f fields) (simParams, error) {
 	p := simParams{req: jobs.DefaultSimulateRequest(), every: 1}
 	if v, ok, err := f.integer("seed"); err != nil {
@@ -83,7 +80,7 @@ func parseSimParams(f fields) (simParams, error) {
 	if _, _, err := f.boolean("compression"); err != nil {
 		return p, err
 	}
-	if err := p.req.Validate(); err != nil {
+	if err := p.req.ValidateStream(); err != nil {
 		var ve *jobs.ValidationError
 		if errors.As(err, &ve) {
 			return p, f.err(ve.Field, ve.Reason)
@@ -92,9 +89,6 @@ func parseSimParams(f fields) (simParams, error) {
 	}
 	if p.every < 1 || p.every > maxEveryK {
 		return p, f.err("update_interval_steps", "Input should be between 1 and "+strconv.Itoa(maxEveryK))
-	}
-	if !(p.req.Alpha >= minAlpha && p.req.Alpha < maxAlpha) {
-		return p, f.err("alpha", "alpha must be in [0.05, 0.25) (the stable range of the field update)")
 	}
 	return p, nil
 }
@@ -231,7 +225,7 @@ func (cn *wsConn) finishSimulation(ctx context.Context, id string, res jobs.Resu
 		cn.streamFailed(id, err)
 		return
 	}
-	r, ok := simulateResult(res)
+	r, ok := jobs.AsSimulateResult(res)
 	if !ok {
 		cn.streamFailed(id, errors.New("unexpected result type"))
 		return
@@ -245,16 +239,6 @@ func (cn *wsConn) finishSimulation(ctx context.Context, id string, res jobs.Resu
 		}},
 		{"timestamp", ts}, {"dropped", cn.q.droppedTotal()},
 	}}})
-}
-
-func simulateResult(res jobs.Result) (jobs.SimulateResult, bool) {
-	switch r := res.(type) {
-	case jobs.SimulateResult:
-		return r, true
-	case *jobs.SimulateResult:
-		return *r, r != nil
-	}
-	return jobs.SimulateResult{}, false
 }
 
 // featureOrder is the key order of §7.3.

@@ -1,4 +1,4 @@
-package server
+package ws
 
 import (
 	"context"
@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
 
+	"mfn/internal/jobstest"
 	"mfn/jobs"
 	"mfn/sim"
 )
@@ -43,33 +44,26 @@ const wsKey = "test-ws-key-12345"
 
 // startWSPool runs a real jobs.Pool for the test.
 func startWSPool(t testing.TB) *jobs.Pool {
-	t.Helper()
-	p, err := jobs.NewPool(jobs.PoolConfig{Workers: 2, QueueSize: 32}, nil)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = p.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return p
+	return jobstest.StartPool(t, jobs.PoolConfig{Workers: 2, QueueSize: 32})
 }
 
 // wsTestConfig is the default config with a quiet heartbeat (tests that need it shorten it).
-func wsTestConfig() WSConfig {
-	cfg := DefaultWSConfig()
+func wsTestConfig() Config {
+	cfg := DefaultConfig()
 	cfg.HeartbeatInterval = time.Minute
 	cfg.HeartbeatTimeout = 2 * time.Minute
 	return cfg
 }
 
 type wsEnv struct {
-	hub  *streamHub
+	hub  *Hub
 	srv  *httptest.Server
 	pool *jobs.Pool
 	reg  *prometheus.Registry
 }
 
 // startWS serves both endpoints on a real loopback listener.
-func startWS(t *testing.T, cfg WSConfig, auth Authenticator) *wsEnv {
+func startWS(t *testing.T, cfg Config, auth Authenticator) *wsEnv {
 	t.Helper()
 	pool := startWSPool(t)
 	reg := prometheus.NewRegistry()
@@ -77,7 +71,7 @@ func startWS(t *testing.T, cfg WSConfig, auth Authenticator) *wsEnv {
 	if auth != nil {
 		a = auth
 	}
-	h, err := newStreamHub(cfg, pool, a, zaptest.NewLogger(t), reg)
+	h, err := NewHub(cfg, pool, a, zaptest.NewLogger(t), reg)
 	require.NoError(t, err)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ws/simulation_live", h.SimulationLive)
@@ -233,23 +227,23 @@ func keysOf(m map[string]any) []string {
 }
 
 func TestWSConfigValidate(t *testing.T) {
-	require.NoError(t, DefaultWSConfig().Validate())
+	require.NoError(t, DefaultConfig().Validate())
 	tests := []struct {
 		name string
-		mod  func(*WSConfig)
+		mod  func(*Config)
 		want string
 	}{
-		{"connections", func(c *WSConfig) { c.MaxConnections = 0 }, "server.ws.max_connections"},
-		{"message", func(c *WSConfig) { c.MaxMessageBytes = 10 }, "server.ws.max_message_bytes"},
-		{"queue", func(c *WSConfig) { c.QueueSize = 0 }, "server.ws.queue_size"},
-		{"strategy", func(c *WSConfig) { c.Backpressure = "block" }, "server.ws.backpressure"},
-		{"heartbeat", func(c *WSConfig) { c.HeartbeatInterval = 0 }, "server.ws.heartbeat_interval"},
-		{"chunk", func(c *WSConfig) { c.FeatureChunkSteps = 2000 }, "server.ws.feature_chunk_steps"},
-		{"run", func(c *WSConfig) { c.FeatureRunSteps = 10 }, "server.ws.feature_run_steps"},
+		{"connections", func(c *Config) { c.MaxConnections = 0 }, "server.ws.max_connections"},
+		{"message", func(c *Config) { c.MaxMessageBytes = 10 }, "server.ws.max_message_bytes"},
+		{"queue", func(c *Config) { c.QueueSize = 0 }, "server.ws.queue_size"},
+		{"strategy", func(c *Config) { c.Backpressure = "block" }, "server.ws.backpressure"},
+		{"heartbeat", func(c *Config) { c.HeartbeatInterval = 0 }, "server.ws.heartbeat_interval"},
+		{"chunk", func(c *Config) { c.FeatureChunkSteps = 2000 }, "server.ws.feature_chunk_steps"},
+		{"run", func(c *Config) { c.FeatureRunSteps = 10 }, "server.ws.feature_run_steps"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := DefaultWSConfig()
+			cfg := DefaultConfig()
 			tt.mod(&cfg)
 			err := cfg.Validate()
 			require.Error(t, err)
@@ -429,16 +423,6 @@ func TestWSSubscribeCoercion(t *testing.T) {
 	require.Equal(t, []float64{2, 4}, steps)
 }
 
-// runDirect is what /simulate computes for req.
-func runDirect(t *testing.T, pool *jobs.Pool, req jobs.SimulateRequest) jobs.SimulateResult {
-	t.Helper()
-	res, err := pool.Do(context.Background(), req)
-	require.NoError(t, err)
-	r, ok := simulateResult(res)
-	require.True(t, ok)
-	return r
-}
-
 // §16 item 7 and the design rule "a stream's final numbers equal /simulate".
 func TestWSSimulationLiveSequence(t *testing.T) {
 	e := startWS(t, wsTestConfig(), nil)
@@ -465,7 +449,7 @@ func TestWSSimulationLiveSequence(t *testing.T) {
 			c.subscribe("simulation_live", "sim-1", tt.params)
 			want := jobs.DefaultSimulateRequest()
 			tt.req(&want)
-			direct := runDirect(t, e.pool, want)
+			direct := jobstest.Simulate(t, e.pool, want)
 
 			var steps []float64
 			var lastGrowth float64
@@ -917,7 +901,7 @@ type busyRunner struct{}
 func (busyRunner) Do(context.Context, jobs.Request) (jobs.Result, error) { return nil, jobs.ErrBusy }
 
 func TestWSBusyPoolIsStreamError(t *testing.T) {
-	h, err := newStreamHub(wsTestConfig(), busyRunner{}, nil, zaptest.NewLogger(t), nil)
+	h, err := NewHub(wsTestConfig(), busyRunner{}, nil, zaptest.NewLogger(t), nil)
 	require.NoError(t, err)
 	srv := httptest.NewServer(http.HandlerFunc(h.SimulationLive))
 	defer srv.Close()

@@ -1,4 +1,4 @@
-package server
+package ws
 
 import (
 	"encoding/json"
@@ -10,12 +10,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"mfn/internal/jobstest"
+	"mfn/jobs"
 )
 
-// The WebSocket handlers (onInit, onAuth, onSubscribe, onUnsubscribe in ws_conn.go)
+// The WebSocket handlers (onInit, onAuth, onSubscribe, onUnsubscribe in conn.go)
 // decode through pure functions and only then reply on the live connection, so these
 // targets fuzz exactly what the handlers run: decodeInbound (the raw frame), parseInit,
-// parseAuth, parseSubscribe and parseUnsubscribe (the payload, in ws_msg.go), and
+// parseAuth, parseSubscribe and parseUnsubscribe (the payload, in msg.go), and
 // parseSimParams / parseFeatureParams (subscribe params).
 
 var wsFrameSeeds = []string{
@@ -205,8 +208,10 @@ func checkSimParams(t *testing.T, raw []byte, p simParams) {
 	if err := p.req.Validate(); err != nil {
 		t.Fatalf("%s: accepted params fail Validate: %v", raw, err)
 	}
-	checkValidRequest(t, string(raw), p.req)
-	if p.every < 1 || p.every > maxEveryK || !(p.req.Alpha >= minAlpha && p.req.Alpha < maxAlpha) {
+	if err := jobstest.OutOfRange(p.req); err != nil {
+		t.Fatalf("%q: valid %v", raw, err)
+	}
+	if p.every < 1 || p.every > maxEveryK || !(p.req.Alpha >= jobs.StreamMinAlpha && p.req.Alpha < jobs.StreamMaxAlpha) {
 		t.Fatalf("%s: accepted every %d alpha %v", raw, p.every, p.req.Alpha)
 	}
 	// Round trip through the canonical encoding, then through the lax one (every number

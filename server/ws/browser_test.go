@@ -1,4 +1,4 @@
-package server
+package ws
 
 import (
 	"bytes"
@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
 
+	"mfn/internal/jobstest"
 	"mfn/jobs"
 	"mfn/render"
 	"mfn/web"
@@ -68,7 +69,7 @@ func TestBrowserLivePage(t *testing.T) {
 		t.Skip("no chromium binary (/usr/bin/chromium): install Debian's chromium to run the browser test")
 	}
 	pool := startWSPool(t)
-	hub, err := newStreamHub(wsTestConfig(), pool, wsAuth{required: true, keys: []string{wsKey}}, zaptest.NewLogger(t), prometheus.NewRegistry())
+	hub, err := NewHub(wsTestConfig(), pool, wsAuth{required: true, keys: []string{wsKey}}, zaptest.NewLogger(t), prometheus.NewRegistry())
 	require.NoError(t, err)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ws/simulation_live", hub.SimulationLive)
@@ -187,7 +188,7 @@ func TestBrowserLivePage(t *testing.T) {
 	// The table shows /simulate's numbers for the same parameters.
 	req := jobs.DefaultSimulateRequest()
 	req.Seed, req.GridSize, req.Steps = seed, grid, steps
-	direct := runDirect(t, pool, req)
+	direct := jobstest.Simulate(t, pool, req)
 	table := text("#metrics")
 	require.Contains(t, table, "growth_events")
 	require.Contains(t, table, strconv.Itoa(direct.GrowthEvents))
@@ -216,8 +217,8 @@ func TestBrowserLivePage(t *testing.T) {
 	_, err = png.Decode(bytes.NewReader(written))
 	require.NoError(t, err)
 	if os.Getenv("MFN_UPDATE_SCREENSHOT") == "1" {
-		require.NoError(t, os.MkdirAll(filepath.Join("..", "docs"), 0o755))
-		require.NoError(t, os.WriteFile(filepath.Join("..", "docs", "screenshot.png"), written, 0o644))
+		require.NoError(t, os.MkdirAll(filepath.Join("..", "..", "docs"), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join("..", "..", "docs", "screenshot.png"), written, 0o644))
 		t.Log("updated docs/screenshot.png")
 	}
 

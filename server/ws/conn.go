@@ -1,4 +1,4 @@
-package server
+package ws
 
 import (
 	"context"
@@ -45,7 +45,7 @@ const (
 // wsConn is one WebSocket session. The read loop (serve) owns the protocol state
 // (authenticated, authFailures, closing); streams and the ticker only push to q.
 type wsConn struct {
-	h        *streamHub
+	h        *Hub
 	c        *websocket.Conn
 	endpoint string
 	log      *zap.Logger
@@ -75,7 +75,7 @@ type wsStream struct {
 	done   chan struct{}
 }
 
-func newWSConn(h *streamHub, c *websocket.Conn, endpoint string) *wsConn {
+func newWSConn(h *Hub, c *websocket.Conn, endpoint string) *wsConn {
 	ctx, cancel := context.WithCancel(h.base)
 	cn := &wsConn{
 		h: h, c: c, endpoint: endpoint, log: h.log.With(zap.String("endpoint", endpoint)),

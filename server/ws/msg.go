@@ -1,4 +1,4 @@
-package server
+package ws
 
 import (
 	"bytes"
@@ -249,7 +249,7 @@ func (f fields) object(name string) (fields, error) {
 }
 
 // The parse* functions below are each client message's decode and validation steps,
-// kept free of the connection so the handlers in ws_conn.go and the fuzz targets run the
+// kept free of the connection so the handlers in conn.go and the fuzz targets run the
 // same code. Each stops at the first bad field and returns a *fieldError naming it; the
 // handler picks the reply (the error code differs per message type).
 
