@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"mfn/server/grpcapi"
 	"mfn/server/ws"
 )
 
@@ -133,6 +134,13 @@ type CryptoKey struct {
 	Type string `mapstructure:"type"`
 	Key  string `mapstructure:"key"`
 }
+
+// GRPCConfig is the gRPC package's configuration (keys under `grpc:`), named here so
+// that config/ builds every transport's settings from one package.
+type GRPCConfig = grpcapi.Config
+
+// DefaultGRPCConfig is grpcapi.DefaultConfig.
+func DefaultGRPCConfig() GRPCConfig { return grpcapi.DefaultConfig() }
 
 // WSConfig is the WebSocket package's configuration, named here so that config/ finds
 // every key under `server:` in one package.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"mfn/server/grpcapi"
 	"net"
 	"net/http"
 	"strings"
@@ -267,7 +268,7 @@ func (s *Server) watchReady(ctx context.Context) {
 			st = healthpb.HealthCheckResponse_NOT_SERVING
 		}
 		s.health.SetServingStatus("", st)
-		s.health.SetServingStatus(grpcServiceName, st)
+		s.health.SetServingStatus(grpcapi.ServiceName, st)
 		select {
 		case <-ctx.Done():
 			return

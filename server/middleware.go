@@ -2,7 +2,6 @@ package server
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
@@ -14,7 +13,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"mfn/server/envelope"
+	"mfn/server/requestid"
 )
 
 // The REST middleware, outermost first (api-contract §3.3): observe (request id, panic
@@ -23,47 +22,7 @@ import (
 // rate limit (before auth, so key guessing is throttled) → auth → handler.
 
 // requestID returns the id observe put in the response header.
-func requestID(c echo.Context) string { return envelope.RequestID(c.Response().Header()) }
-
-// saneRequestID accepts a client id of 1–128 chars of [A-Za-z0-9._:-] (§4.2 [GO]), so
-// that it cannot inject into headers or logs.
-func saneRequestID(s string) bool {
-	if len(s) == 0 || len(s) > 128 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		ch := s[i]
-		if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '.' || ch == '_' || ch == ':' || ch == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-// newUUID is a random (version 4) UUID in canonical lower-case form. math/rand/v2's
-// generator is ChaCha8-based: unpredictable enough for ids that are not secrets.
-func newUUID() string {
-	var b [16]byte
-	hi, lo := rand.Uint64(), rand.Uint64()
-	for i := 0; i < 8; i++ {
-		b[i] = byte(hi >> (8 * i))
-		b[8+i] = byte(lo >> (8 * i))
-	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	const hexd = "0123456789abcdef"
-	var out [36]byte
-	j := 0
-	for i, x := range b {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			out[j] = '-'
-			j++
-		}
-		out[j], out[j+1] = hexd[x>>4], hexd[x&0x0f]
-		j += 2
-	}
-	return string(out[:])
-}
+func requestID(c echo.Context) string { return requestid.FromHeader(c.Response().Header()) }
 
 // observe is the outermost middleware. It renders errors itself (c.Error) so that the
 // status it logs and counts is the one the client gets.
@@ -71,11 +30,8 @@ func (s *rest) observe(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) (err error) {
 		start := time.Now()
 		req := c.Request()
-		rid := req.Header.Get(envelope.HeaderRequestID)
-		if !saneRequestID(rid) {
-			rid = newUUID()
-		}
-		c.Response().Header()[envelope.HeaderRequestID] = []string{rid}
+		rid := requestid.Or(req.Header.Get(requestid.Header))
+		c.Response().Header()[requestid.Header] = []string{rid}
 		endpoint, method := endpointLabel(req.URL.Path), knownMethod(req.Method)
 		var ms *metricSet
 		if s.metrics.enabled {

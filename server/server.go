@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"mfn/server/grpcapi"
 	"mfn/server/ws"
 	"mfn/web"
 )
@@ -84,7 +85,7 @@ func New(p Params) (*Server, error) {
 	// 2. The other transports, built by their own constructors on the same
 	// Authenticator and Limiter: REST's live policy, so that Reload reaches them too.
 	live := livePolicy{&r.pol}
-	gs, hs, err := newGRPCServer(p.GRPC, p.Runner, live, live, log, reg)
+	gs, hs, err := grpcapi.New(p.GRPC, p.Runner, live, live, log, reg)
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +100,7 @@ func New(p Params) (*Server, error) {
 	r.mountTransports(hub, web.Handler())
 	// NOT_SERVING until Serve has checked readiness (PITFALLS §2.4).
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
-	hs.SetServingStatus(grpcServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
+	hs.SetServingStatus(grpcapi.ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
 
 	return &Server{
 		cfg:   p.HTTP,

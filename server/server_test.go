@@ -235,3 +235,5 @@ func TestRESTAndGRPCAgreeOnOnePort(t *testing.T) {
 		require.Contains(t, names, "mycelium.MyceliumService")
 	})
 }
+
+func gptr[T any](v T) *T { return &v }

@@ -1,17 +1,9 @@
 // Package envelope is the JSON error body every HTTP answer and every refused WebSocket
-// upgrade carries (api-contract §7.4), and the request id that ties it to the logs. It
-// sits below the API packages so that REST, WebSocket and the shared middleware write
-// one shape; it holds no state and is safe for concurrent use.
+// upgrade carries (api-contract §7.4). It sits below the API packages so that REST,
+// WebSocket and the shared middleware write one shape; it holds no state.
 package envelope
 
-import (
-	"net/http"
-	"time"
-)
-
-// HeaderRequestID is the response header that carries the request id. The middleware
-// stores it under this exact key, which Header.Get would canonicalise to X-Request-Id.
-const HeaderRequestID = "X-Request-ID"
+import "time"
 
 // Body is every non-2xx JSON body. Detail is a string, except for 422 where it is
 // FastAPI's list of items so that FastAPI clients keep working.
@@ -29,12 +21,4 @@ type Body struct {
 func New(code, message, requestID string) Body {
 	return Body{Detail: message, ErrorCode: code, Message: message, RequestID: requestID,
 		Timestamp: time.Now().UTC().Format(time.RFC3339Nano)}
-}
-
-// RequestID is the id the request-id middleware set on the response headers h, or "".
-func RequestID(h http.Header) string {
-	if v := h[HeaderRequestID]; len(v) > 0 {
-		return v[0]
-	}
-	return ""
 }

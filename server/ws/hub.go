@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"mfn/server/envelope"
+	"mfn/server/requestid"
 )
 
 // Backpressure strategies of the per-connection send queue (websocket-protocol.md §10.3).
@@ -214,7 +215,7 @@ func reject(w http.ResponseWriter, code, msg string) {
 	h.Set("Content-Type", "application/json")
 	h.Set("Retry-After", "1")
 	w.WriteHeader(http.StatusServiceUnavailable)
-	b, _ := json.Marshal(envelope.New(code, msg, envelope.RequestID(h)))
+	b, _ := json.Marshal(envelope.New(code, msg, requestid.FromHeader(h)))
 	_, _ = w.Write(b)
 }
 
@@ -250,7 +251,7 @@ func (h *Hub) serve(w http.ResponseWriter, r *http.Request, endpoint string) {
 
 	cn := newWSConn(h, c, endpoint)
 	cn.slot = slot
-	if rid := envelope.RequestID(w.Header()); rid != "" {
+	if rid := requestid.FromHeader(w.Header()); rid != "" {
 		// Every line of the session names the upgrade request it came from.
 		cn.log = cn.log.With(zap.String("request_id", rid))
 	}

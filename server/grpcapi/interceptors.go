@@ -1,9 +1,7 @@
-package server
+package grpcapi
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -22,6 +20,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"mfn/jobs"
+	"mfn/server/requestid"
 )
 
 // Metadata keys (gRPC metadata keys are lower-case on the wire).
@@ -43,17 +42,17 @@ func grpcPublic(fullMethod string) bool {
 		strings.HasPrefix(fullMethod, "/grpc.reflection.v1alpha.ServerReflection/")
 }
 
-// grpcMetrics are the mfn_grpc_* collectors; method is the full method name
+// rpcMetrics are the mfn_grpc_* collectors; method is the full method name
 // ("/mycelium.MyceliumService/Simulate"), code the status code name ("OK",
 // "InvalidArgument"). Unknown methods never reach the interceptors, so the label sets
 // stay bounded.
-type grpcMetrics struct {
+type rpcMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 }
 
-func newGRPCMetrics(reg prometheus.Registerer) (*grpcMetrics, error) {
-	m := &grpcMetrics{
+func newMetrics(reg prometheus.Registerer) (*rpcMetrics, error) {
+	m := &rpcMetrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mfn_grpc_requests_total",
 			Help: "gRPC calls handled, by full method name and status code.",
@@ -77,56 +76,38 @@ func newGRPCMetrics(reg prometheus.Registerer) (*grpcMetrics, error) {
 	return m, nil
 }
 
-// grpcInterceptors holds what the interceptor chain needs; auth and limit may be nil (off).
-type grpcInterceptors struct {
+// interceptors holds what the interceptor chain needs; auth and limit may be nil (off).
+type interceptors struct {
 	log     *zap.Logger
-	metrics *grpcMetrics
+	metrics *rpcMetrics
 	auth    Authenticator
 	limit   Limiter
 	// grpc.default_timeout and grpc.stream_timeout; 0 = none.
 	defaultTimeout, streamTimeout time.Duration
 }
 
-type grpcRequestIDCtxKey struct{}
+type requestIDCtxKey struct{}
 
 // grpcRequestID returns the request id the observing interceptor put in ctx ("" outside an RPC).
 func grpcRequestID(ctx context.Context) string {
-	id, _ := ctx.Value(grpcRequestIDCtxKey{}).(string)
+	id, _ := ctx.Value(requestIDCtxKey{}).(string)
 	return id
 }
 
-// incomingRequestID takes the client's x-request-id when it is a short token of safe
-// characters and generates one otherwise, so a client cannot inject into logs or headers
-// (the reference's BUG-19).
+// incomingRequestID takes the client's x-request-id when requestid.Valid accepts it and
+// makes one otherwise, so a client cannot inject into logs or headers (the reference's
+// BUG-19).
 func incomingRequestID(ctx context.Context) string {
 	// ValueFromIncomingContext reads one key without copying the whole metadata map.
-	if v := metadata.ValueFromIncomingContext(ctx, grpcRequestIDKey); len(v) > 0 && validRequestID(v[len(v)-1]) {
-		return v[len(v)-1]
+	if v := metadata.ValueFromIncomingContext(ctx, grpcRequestIDKey); len(v) > 0 {
+		return requestid.Or(v[len(v)-1])
 	}
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go ≥ 1.24)
-	return hex.EncodeToString(b[:])
-}
-
-func validRequestID(s string) bool {
-	if len(s) == 0 || len(s) > 128 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case c == '-', c == '_', c == '.', c == ':', c == '/', c == '+', c == '=':
-		default:
-			return false
-		}
-	}
-	return true
+	return requestid.New()
 }
 
 // grpcStatus maps a handler error to the status the client sees and reports whether it is
 // an internal failure whose details belong only in the log.
-func grpcStatus(err error) (st *status.Status, internal bool) {
+func toStatus(err error) (st *status.Status, internal bool) {
 	if err == nil {
 		return status.New(codes.OK, ""), false
 	}
@@ -141,7 +122,7 @@ func grpcStatus(err error) (st *status.Status, internal bool) {
 	case errors.Is(err, jobs.ErrBusy):
 		// The pool's hint (REST's Retry-After) travels as the standard RetryInfo detail.
 		st := status.New(codes.Unavailable, "server busy: job queue full, retry later")
-		retry := time.Duration(busyRetryAfterSec) * time.Second
+		retry := busyRetryAfter
 		if d := jobs.RetryAfter(err); d > 0 {
 			retry = d
 		}
@@ -164,17 +145,17 @@ func grpcStatus(err error) (st *status.Status, internal bool) {
 }
 
 // begin puts the call's request id into ctx.
-func (ic *grpcInterceptors) begin(ctx context.Context) (context.Context, string) {
+func (ic *interceptors) begin(ctx context.Context) (context.Context, string) {
 	id := incomingRequestID(ctx)
-	return context.WithValue(ctx, grpcRequestIDCtxKey{}, id), id
+	return context.WithValue(ctx, requestIDCtxKey{}, id), id
 }
 
 // finish maps err to a status, records the metrics and writes the call's log line.
-func (ic *grpcInterceptors) finish(ctx context.Context, method, id string, start time.Time, err error) error {
+func (ic *interceptors) finish(ctx context.Context, method, id string, start time.Time, err error) error {
 	c, internal := codes.OK, false
 	var st *status.Status
 	if err != nil { // the common OK path allocates no status
-		st, internal = grpcStatus(err)
+		st, internal = toStatus(err)
 		c = st.Code()
 	}
 	d := time.Since(start)
@@ -214,7 +195,7 @@ func (ic *grpcInterceptors) finish(ctx context.Context, method, id string, start
 	return st.Err()
 }
 
-func (ic *grpcInterceptors) unaryObserve(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+func (ic *interceptors) unaryObserve(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	start := time.Now()
 	ctx, id := ic.begin(ctx)
 	// Sent with the response headers (or the trailers-only error response).
@@ -226,26 +207,26 @@ func (ic *grpcInterceptors) unaryObserve(ctx context.Context, req any, info *grp
 	return resp, nil
 }
 
-// grpcServerStream swaps the stream's context for one carrying the request id.
-type grpcServerStream struct {
+// serverStream swaps the stream's context for one carrying the request id.
+type serverStream struct {
 	grpc.ServerStream
 	ctx context.Context
 }
 
-func (s *grpcServerStream) Context() context.Context { return s.ctx }
+func (s *serverStream) Context() context.Context { return s.ctx }
 
-func (ic *grpcInterceptors) streamObserve(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+func (ic *interceptors) streamObserve(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	start := time.Now()
 	ctx, id := ic.begin(ss.Context())
 	_ = ss.SetHeader(metadata.MD{grpcRequestIDKey: {id}})
-	err := handler(srv, &grpcServerStream{ServerStream: ss, ctx: ctx})
+	err := handler(srv, &serverStream{ServerStream: ss, ctx: ctx})
 	return ic.finish(ctx, info.FullMethod, id, start, err)
 }
 
 // errGRPCPanic is what a recovered panic becomes; the stack goes to the log.
 var errGRPCPanic = errors.New("grpc: handler panicked")
 
-func (ic *grpcInterceptors) recovered(ctx context.Context, method string, r any) error {
+func (ic *interceptors) recovered(ctx context.Context, method string, r any) error {
 	ic.log.Error("grpc handler panicked",
 		zap.String("request_id", grpcRequestID(ctx)),
 		zap.String("method", method),
@@ -254,7 +235,7 @@ func (ic *grpcInterceptors) recovered(ctx context.Context, method string, r any)
 	return fmt.Errorf("%w: %v", errGRPCPanic, r)
 }
 
-func (ic *grpcInterceptors) unaryRecover(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+func (ic *interceptors) unaryRecover(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			resp, err = nil, ic.recovered(ctx, info.FullMethod, r)
@@ -263,7 +244,7 @@ func (ic *grpcInterceptors) unaryRecover(ctx context.Context, req any, info *grp
 	return handler(ctx, req)
 }
 
-func (ic *grpcInterceptors) streamRecover(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+func (ic *interceptors) streamRecover(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = ic.recovered(ss.Context(), info.FullMethod, r)
@@ -276,7 +257,7 @@ func (ic *grpcInterceptors) streamRecover(srv any, ss grpc.ServerStream, info *g
 // it is valid and the peer's host otherwise, so guessing keys is throttled per address
 // (the reference never limited unauthenticated calls, BUG-8) and rotating made-up keys
 // gains no fresh buckets. Public methods skip both.
-func (ic *grpcInterceptors) guard(ctx context.Context, method string) error {
+func (ic *interceptors) guard(ctx context.Context, method string) error {
 	if grpcPublic(method) || (ic.auth == nil && ic.limit == nil) {
 		return nil
 	}
@@ -288,7 +269,7 @@ func (ic *grpcInterceptors) guard(ctx context.Context, method string) error {
 	}
 	valid := authOn && haveKey && ic.auth.Valid(key)
 	if ic.limit != nil {
-		bucket := grpcPeerHost(ctx)
+		bucket := peerHost(ctx)
 		if valid {
 			bucket = key
 		}
@@ -302,9 +283,9 @@ func (ic *grpcInterceptors) guard(ctx context.Context, method string) error {
 	return nil
 }
 
-// grpcPeerHost is the client's IP without the port, so that one client's connections
+// peerHost is the client's IP without the port, so that one client's connections
 // share a bucket.
-func grpcPeerHost(ctx context.Context) string {
+func peerHost(ctx context.Context) string {
 	p, ok := peer.FromContext(ctx)
 	if !ok || p.Addr == nil {
 		return "unknown"
@@ -316,14 +297,14 @@ func grpcPeerHost(ctx context.Context) string {
 	return addr
 }
 
-func (ic *grpcInterceptors) unaryGuard(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+func (ic *interceptors) unaryGuard(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	if err := ic.guard(ctx, info.FullMethod); err != nil {
 		return nil, err
 	}
 	return handler(ctx, req)
 }
 
-func (ic *grpcInterceptors) streamGuard(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+func (ic *interceptors) streamGuard(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	if err := ic.guard(ss.Context(), info.FullMethod); err != nil {
 		return err
 	}
@@ -333,7 +314,7 @@ func (ic *grpcInterceptors) streamGuard(srv any, ss grpc.ServerStream, info *grp
 // timeoutFor is the server's bound of one call (0: none): SimulateStream's is
 // grpc.stream_timeout, health Watch has none (it is meant to stay open and runs no job),
 // every other call's is grpc.default_timeout.
-func (ic *grpcInterceptors) timeoutFor(method string) time.Duration {
+func (ic *interceptors) timeoutFor(method string) time.Duration {
 	switch method {
 	case "/mycelium.MyceliumService/SimulateStream":
 		return ic.streamTimeout
@@ -346,21 +327,21 @@ func (ic *grpcInterceptors) timeoutFor(method string) time.Duration {
 // withDeadline bounds ctx by the method's timeout. An earlier client deadline stays;
 // a later one, or none, is cut to the server's, as REST's request_timeout bounds every
 // request whatever the client wants.
-func (ic *grpcInterceptors) withDeadline(ctx context.Context, method string) (context.Context, context.CancelFunc) {
+func (ic *interceptors) withDeadline(ctx context.Context, method string) (context.Context, context.CancelFunc) {
 	if d := ic.timeoutFor(method); d > 0 {
 		return context.WithTimeout(ctx, d)
 	}
 	return ctx, func() {}
 }
 
-func (ic *grpcInterceptors) unaryDeadline(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+func (ic *interceptors) unaryDeadline(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	ctx, cancel := ic.withDeadline(ctx, info.FullMethod)
 	defer cancel()
 	return handler(ctx, req)
 }
 
-func (ic *grpcInterceptors) streamDeadline(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+func (ic *interceptors) streamDeadline(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	ctx, cancel := ic.withDeadline(ss.Context(), info.FullMethod)
 	defer cancel()
-	return handler(srv, &grpcServerStream{ServerStream: ss, ctx: ctx})
+	return handler(srv, &serverStream{ServerStream: ss, ctx: ctx})
 }

@@ -1,4 +1,4 @@
-package server
+package grpcapi
 
 import (
 	"context"
@@ -14,12 +14,12 @@ import (
 	pb "mfn/proto"
 )
 
-// grpcService implements mycelium.MyceliumService on the same jobs as REST: every RPC
+// service implements mycelium.MyceliumService on the same jobs as REST: every RPC
 // turns its message into a jobs request holding the REST defaults, overrides the fields
 // the client set, and runs it through Runner.Do, which validates it with the one rule
 // set. Handlers return plain Go errors; the observing interceptor maps them to status
 // codes (grpcStatus) so that the mapping lives in one place.
-type grpcService struct {
+type service struct {
 	pb.UnsafeMyceliumServiceServer // a new RPC in the proto breaks the build until implemented
 
 	run     Runner
@@ -29,12 +29,12 @@ type grpcService struct {
 	stallTO time.Duration
 }
 
-func newGRPCService(cfg GRPCConfig, run Runner, now func() time.Time) *grpcService {
-	return &grpcService{run: run, start: now(), now: now, buffer: cfg.StreamBuffer, stallTO: cfg.StreamStallTimeout}
+func newService(cfg Config, run Runner, now func() time.Time) *service {
+	return &service{run: run, start: now(), now: now, buffer: cfg.StreamBuffer, stallTO: cfg.StreamStallTimeout}
 }
 
 // HealthCheck never touches the pool, so it answers while every worker is busy.
-func (s *grpcService) HealthCheck(context.Context, *pb.HealthCheckRequest) (*pb.HealthCheckResponse, error) {
+func (s *service) HealthCheck(context.Context, *pb.HealthCheckRequest) (*pb.HealthCheckResponse, error) {
 	return &pb.HealthCheckResponse{
 		Status:        "healthy",
 		Version:       version.API, // the contract fixes it; the build is on /health
@@ -44,7 +44,7 @@ func (s *grpcService) HealthCheck(context.Context, *pb.HealthCheckRequest) (*pb.
 
 // Validate runs the validation cycle with the REST defaults for unset fields (grid 64,
 // not the reference gRPC's 32).
-func (s *grpcService) Validate(ctx context.Context, in *pb.ValidateRequest) (*pb.ValidateResponse, error) {
+func (s *service) Validate(ctx context.Context, in *pb.ValidateRequest) (*pb.ValidateResponse, error) {
 	req := jobs.DefaultValidateRequest()
 	if in.Seed != nil {
 		req.Seed = int64(*in.Seed)
@@ -96,7 +96,7 @@ func simulateRequest(in *pb.SimulateRequest) jobs.SimulateRequest {
 
 // Simulate observes every step to collect the per-step mean and std (volts) that the
 // reference's history simulation returned; the final numbers are REST /simulate's.
-func (s *grpcService) Simulate(ctx context.Context, in *pb.SimulateRequest) (*pb.SimulateResponse, error) {
+func (s *service) Simulate(ctx context.Context, in *pb.SimulateRequest) (*pb.SimulateResponse, error) {
 	req := simulateRequest(in)
 	// Validate before allocating Steps-sized slices from an unchecked number.
 	if err := req.Validate(); err != nil {
@@ -147,7 +147,7 @@ func (s *grpcService) Simulate(ctx context.Context, in *pb.SimulateRequest) (*pb
 // simulation (bounded memory) instead of the run being buffered whole; a client that
 // cancels, or takes no update for stallTO, stops the job at the next step and frees the
 // worker. growth_events is the count so far (the reference sent 0 until the last update).
-func (s *grpcService) SimulateStream(in *pb.SimulateRequest, stream pb.MyceliumService_SimulateStreamServer) error {
+func (s *service) SimulateStream(in *pb.SimulateRequest, stream pb.MyceliumService_SimulateStreamServer) error {
 	req := simulateRequest(in)
 	if err := req.Validate(); err != nil {
 		return err
@@ -239,7 +239,7 @@ func (s *grpcService) SimulateStream(in *pb.SimulateRequest, stream pb.MyceliumS
 
 // ComputeNernst requires both concentrations, like REST; unset z_valence is 1 and unset
 // temperature_k is 310 K.
-func (s *grpcService) ComputeNernst(ctx context.Context, in *pb.NernstRequest) (*pb.NernstResponse, error) {
+func (s *service) ComputeNernst(ctx context.Context, in *pb.NernstRequest) (*pb.NernstResponse, error) {
 	req := jobs.DefaultNernstRequest()
 	setInt(&req.ZValence, in.ZValence)
 	req.ConcentrationOutMolar = in.ConcentrationOutMolar
@@ -258,7 +258,7 @@ func (s *grpcService) ComputeNernst(ctx context.Context, in *pb.NernstRequest) (
 
 // AggregateFederated runs hierarchical Krum. num_accepted is the number of inputs and
 // num_rejected 0, as in the reference: the aggregation reports no real count.
-func (s *grpcService) AggregateFederated(ctx context.Context, in *pb.FederatedAggregateRequest) (*pb.FederatedAggregateResponse, error) {
+func (s *service) AggregateFederated(ctx context.Context, in *pb.FederatedAggregateRequest) (*pb.FederatedAggregateResponse, error) {
 	req := jobs.DefaultFederatedRequest()
 	// A repeated field has no presence: an empty list is "No gradients provided" (400
 	// in REST), never "missing".

@@ -1,4 +1,4 @@
-package server
+package grpcapi
 
 import (
 	"errors"
@@ -17,8 +17,8 @@ import (
 	pb "mfn/proto"
 )
 
-// GRPCConfig tunes the gRPC side of the port. Keys sit under `grpc:` in mfn.yaml.
-type GRPCConfig struct {
+// Config tunes the gRPC side of the port. Keys sit under `grpc:` in mfn.yaml.
+type Config struct {
 	// MaxRecvBytes caps one received message (the reference keeps grpc's 4 MiB default).
 	MaxRecvBytes int `mapstructure:"max_recv_bytes"`
 	// MaxConcurrentStreams caps in-flight RPCs per client connection.
@@ -60,11 +60,11 @@ type GRPCConfig struct {
 	ConnectionTimeout time.Duration `mapstructure:"connection_timeout"`
 }
 
-// DefaultGRPCConfig returns the gRPC defaults: 4 MiB messages, 1000 streams per
+// DefaultConfig returns the gRPC defaults: 4 MiB messages, 1000 streams per
 // connection, keepalive 2 min / 20 s with client pings tolerated every 10 s, a 64-update
 // stream buffer, a 30 s stall limit, 32 KiB of headers and a 10 s handshake.
-func DefaultGRPCConfig() GRPCConfig {
-	return GRPCConfig{
+func DefaultConfig() Config {
+	return Config{
 		MaxRecvBytes:          4 << 20,
 		MaxConcurrentStreams:  1000,
 		KeepaliveTime:         2 * time.Minute,
@@ -81,7 +81,7 @@ func DefaultGRPCConfig() GRPCConfig {
 }
 
 // Validate names the bad key.
-func (c GRPCConfig) Validate() error {
+func (c Config) Validate() error {
 	var errs []error
 	if c.MaxRecvBytes < 1024 || c.MaxRecvBytes > 1<<30 {
 		errs = append(errs, fmt.Errorf("grpc.max_recv_bytes: %d is outside [1024, %d]", c.MaxRecvBytes, 1<<30))
@@ -124,7 +124,7 @@ func (c GRPCConfig) Validate() error {
 
 // keepAlive maps the config to grpc's server parameters; a zero MaxConnectionAge must stay
 // grpc's "infinity", not "close at once".
-func keepAlive(cfg GRPCConfig) keepalive.ServerParameters {
+func keepAlive(cfg Config) keepalive.ServerParameters {
 	p := keepalive.ServerParameters{Time: cfg.KeepaliveTime, Timeout: cfg.KeepaliveTimeout}
 	if cfg.MaxConnectionAge > 0 {
 		p.MaxConnectionAge, p.MaxConnectionAgeGrace = cfg.MaxConnectionAge, cfg.MaxConnectionAgeGrace
@@ -132,17 +132,17 @@ func keepAlive(cfg GRPCConfig) keepalive.ServerParameters {
 	return p
 }
 
-// grpcServiceName is the fully qualified service name, as registered with grpc.health.v1.
-const grpcServiceName = "mycelium.MyceliumService"
+// ServiceName is the fully qualified service name, as registered with grpc.health.v1.
+const ServiceName = "mycelium.MyceliumService"
 
-// newGRPCServer builds the gRPC server: MyceliumService, reflection, grpc.health.v1 (returned
+// New builds the gRPC server: MyceliumService, reflection, grpc.health.v1 (returned
 // so shutdown can flip it to NOT_SERVING), and interceptors for request id, logging, metrics,
 // auth, rate limiting and panic recovery. auth and limit may be nil (off).
 //
-// Both the overall health ("") and grpcServiceName start SERVING: the jobs pool is the
+// Both the overall health ("") and ServiceName start SERVING: the jobs pool is the
 // only dependency of the RPCs and it accepts work from construction; the caller flips
 // them with Shutdown on drain. It starts no goroutines: the caller runs Serve.
-func newGRPCServer(cfg GRPCConfig, run Runner, auth Authenticator, limit Limiter, log *zap.Logger, reg prometheus.Registerer) (*grpc.Server, *health.Server, error) {
+func New(cfg Config, run Runner, auth Authenticator, limit Limiter, log *zap.Logger, reg prometheus.Registerer) (*grpc.Server, *health.Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, nil, err
 	}
@@ -153,11 +153,11 @@ func newGRPCServer(cfg GRPCConfig, run Runner, auth Authenticator, limit Limiter
 		log = zap.NewNop()
 	}
 	log = log.With(zap.String("component", "grpc"))
-	m, err := newGRPCMetrics(reg)
+	m, err := newMetrics(reg)
 	if err != nil {
 		return nil, nil, err
 	}
-	ic := &grpcInterceptors{log: log, metrics: m, auth: auth, limit: limit,
+	ic := &interceptors{log: log, metrics: m, auth: auth, limit: limit,
 		defaultTimeout: cfg.DefaultTimeout, streamTimeout: cfg.StreamTimeout}
 
 	gs := grpc.NewServer(
@@ -175,11 +175,11 @@ func newGRPCServer(cfg GRPCConfig, run Runner, auth Authenticator, limit Limiter
 		grpc.ChainUnaryInterceptor(ic.unaryObserve, ic.unaryRecover, ic.unaryGuard, ic.unaryDeadline),
 		grpc.ChainStreamInterceptor(ic.streamObserve, ic.streamRecover, ic.streamGuard, ic.streamDeadline),
 	)
-	pb.RegisterMyceliumServiceServer(gs, newGRPCService(cfg, run, time.Now))
+	pb.RegisterMyceliumServiceServer(gs, newService(cfg, run, time.Now))
 
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	hs.SetServingStatus(grpcServiceName, healthpb.HealthCheckResponse_SERVING)
+	hs.SetServingStatus(ServiceName, healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(gs, hs)
 
 	// Register installs both grpc.reflection.v1 and v1alpha: grpcurl speaks v1 first,

@@ -1,4 +1,4 @@
-package server
+package grpcapi
 
 import (
 	"context"
@@ -31,6 +31,7 @@ import (
 
 	"mfn/jobs"
 	pb "mfn/proto"
+	"mfn/server/internal/loadtest"
 )
 
 // grpcTestAuth implements Authenticator for these tests (the REST helper owns the real one).
@@ -79,7 +80,7 @@ type grpcEnv struct {
 
 type grpcEnvOpts struct {
 	pool  jobs.PoolConfig
-	cfg   *GRPCConfig
+	cfg   *Config
 	auth  Authenticator
 	limit Limiter
 	log   *zap.Logger
@@ -87,7 +88,7 @@ type grpcEnvOpts struct {
 	wrap func(Runner) Runner
 }
 
-// startGRPC runs a real jobs.Pool and a gRPC server from newGRPCServer on a loopback
+// startGRPC runs a real jobs.Pool and a gRPC server from New on a loopback
 // listener, and dials it with the generated client.
 func startGRPC(tb testing.TB, o grpcEnvOpts) *grpcEnv {
 	tb.Helper()
@@ -100,7 +101,7 @@ func startGRPC(tb testing.TB, o grpcEnvOpts) *grpcEnv {
 	poolDone := make(chan struct{})
 	go func() { defer close(poolDone); _ = pool.Run(ctx) }()
 
-	cfg := DefaultGRPCConfig()
+	cfg := DefaultConfig()
 	if o.cfg != nil {
 		cfg = *o.cfg
 	}
@@ -117,7 +118,7 @@ func startGRPC(tb testing.TB, o grpcEnvOpts) *grpcEnv {
 		run = o.wrap(pool)
 	}
 	reg := prometheus.NewRegistry()
-	gs, hs, err := newGRPCServer(cfg, run, o.auth, o.limit, log, reg)
+	gs, hs, err := New(cfg, run, o.auth, o.limit, log, reg)
 	require.NoError(tb, err)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(tb, err)
@@ -160,24 +161,24 @@ func requireGRPCCode(t *testing.T, err error, want codes.Code) *status.Status {
 func TestGRPCConfigValidate(t *testing.T) {
 	tests := []struct {
 		name        string
-		mod         func(*GRPCConfig)
+		mod         func(*Config)
 		errContains string
 	}{
-		{"defaults", func(*GRPCConfig) {}, ""},
-		{"tiny recv", func(c *GRPCConfig) { c.MaxRecvBytes = 10 }, "grpc.max_recv_bytes"},
-		{"no streams", func(c *GRPCConfig) { c.MaxConcurrentStreams = 0 }, "grpc.max_concurrent_streams"},
-		{"keepalive", func(c *GRPCConfig) { c.KeepaliveTime = 0 }, "grpc.keepalive_time"},
-		{"keepalive timeout", func(c *GRPCConfig) { c.KeepaliveTimeout = -time.Second }, "grpc.keepalive_timeout"},
-		{"min time", func(c *GRPCConfig) { c.KeepaliveMinTime = 0 }, "grpc.keepalive_min_time"},
-		{"buffer", func(c *GRPCConfig) { c.StreamBuffer = 0 }, "grpc.stream_buffer"},
-		{"stall", func(c *GRPCConfig) { c.StreamStallTimeout = 0 }, "grpc.stream_stall_timeout"},
-		{"no deadlines", func(c *GRPCConfig) { c.DefaultTimeout, c.StreamTimeout = 0, 0 }, ""},
-		{"default timeout", func(c *GRPCConfig) { c.DefaultTimeout = -time.Second }, "grpc.default_timeout"},
-		{"stream timeout", func(c *GRPCConfig) { c.StreamTimeout = -time.Second }, "grpc.stream_timeout"},
+		{"defaults", func(*Config) {}, ""},
+		{"tiny recv", func(c *Config) { c.MaxRecvBytes = 10 }, "grpc.max_recv_bytes"},
+		{"no streams", func(c *Config) { c.MaxConcurrentStreams = 0 }, "grpc.max_concurrent_streams"},
+		{"keepalive", func(c *Config) { c.KeepaliveTime = 0 }, "grpc.keepalive_time"},
+		{"keepalive timeout", func(c *Config) { c.KeepaliveTimeout = -time.Second }, "grpc.keepalive_timeout"},
+		{"min time", func(c *Config) { c.KeepaliveMinTime = 0 }, "grpc.keepalive_min_time"},
+		{"buffer", func(c *Config) { c.StreamBuffer = 0 }, "grpc.stream_buffer"},
+		{"stall", func(c *Config) { c.StreamStallTimeout = 0 }, "grpc.stream_stall_timeout"},
+		{"no deadlines", func(c *Config) { c.DefaultTimeout, c.StreamTimeout = 0, 0 }, ""},
+		{"default timeout", func(c *Config) { c.DefaultTimeout = -time.Second }, "grpc.default_timeout"},
+		{"stream timeout", func(c *Config) { c.StreamTimeout = -time.Second }, "grpc.stream_timeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := DefaultGRPCConfig()
+			c := DefaultConfig()
 			tt.mod(&c)
 			err := c.Validate()
 			if tt.errContains == "" {
@@ -490,10 +491,10 @@ func TestGRPCSimulateStreamStall(t *testing.T) {
 	go func() { defer close(poolDone); _ = pool.Run(pctx) }()
 	defer func() { stop(); <-poolDone }()
 
-	cfg := DefaultGRPCConfig()
+	cfg := DefaultConfig()
 	cfg.StreamBuffer = 1
 	cfg.StreamStallTimeout = 100 * time.Millisecond
-	svc := newGRPCService(cfg, pool, time.Now)
+	svc := newService(cfg, pool, time.Now)
 	ctx, cancel := context.WithCancel(grpcTestCtx(t))
 	handlerDone := make(chan error, 1)
 	stream := grpcStalledStream{ctx: ctx, sending: make(chan struct{}), once: new(sync.Once)}
@@ -832,13 +833,13 @@ func TestGRPCRequestIDAndMetrics(t *testing.T) {
 	_, err = env.client.HealthCheck(ctx, &pb.HealthCheckRequest{}, grpc.Header(&hdr))
 	require.NoError(t, err)
 	require.Len(t, hdr.Get("x-request-id"), 1)
-	require.Regexp(t, regexp.MustCompile(`^[0-9a-f]{32}$`), hdr.Get("x-request-id")[0])
+	require.Regexp(t, regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`), hdr.Get("x-request-id")[0])
 
 	// An id that could inject into logs or headers is replaced.
 	hdr = nil
 	_, err = env.client.HealthCheck(metadata.AppendToOutgoingContext(ctx, "x-request-id", "bad id; with spaces"), &pb.HealthCheckRequest{}, grpc.Header(&hdr))
 	require.NoError(t, err)
-	require.Regexp(t, regexp.MustCompile(`^[0-9a-f]{32}$`), hdr.Get("x-request-id")[0])
+	require.Regexp(t, regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`), hdr.Get("x-request-id")[0])
 
 	// Errors carry it too (headers of a trailers-only response).
 	hdr = nil
@@ -898,12 +899,12 @@ func TestGRPCMetricsOnGivenRegistry(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	pool, err := jobs.NewPool(jobs.PoolConfig{Workers: 1, QueueSize: 1}, nil)
 	require.NoError(t, err)
-	_, _, err = newGRPCServer(DefaultGRPCConfig(), pool, nil, nil, nil, reg)
+	_, _, err = New(DefaultConfig(), pool, nil, nil, nil, reg)
 	require.NoError(t, err)
 	// A second server on the same registry is a configuration error, not a panic.
-	_, _, err = newGRPCServer(DefaultGRPCConfig(), pool, nil, nil, nil, reg)
+	_, _, err = New(DefaultConfig(), pool, nil, nil, nil, reg)
 	require.ErrorContains(t, err, "register grpc metrics")
-	_, _, err = newGRPCServer(GRPCConfig{}, pool, nil, nil, nil, nil)
+	_, _, err = New(Config{}, pool, nil, nil, nil, nil)
 	require.ErrorContains(t, err, "grpc.max_recv_bytes")
 }
 
@@ -938,7 +939,7 @@ func BenchmarkLoadGRPCNernst(b *testing.B) {
 	)
 	b.SetParallelism(16) // 16 × GOMAXPROCS in-flight calls
 	b.ResetTimer()
-	cpu0 := processCPU()
+	cpu0 := loadtest.ProcessCPU()
 	start := time.Now()
 	b.RunParallel(func(p *testing.PB) {
 		c := clients[next.Add(1)%conns]
@@ -955,10 +956,10 @@ func BenchmarkLoadGRPCNernst(b *testing.B) {
 		mu.Unlock()
 	})
 	elapsed := time.Since(start)
-	cpu := processCPU() - cpu0
+	cpu := loadtest.ProcessCPU() - cpu0
 	b.StopTimer()
 	require.Zero(b, failed.Load(), "calls failed")
-	reportLoad(b, lat, elapsed, cpu)
+	loadtest.Report(b, lat, elapsed, cpu)
 }
 
 func TestGRPCLogLine(t *testing.T) {
@@ -983,7 +984,7 @@ func TestGRPCLogLine(t *testing.T) {
 }
 
 func TestGRPCKeepAliveConnectionAge(t *testing.T) {
-	cfg := DefaultGRPCConfig()
+	cfg := DefaultConfig()
 	p := keepAlive(cfg)
 	require.Zero(t, p.MaxConnectionAge, "0 keeps grpc's default: connections live forever")
 	require.Zero(t, p.MaxConnectionAgeGrace)
