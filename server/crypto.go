@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"mfn/jobs"
 	"net/http"
 	"sync"
 
@@ -168,32 +169,32 @@ func badRequest(msg string) *apiError {
 }
 
 // checkStr applies pydantic's string-length items.
-func checkStr(items []validationItem, field, v string, minLen, maxLen int) []validationItem {
+func checkStr(items []jobs.Item, field, v string, minLen, maxLen int) []jobs.Item {
 	switch {
 	case len(v) < minLen:
-		return append(items, validationItem{Type: "string_too_short", Loc: []any{"body", field}, Input: v,
+		return append(items, jobs.Item{Type: "string_too_short", Loc: []any{"body", field}, Input: v,
 			Msg: fmt.Sprintf("String should have at least %d character", minLen), Ctx: map[string]any{"min_length": minLen}})
 	case len(v) > maxLen:
-		return append(items, validationItem{Type: "string_too_long", Loc: []any{"body", field}, Input: v,
+		return append(items, jobs.Item{Type: "string_too_long", Loc: []any{"body", field}, Input: v,
 			Msg: fmt.Sprintf("String should have at most %d characters", maxLen), Ctx: map[string]any{"max_length": maxLen}})
 	}
 	return items
 }
 
-func checkKeyID(items []validationItem, id *string) []validationItem {
+func checkKeyID(items []jobs.Item, id *string) []jobs.Item {
 	if id == nil || *id == "" {
 		return items
 	}
 	if !keyIDPattern.MatchString(*id) {
-		return append(items, validationItem{Type: "string_pattern_mismatch", Loc: []any{"body", "key_id"}, Input: *id,
+		return append(items, jobs.Item{Type: "string_pattern_mismatch", Loc: []any{"body", "key_id"}, Input: *id,
 			Msg: "String should match pattern '^[A-Za-z0-9._:-]{1,64}$'", Ctx: map[string]any{"pattern": "^[A-Za-z0-9._:-]{1,64}$"}})
 	}
 	return items
 }
 
-func required(items []validationItem, field string, v *string) []validationItem {
+func required(items []jobs.Item, field string, v *string) []jobs.Item {
 	if v == nil {
-		return append(items, validationItem{Type: "missing", Loc: []any{"body", field}, Msg: "Field required"})
+		return append(items, jobs.Item{Type: "missing", Loc: []any{"body", field}, Msg: "Field required"})
 	}
 	return items
 }
@@ -207,7 +208,7 @@ func str(p *string) string {
 
 // bindCrypto decodes, validates (422), then checks the enable flag (503): the
 // reference's order, where 422 wins over 503.
-func (s *cryptoService) bindCrypto(c echo.Context, r *rest, dst any, check func() []validationItem) error {
+func (s *cryptoService) bindCrypto(c echo.Context, r *rest, dst any, check func() []jobs.Item) error {
 	if err := r.body.bind(c, dst); err != nil {
 		return err
 	}
@@ -309,7 +310,7 @@ func (s *cryptoService) bindAEAD(c echo.Context, op, payloadField string) (paylo
 	if payloadField == "ciphertext" {
 		field = &req.Ciphertext
 	}
-	if err := s.bindCrypto(c, s.r, &req, func() []validationItem {
+	if err := s.bindCrypto(c, s.r, &req, func() []jobs.Item {
 		items := required(nil, payloadField, *field)
 		if *field != nil {
 			items = checkStr(items, payloadField, **field, 1, maxPayloadChars)
@@ -400,7 +401,7 @@ type signRequest struct {
 func (s *cryptoService) sign(c echo.Context) error {
 	r := s.r
 	var req signRequest
-	if err := s.bindCrypto(c, r, &req, func() []validationItem {
+	if err := s.bindCrypto(c, r, &req, func() []jobs.Item {
 		items := required(nil, "message", req.Message)
 		if req.Message != nil {
 			items = checkStr(items, "message", *req.Message, 1, maxPayloadChars)
@@ -433,7 +434,7 @@ type verifyRequest struct {
 func (s *cryptoService) verify(c echo.Context) error {
 	r := s.r
 	var req verifyRequest
-	if err := s.bindCrypto(c, r, &req, func() []validationItem {
+	if err := s.bindCrypto(c, r, &req, func() []jobs.Item {
 		items := required(nil, "message", req.Message)
 		if req.Message != nil {
 			items = checkStr(items, "message", *req.Message, 1, maxPayloadChars)
@@ -486,10 +487,10 @@ type keypairRequest struct {
 func (s *cryptoService) keypair(c echo.Context) error {
 	r := s.r
 	var req keypairRequest
-	if err := s.bindCrypto(c, r, &req, func() []validationItem {
-		var items []validationItem
+	if err := s.bindCrypto(c, r, &req, func() []jobs.Item {
+		var items []jobs.Item
 		if req.Algorithm != nil && *req.Algorithm != "Ed25519" && *req.Algorithm != "ECDH" {
-			items = append(items, validationItem{Type: "string_pattern_mismatch", Loc: []any{"body", "algorithm"}, Input: *req.Algorithm,
+			items = append(items, jobs.Item{Type: "string_pattern_mismatch", Loc: []any{"body", "algorithm"}, Input: *req.Algorithm,
 				Msg: "String should match pattern '^(ECDH|Ed25519)$'", Ctx: map[string]any{"pattern": "^(ECDH|Ed25519)$"}})
 		}
 		items = checkStr(items, "key_id", str(req.KeyID), 0, maxKeyIDChars)

@@ -17,7 +17,7 @@ import (
 )
 
 // decodeBodySeeds are REST bodies of the four job endpoints and the /api/* crypto
-// endpoints, and the edges of decodeBody's rules: nulls (top level, on fields, inside
+// endpoints, and the edges of jobs.Decode's rules: nulls (top level, on fields, inside
 // lists), wrong JSON types, fractional ints, trailing data, non-objects, huge numbers.
 var decodeBodySeeds = []string{
 	`{"seed":42,"grid_size":32,"steps":32}`, `{}`, ` { } `, ``, `  `, `null`, ` null `, `[]`, `[1]`, `"x"`, `7`,
@@ -40,7 +40,7 @@ var decodeBodySeeds = []string{
 	`{"st\u0065ps":3}`, "{\"steps\":\t3\n}", `{"seed":1,"seed":null}`, `{"a":{"b":[null]}}`, "{\"plaintext\":\"\xff\"}",
 }
 
-// decodeTargets are the body types the REST handlers pass to decodeBody, each built with
+// decodeTargets are the body types the REST handlers pass to jobs.Decode, each built with
 // the defaults its handler starts from.
 var decodeTargets = []func() any{
 	func() any { r := jobs.DefaultSimulateRequest(); return &r },
@@ -61,7 +61,7 @@ var contentTypeSeeds = []string{"application/json", "application/json; charset=u
 	"application/jsonp", "application/json-seq", "application/+json", "text/json", "application/json\x00",
 	" application/json ", "application/json, text/plain", "application/problem+json; q=1"}
 
-// FuzzDecodeBody drives decodeBody (the one decoder of every JSON route) and, through a
+// FuzzDecodeBody drives jobs.Decode (the one decoder of every JSON route) and, through a
 // real echo request, jsonBody.bind with a fuzzed Content-Type.
 func FuzzDecodeBody(f *testing.F) {
 	for i, s := range decodeBodySeeds {
@@ -70,7 +70,7 @@ func FuzzDecodeBody(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte, which uint8, contentType string) {
 		mk := decodeTargets[int(which)%len(decodeTargets)]
 		dst := mk()
-		err := decodeBody(body, dst)
+		err := jobs.Decode(body, dst)
 		if err != nil {
 			checkDecodeRejected(t, body, dst, err)
 		} else {
@@ -97,7 +97,7 @@ func checkMediaType(t *testing.T, ct string) {
 }
 
 // checkBind: a body with a non-JSON Content-Type is a 415 before any decoding; an empty
-// body or a JSON type gets exactly decodeBody's answer.
+// body or a JSON type gets exactly jobs.Decode's answer.
 func checkBind(t *testing.T, body []byte, ct string, mk func() any, decodeErr error) {
 	t.Helper()
 	req := httptest.NewRequest(http.MethodPost, "/simulate", bytes.NewReader(body))
@@ -115,7 +115,7 @@ func checkBind(t *testing.T, body []byte, ct string, mk func() any, decodeErr er
 		return
 	}
 	if (err == nil) != (decodeErr == nil) {
-		t.Fatalf("%q with Content-Type %q: bind says %v, decodeBody %v", body, ct, err, decodeErr)
+		t.Fatalf("%q with Content-Type %q: bind says %v, jobs.Decode %v", body, ct, err, decodeErr)
 	}
 }
 
@@ -130,7 +130,7 @@ func jsonNames(t reflect.Type) map[string]bool {
 	return names
 }
 
-// exactOracle decodes body the way the reference does, independently of decodeBody:
+// exactOracle decodes body the way the reference does, independently of jobs.Decode:
 // into a map (whose keys match exactly), dropping every key that is not exactly a field
 // name, then into dst with encoding/json.
 func exactOracle(body []byte, dst any) error {
@@ -153,14 +153,11 @@ func exactOracle(body []byte, dst any) error {
 
 func checkDecodeRejected(t *testing.T, body []byte, dst any, err error) {
 	t.Helper()
-	var ae *apiError
-	if !errors.As(err, &ae) || ae.status != http.StatusUnprocessableEntity {
-		t.Fatalf("%q: error %T %v is not a 422", body, err, err)
+	var be *jobs.BodyError
+	if !errors.As(err, &be) || len(be.Items) == 0 {
+		t.Fatalf("%q: error %T %v is not a body error with items", body, err, err)
 	}
-	items, ok := ae.detail.([]validationItem)
-	if !ok || len(items) == 0 {
-		t.Fatalf("%q: 422 without items: %#v", body, ae.detail)
-	}
+	items := be.Items
 	names := jsonNames(reflect.TypeOf(dst).Elem())
 	for _, it := range items {
 		if it.Type == "" || it.Msg == "" || len(it.Loc) == 0 || it.Loc[0] != "body" {
@@ -199,7 +196,7 @@ func checkDecodeAccepted(t *testing.T, body []byte, dst any, mk func() any) {
 	if len(trimmed) == 0 || trimmed[0] != '{' || !json.Valid(trimmed) {
 		t.Fatalf("%q: accepted a body that is not one JSON object", body)
 	}
-	// Same value as the exact-key oracle gives (decodeBody may take its fast path).
+	// Same value as the exact-key oracle gives .
 	want := mk()
 	if err := exactOracle(body, want); err != nil || !reflect.DeepEqual(want, dst) {
 		t.Fatalf("%q: decoded %+v, the exact-key oracle gives %+v (%v)", body, dst, want, err)
@@ -210,9 +207,9 @@ func checkDecodeAccepted(t *testing.T, body []byte, dst any, mk func() any) {
 		t.Fatalf("%q: decoded value does not encode: %v", body, err)
 	}
 	again := mk()
-	if err := decodeBody(enc, again); err != nil {
-		// Absent pointer fields encode as null, which decodeBody rightly refuses.
-		if !bytes.Contains(enc, nullToken) {
+	if err := jobs.Decode(enc, again); err != nil {
+		// Absent pointer fields encode as null, which jobs.Decode rightly refuses.
+		if !bytes.Contains(enc, []byte("null")) {
 			t.Fatalf("%q: re-encoded %s rejected: %v", body, enc, err)
 		}
 	} else if !reflect.DeepEqual(again, dst) {

@@ -52,28 +52,10 @@ type apiError struct {
 
 func (e *apiError) Error() string { return e.message }
 
-// validationItem is one FastAPI/pydantic 422 item.
-type validationItem struct {
-	Type  string         `json:"type"`
-	Loc   []any          `json:"loc"`
-	Msg   string         `json:"msg"`
-	Input any            `json:"input,omitempty"`
-	Ctx   map[string]any `json:"ctx,omitempty"`
-}
-
 // validationErr builds the 422 for the given items.
-func validationErr(items ...validationItem) *apiError {
+func validationErr(items ...jobs.Item) *apiError {
 	return &apiError{status: http.StatusUnprocessableEntity, code: codeValidation,
 		message: "Validation failed: " + strconv.Itoa(len(items)) + " error(s)", detail: items}
-}
-
-// itemFromValidation renders a jobs.ValidationError as a 422 item.
-func itemFromValidation(ve *jobs.ValidationError) validationItem {
-	it := validationItem{Type: ve.Type, Loc: []any{"body", ve.Field}, Msg: ve.Reason, Input: ve.Input, Ctx: ve.Ctx}
-	if it.Type == "" {
-		it.Type = "value_error"
-	}
-	return it
 }
 
 // toAPIError maps any error to its status and envelope; it is the one place that decides
@@ -98,9 +80,13 @@ func toAPIError(err error) (*apiError, bool) {
 		}
 		return &apiError{status: he.Code, code: codeInvalid, message: http.StatusText(he.Code)}, false
 	}
+	var be *jobs.BodyError
+	if errors.As(err, &be) {
+		return validationErr(be.Items...), false
+	}
 	var ve *jobs.ValidationError
 	if errors.As(err, &ve) {
-		return validationErr(itemFromValidation(ve)), false
+		return validationErr(ve.Item()), false
 	}
 	var re *jobs.RequestError
 	if errors.As(err, &re) {

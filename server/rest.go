@@ -216,7 +216,7 @@ func (s *rest) nernst(c echo.Context) error {
 	}
 	defer release(buf)
 	req := jobs.DefaultNernstRequest()
-	if err := decodeBody(buf.Bytes(), &req); err != nil {
+	if err := jobs.Decode(buf.Bytes(), &req); err != nil {
 		return err
 	}
 	var missing []string
@@ -227,7 +227,7 @@ func (s *rest) nernst(c echo.Context) error {
 		missing = append(missing, "concentration_in_molar")
 	}
 	if len(missing) > 0 {
-		return validationErr(missingItems(buf.Bytes(), missing...)...)
+		return jobs.Missing(buf.Bytes(), missing...)
 	}
 	return s.do(c, req)
 }
@@ -239,11 +239,11 @@ func (s *rest) federated(c echo.Context) error {
 	}
 	defer release(buf)
 	req := jobs.DefaultFederatedRequest()
-	if err := decodeBody(buf.Bytes(), &req); err != nil {
+	if err := jobs.Decode(buf.Bytes(), &req); err != nil {
 		return err
 	}
 	if req.Gradients == nil {
-		return validationErr(missingItems(buf.Bytes(), "gradients")...)
+		return jobs.Missing(buf.Bytes(), "gradients")
 	}
 	return s.do(c, req)
 }

@@ -104,7 +104,7 @@ func TestCrossSiteSimpleRequestRunsNoJob(t *testing.T) {
 // JSON keys match exactly, as in the reference (unknown keys are ignored): "STEPS",
 // "Steps" and "ſteps" (U+017F folds to s) are not steps. Before: encoding/json folded
 // them onto steps, so {"STEPS":0} was a 422 on steps and {"STEPS":5} ran 5 steps.
-// After: ignored, in the fast path and in the fallback alike.
+// After: ignored.
 func TestJSONKeysMatchExactly(t *testing.T) {
 	base, _ := surfaceServer(t, DefaultConfig())
 	for _, body := range []string{`{"STEPS":0}`, `{"Steps":0}`, `{"ſteps":0}`, `{"ſteps":0,"xalpha":[1]}`,
@@ -128,7 +128,7 @@ func TestJSONKeysMatchExactly(t *testing.T) {
 	} {
 		got, want := jobs.DefaultSimulateRequest(), jobs.DefaultSimulateRequest()
 		tc.want(&want)
-		require.NoError(t, decodeBody([]byte(tc.body), &got), tc.body)
+		require.NoError(t, jobs.Decode([]byte(tc.body), &got), tc.body)
 		require.Equal(t, want, got, tc.body)
 	}
 	// The crypto bodies too: "Key_ID" is not key_id, so no 404 for an unknown key.
@@ -274,16 +274,15 @@ func TestCryptoEvictsLeastRecentlyUsed(t *testing.T) {
 func TestSurfaceItemsEncode(t *testing.T) {
 	for _, body := range []string{`{"seed":9223372036854775808}`, `{"seed":-9223372036854775809}`} {
 		req := jobs.DefaultSimulateRequest()
-		err := decodeBody([]byte(body), &req)
+		err := jobs.Decode([]byte(body), &req)
 		require.Error(t, err)
-		_, jerr := json.Marshal(err.(*apiError).detail)
+		_, jerr := json.Marshal(err.(*jobs.BodyError).Items)
 		require.NoError(t, jerr)
 	}
 }
 
-// BenchmarkDecodeBody measures the one decoder: the fast path, the exact-key fallback
-// (a scan for inexact keys, then encoding/json) and, for comparison, encoding/json alone
-// (which folds keys). go test -run XXX -bench DecodeBody -count 5 ./server
+// BenchmarkDecodeBody measures the one decoder (a scan for inexact keys, then
+// encoding/json) and, for comparison, encoding/json alone (which folds keys). go test -run XXX -bench DecodeBody -count 5 ./server
 func BenchmarkDecodeBody(b *testing.B) {
 	var grad strings.Builder
 	grad.WriteString(`{"gradients":[`)
@@ -301,7 +300,7 @@ func BenchmarkDecodeBody(b *testing.B) {
 		mk         func() any
 		plain      bool
 	}{
-		{"simulate/fast", `{"seed":42,"grid_size":32,"steps":32}`, func() any { r := jobs.DefaultSimulateRequest(); return &r }, false},
+		{"simulate/exact", `{"seed":42,"grid_size":32,"steps":32}`, func() any { r := jobs.DefaultSimulateRequest(); return &r }, false},
 		{"encrypt/exact", `{"plaintext":"SGVsbG8sIFdvcmxkIQ==","key_id":"k1"}`, func() any { return new(aeadRequest) }, false},
 		{"encrypt/encoding_json", `{"plaintext":"SGVsbG8sIFdvcmxkIQ==","key_id":"k1"}`, func() any { return new(aeadRequest) }, true},
 		{"federated_1000x10/exact", federated, func() any { r := jobs.DefaultFederatedRequest(); return &r }, false},
@@ -318,7 +317,7 @@ func BenchmarkDecodeBody(b *testing.B) {
 				if bc.plain {
 					err = json.Unmarshal(body, dst)
 				} else {
-					err = decodeBody(body, dst)
+					err = jobs.Decode(body, dst)
 				}
 				if err != nil {
 					b.Fatal(err)
