@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"mfn/jobs"
+	"mfn/server/envelope"
 	"net/http"
 	"sync"
 
@@ -97,8 +98,8 @@ func newKeyID() string {
 
 func (s *cryptoService) count() int { return len(s.enc) + len(s.sig) + len(s.kx) }
 
-var errStoreFull = &apiError{status: http.StatusInsufficientStorage, code: codeKeyStoreFull,
-	message: "Key store is full of keys that cannot be evicted (configured keys and default keys)"}
+var errStoreFull = &envelope.Error{Status: http.StatusInsufficientStorage, Code: envelope.CodeKeyStoreFull,
+	Message: "Key store is full of keys that cannot be evicted (configured keys and default keys)"}
 
 // added records a key generated for owner as the most recently used; the caller holds mu
 // and has made room.
@@ -124,8 +125,8 @@ func (s *cryptoService) makeRoom(owner string) error {
 		if s.evict(func(g *genKey) bool { return g.owner == owner }) {
 			return nil
 		}
-		return &apiError{status: http.StatusInsufficientStorage, code: codeKeyStoreFull,
-			message: fmt.Sprintf("This client holds %d generated keys (crypto.max_keys_per_client), all in use as defaults", s.owned[owner])}
+		return &envelope.Error{Status: http.StatusInsufficientStorage, Code: envelope.CodeKeyStoreFull,
+			Message: fmt.Sprintf("This client holds %d generated keys (crypto.max_keys_per_client), all in use as defaults", s.owned[owner])}
 	}
 	if s.count() < s.cfg.MaxKeys || s.evict(func(*genKey) bool { return true }) {
 		return nil
@@ -160,12 +161,12 @@ func (s *cryptoService) evict(match func(*genKey) bool) bool {
 	return false
 }
 
-func keyNotFound(id string) *apiError {
-	return &apiError{status: http.StatusNotFound, code: codeKeyNotFound, message: fmt.Sprintf("Key %q not found", id)}
+func keyNotFound(id string) *envelope.Error {
+	return &envelope.Error{Status: http.StatusNotFound, Code: envelope.CodeKeyNotFound, Message: fmt.Sprintf("Key %q not found", id)}
 }
 
-func badRequest(msg string) *apiError {
-	return &apiError{status: http.StatusBadRequest, code: codeCrypto, message: msg}
+func badRequest(msg string) *envelope.Error {
+	return &envelope.Error{Status: http.StatusBadRequest, Code: envelope.CodeCrypto, Message: msg}
 }
 
 // checkStr applies pydantic's string-length items.
@@ -213,10 +214,10 @@ func (s *cryptoService) bindCrypto(c echo.Context, r *rest, dst any, check func(
 		return err
 	}
 	if items := check(); len(items) > 0 {
-		return validationErr(items...)
+		return envelope.Validation(items...)
 	}
 	if !s.cfg.Enabled {
-		return &apiError{status: http.StatusServiceUnavailable, code: codeUnavailable, message: "Cryptographic operations are disabled"}
+		return &envelope.Error{Status: http.StatusServiceUnavailable, Code: envelope.CodeUnavailable, Message: "Cryptographic operations are disabled"}
 	}
 	return nil
 }
@@ -377,8 +378,8 @@ func (s *cryptoService) decrypt(c echo.Context) error {
 		return err
 	}
 	if len(ct) < gcmNonceSize+gcmTagSize {
-		return s.fail(c, "decrypt", id, &apiError{status: http.StatusBadRequest, code: codeDecrypt,
-			message: fmt.Sprintf("Decryption failed: Ciphertext too short: %d bytes. Minimum is %d bytes.", len(ct), gcmNonceSize+gcmTagSize)})
+		return s.fail(c, "decrypt", id, &envelope.Error{Status: http.StatusBadRequest, Code: envelope.CodeDecrypt,
+			Message: fmt.Sprintf("Decryption failed: Ciphertext too short: %d bytes. Minimum is %d bytes.", len(ct), gcmNonceSize+gcmTagSize)})
 	}
 	aead, err := newGCM(key)
 	if err != nil {
@@ -386,8 +387,8 @@ func (s *cryptoService) decrypt(c echo.Context) error {
 	}
 	pt, err := aead.Open(nil, ct[:gcmNonceSize], ct[gcmNonceSize:], nilIfEmpty(aad))
 	if err != nil {
-		return s.fail(c, "decrypt", id, &apiError{status: http.StatusBadRequest, code: codeDecrypt,
-			message: "Decryption failed: Decryption failed (possible tampering or wrong key)"})
+		return s.fail(c, "decrypt", id, &envelope.Error{Status: http.StatusBadRequest, Code: envelope.CodeDecrypt,
+			Message: "Decryption failed: Decryption failed (possible tampering or wrong key)"})
 	}
 	s.audit(c, "decrypt", id, nil)
 	return c.JSON(http.StatusOK, map[string]string{"plaintext": b64.EncodeToString(pt), "key_id": id, "algorithm": algName(len(key))})
@@ -512,7 +513,7 @@ func (s *cryptoService) keypair(c echo.Context) error {
 	_, e2 := s.sig[id]
 	_, e3 := s.kx[id]
 	if e1 || e2 || e3 {
-		err := &apiError{status: http.StatusConflict, code: codeKeyExists, message: fmt.Sprintf("Key %q already exists", id)}
+		err := &envelope.Error{Status: http.StatusConflict, Code: envelope.CodeKeyExists, Message: fmt.Sprintf("Key %q already exists", id)}
 		s.audit(c, "keypair", id, err)
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"mfn/jobs"
+	"mfn/server/envelope"
 	"mime"
 	"net/http"
 	"os"
@@ -63,9 +64,6 @@ func (j jsonBody) bind(c echo.Context, dst any) error {
 	return jobs.Decode(buf.Bytes(), dst)
 }
 
-// codeMediaType is the envelope's error_code of a 415.
-const codeMediaType = "UNSUPPORTED_MEDIA_TYPE"
-
 // isJSONMediaType accepts application/json and any application/*+json type (RFC 6839),
 // with parameters (charset=utf-8). Everything else, an absent Content-Type included, is
 // refused: text/plain, multipart/form-data and application/x-www-form-urlencoded are
@@ -87,14 +85,14 @@ func isJSONMediaType(ct string) bool {
 // unsupportedMediaType is the 415 of a JSON route given another Content-Type. 415, not
 // the 422 FastAPI answers (a pydantic "Input should be a valid dictionary" item that
 // does not say what is wrong): the status names the problem, as nginx and envoy do.
-func unsupportedMediaType(ct string) *apiError {
+func unsupportedMediaType(ct string) *envelope.Error {
 	msg := "Content-Type must be application/json"
 	if ct == "" {
 		msg += " (none was sent)"
 	} else if len(ct) <= 100 {
 		msg += ", got " + strconv.Quote(ct)
 	}
-	return &apiError{status: http.StatusUnsupportedMediaType, code: codeMediaType, message: msg}
+	return &envelope.Error{Status: http.StatusUnsupportedMediaType, Code: envelope.CodeMediaType, Message: msg}
 }
 
 // bodyReadErr classifies a failed body read: over the limit stays a MaxBytesError
@@ -106,9 +104,9 @@ func bodyReadErr(err error) error {
 		return err
 	}
 	if errors.Is(err, os.ErrDeadlineExceeded) { // server.body_read_timeout (connlimit.go)
-		return &apiError{status: http.StatusRequestTimeout, code: codeTimeout, message: "Request body not received in time"}
+		return &envelope.Error{Status: http.StatusRequestTimeout, Code: envelope.CodeTimeout, Message: "Request body not received in time"}
 	}
-	return &apiError{status: http.StatusBadRequest, code: codeInvalid, message: "Request body could not be read"}
+	return &envelope.Error{Status: http.StatusBadRequest, Code: envelope.CodeInvalid, Message: "Request body could not be read"}
 }
 
 func release(buf *bytes.Buffer) {

@@ -14,6 +14,7 @@ import (
 
 	"mfn/internal/jobstest"
 	"mfn/jobs"
+	"mfn/server/envelope"
 )
 
 // decodeBodySeeds are REST bodies of the four job endpoints and the /api/* crypto
@@ -107,9 +108,9 @@ func checkBind(t *testing.T, body []byte, ct string, mk func() any, decodeErr er
 	c := echo.New().NewContext(req, httptest.NewRecorder())
 	dst := mk()
 	err := jsonBody{maxBytes: 1 << 20}.bind(c, dst)
-	var ae *apiError
+	var ae *envelope.Error
 	if len(body) > 0 && !isJSONMediaType(ct) {
-		if !errors.As(err, &ae) || ae.status != http.StatusUnsupportedMediaType || ae.code != codeMediaType {
+		if !errors.As(err, &ae) || ae.Status != http.StatusUnsupportedMediaType || ae.Code != envelope.CodeMediaType {
 			t.Fatalf("%q with Content-Type %q: %v, want 415", body, ct, err)
 		}
 		return

@@ -18,6 +18,7 @@ import (
 	"mfn/internal/jobstest"
 	"mfn/jobs"
 	"mfn/render"
+	"mfn/server/envelope"
 )
 
 // startImages serves the image routes with the package's error envelope.
@@ -26,8 +27,8 @@ func startImages(t *testing.T) (*httptest.Server, *jobs.Pool) {
 	pool := startPool(t, jobs.PoolConfig{Workers: 2, QueueSize: 32})
 	e := echo.New()
 	e.HTTPErrorHandler = func(err error, c echo.Context) {
-		ae, _ := toAPIError(err)
-		writeAPIError(c, ae, "")
+		ae, _ := envelope.From(err)
+		envelope.Write(c, ae, "")
 	}
 	registerImageRoutes(e.Group(""), pool, jsonBody{maxBytes: DefaultConfig().MaxBodyBytes}, 0)
 	srv := httptest.NewServer(e)

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"mfn/server/envelope"
 	"mfn/server/requestid"
 )
 
@@ -46,7 +47,7 @@ func (s *rest) observe(next echo.HandlerFunc) echo.HandlerFunc {
 				s.log.Error("handler panicked", zap.String("request_id", rid), zap.String("method", req.Method),
 					zap.String("endpoint", req.URL.Path), zap.String("panic", fmt.Sprint(r)), zap.Stack("stack"))
 				if !c.Response().Committed {
-					writeAPIError(c, &apiError{status: http.StatusInternalServerError, code: codeInternal, message: msgInternal}, rid)
+					envelope.Write(c, &envelope.Error{Status: http.StatusInternalServerError, Code: envelope.CodeInternal, Message: envelope.MsgInternal}, rid)
 				}
 				err = nil
 			}
@@ -91,12 +92,12 @@ func (s *rest) cors(next echo.HandlerFunc) echo.HandlerFunc {
 		allowed := p.corsAny || p.corsOrigins[origin]
 		if req.Method == http.MethodOptions && req.Header.Get("Access-Control-Request-Method") != "" {
 			if !allowed {
-				return &apiError{status: http.StatusBadRequest, code: codeInvalid, message: "Disallowed CORS origin"}
+				return &envelope.Error{Status: http.StatusBadRequest, Code: envelope.CodeInvalid, Message: "Disallowed CORS origin"}
 			}
 			switch req.Header.Get("Access-Control-Request-Method") {
 			case http.MethodGet, http.MethodPost, http.MethodOptions:
 			default:
-				return &apiError{status: http.StatusBadRequest, code: codeInvalid, message: "Disallowed CORS method"}
+				return &envelope.Error{Status: http.StatusBadRequest, Code: envelope.CodeInvalid, Message: "Disallowed CORS method"}
 			}
 			p.setAllowOrigin(h, origin)
 			h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
@@ -145,7 +146,7 @@ func (s *rest) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 		h["X-Ratelimit-Limit"] = []string{strconv.Itoa(limit)}
 		h["X-Ratelimit-Remaining"] = []string{strconv.Itoa(remaining)}
 		if !ok {
-			return &apiError{status: http.StatusTooManyRequests, code: codeRateLimit, message: msgRateLimit, retryAfter: retry}
+			return &envelope.Error{Status: http.StatusTooManyRequests, Code: envelope.CodeRateLimit, Message: msgRateLimit, RetryAfter: retry}
 		}
 		return next(c)
 	}
@@ -168,8 +169,8 @@ func (s *rest) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if !auth.Required() || publicPaths[c.Request().URL.Path] || auth.Valid(c.Request().Header.Get("X-API-Key")) {
 			return next(c)
 		}
-		return &apiError{status: http.StatusUnauthorized, code: codeAuth, message: msgAuth,
-			header: http.Header{"Www-Authenticate": []string{wwwAuthenticate}}}
+		return &envelope.Error{Status: http.StatusUnauthorized, Code: envelope.CodeAuth, Message: msgAuth,
+			Header: http.Header{"Www-Authenticate": []string{wwwAuthenticate}}}
 	}
 }
 

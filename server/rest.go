@@ -19,6 +19,7 @@ import (
 
 	"mfn/internal/version"
 	"mfn/jobs"
+	"mfn/server/envelope"
 	"mfn/server/ws"
 )
 
@@ -152,7 +153,7 @@ func (s *rest) ready(c echo.Context) error {
 			failed[n] = "failing"
 		}
 	}
-	return &apiError{status: http.StatusServiceUnavailable, code: codeUnavailable, message: msg, checks: failed}
+	return &envelope.Error{Status: http.StatusServiceUnavailable, Code: envelope.CodeUnavailable, Message: msg, Checks: failed}
 }
 
 // failingChecks maps each failing check to its reason.

@@ -21,6 +21,7 @@ import (
 
 	"mfn/internal/jobstest"
 	"mfn/jobs"
+	"mfn/server/envelope"
 )
 
 // startPool runs a real jobs.Pool for the test's lifetime.
@@ -163,12 +164,12 @@ func TestFederated(t *testing.T) {
 	require.Equal(t, 4.0, m["num_input_gradients"])
 	require.Len(t, m["aggregated_gradient"], 3)
 
-	m = requireEnvelope(t, call(t, "POST", srv.URL+"/federated/aggregate", `{"gradients":[]}`), 400, codeInvalid)
+	m = requireEnvelope(t, call(t, "POST", srv.URL+"/federated/aggregate", `{"gradients":[]}`), 400, envelope.CodeInvalid)
 	require.Equal(t, "No gradients provided", m["detail"])
-	m = requireEnvelope(t, call(t, "POST", srv.URL+"/federated/aggregate", `{"gradients":[[1,2],[1]]}`), 400, codeInvalid)
+	m = requireEnvelope(t, call(t, "POST", srv.URL+"/federated/aggregate", `{"gradients":[[1,2],[1]]}`), 400, envelope.CodeInvalid)
 	require.Contains(t, m["detail"], "same length")
-	requireEnvelope(t, call(t, "POST", srv.URL+"/federated/aggregate", `{"gradients":[[1,2]],"byzantine_fraction":0.5}`), 400, codeInvalid)
-	m = requireEnvelope(t, call(t, "POST", srv.URL+"/federated/aggregate", `{}`), 422, codeValidation)
+	requireEnvelope(t, call(t, "POST", srv.URL+"/federated/aggregate", `{"gradients":[[1,2]],"byzantine_fraction":0.5}`), 400, envelope.CodeInvalid)
+	m = requireEnvelope(t, call(t, "POST", srv.URL+"/federated/aggregate", `{}`), 422, envelope.CodeValidation)
 	require.Equal(t, []any{"body", "gradients"}, m["detail"].([]any)[0].(map[string]any)["loc"])
 }
 
@@ -200,7 +201,7 @@ func TestValidationErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			m := requireEnvelope(t, call(t, "POST", srv.URL+tc.path, tc.body), 422, codeValidation)
+			m := requireEnvelope(t, call(t, "POST", srv.URL+tc.path, tc.body), 422, envelope.CodeValidation)
 			items := m["detail"].([]any)
 			require.Len(t, items, tc.wantItems)
 			it := items[0].(map[string]any)
@@ -216,11 +217,11 @@ func TestValidationErrors(t *testing.T) {
 
 func TestNotFoundAndMethodNotAllowed(t *testing.T) {
 	_, srv := testREST(t, DefaultConfig(), startPool(t, jobs.PoolConfig{}))
-	m := requireEnvelope(t, call(t, "GET", srv.URL+"/nope", ""), 404, codeNotFound)
+	m := requireEnvelope(t, call(t, "GET", srv.URL+"/nope", ""), 404, envelope.CodeNotFound)
 	require.Equal(t, "Not Found", m["detail"])
-	m = requireEnvelope(t, call(t, "GET", srv.URL+"/nernst", ""), 405, codeMethod)
+	m = requireEnvelope(t, call(t, "GET", srv.URL+"/nernst", ""), 405, envelope.CodeMethod)
 	require.Equal(t, "Method Not Allowed", m["detail"])
-	requireEnvelope(t, call(t, "POST", srv.URL+"/health", "{}"), 405, codeMethod)
+	requireEnvelope(t, call(t, "POST", srv.URL+"/health", "{}"), 405, envelope.CodeMethod)
 }
 
 func authCfg() Config {
@@ -234,12 +235,12 @@ func TestAuth(t *testing.T) {
 	body := `{"concentration_out_molar":0.005,"concentration_in_molar":0.14}`
 	for _, p := range []string{"/nernst", "/simulate", "/validate", "/federated/aggregate", "/api/sign"} {
 		r := call(t, "POST", srv.URL+p, body)
-		m := requireEnvelope(t, r, 401, codeAuth)
+		m := requireEnvelope(t, r, 401, envelope.CodeAuth)
 		require.Equal(t, "Invalid or missing API key", m["detail"])
 		require.Equal(t, `API-Key header="X-API-Key"`, r.header.Get("WWW-Authenticate"))
 	}
-	requireEnvelope(t, call(t, "POST", srv.URL+"/nernst", body, "X-API-Key", "wrong"), 401, codeAuth)
-	requireEnvelope(t, call(t, "POST", srv.URL+"/nernst", body, "X-API-Key", ""), 401, codeAuth)
+	requireEnvelope(t, call(t, "POST", srv.URL+"/nernst", body, "X-API-Key", "wrong"), 401, envelope.CodeAuth)
+	requireEnvelope(t, call(t, "POST", srv.URL+"/nernst", body, "X-API-Key", ""), 401, envelope.CodeAuth)
 	for _, k := range []string{"test-valid-key-12345", "key2", "key3"} {
 		require.Equal(t, 200, call(t, "POST", srv.URL+"/nernst", body, "X-API-Key", k).status)
 	}
@@ -248,7 +249,7 @@ func TestAuth(t *testing.T) {
 	}
 	// Exact matching: look-alikes of public paths are protected, and so are unknown paths.
 	for _, p := range []string{"/healthz", "/health/", "/metrics/x", "/nope"} {
-		requireEnvelope(t, call(t, "GET", srv.URL+p, ""), 401, codeAuth)
+		requireEnvelope(t, call(t, "GET", srv.URL+p, ""), 401, envelope.CodeAuth)
 	}
 }
 
@@ -275,7 +276,7 @@ func TestRateLimit(t *testing.T) {
 	}
 	// X-Forwarded-For from an untrusted peer does not change the identity.
 	r := call(t, "GET", srv.URL+"/openapi.json", "", "X-Forwarded-For", "203.0.113.9")
-	m := requireEnvelope(t, r, 429, codeRateLimit)
+	m := requireEnvelope(t, r, 429, envelope.CodeRateLimit)
 	require.Equal(t, "Rate limit exceeded", m["detail"])
 	require.Equal(t, "0", r.header.Get("X-RateLimit-Remaining"))
 	require.Equal(t, "2", r.header.Get("X-RateLimit-Limit"))
@@ -325,7 +326,7 @@ func TestBodyLimit(t *testing.T) {
 	cfg.MaxBodyBytes = 1024
 	_, srv := testREST(t, cfg, startPool(t, jobs.PoolConfig{}))
 	big := `{"gradients":[[` + strings.Repeat("1,", 1000) + `1]]}`
-	requireEnvelope(t, call(t, "POST", srv.URL+"/federated/aggregate", big), 413, codeTooLarge)
+	requireEnvelope(t, call(t, "POST", srv.URL+"/federated/aggregate", big), 413, envelope.CodeTooLarge)
 	// Chunked (no Content-Length) is cut at the limit too.
 	req, _ := http.NewRequest("POST", srv.URL+"/federated/aggregate", io.MultiReader(strings.NewReader(big)))
 	req.Header.Set("Content-Type", "application/json")
@@ -375,7 +376,7 @@ func TestBusyPool(t *testing.T) {
 		r = resp{res.StatusCode, res.Header, b}
 		return r.status == 503
 	}, 20*time.Second, 5*time.Millisecond)
-	requireEnvelope(t, r, 503, codeUnavailable)
+	requireEnvelope(t, r, 503, envelope.CodeUnavailable)
 	require.Equal(t, "1", r.header.Get("Retry-After"))
 	require.Equal(t, 200, call(t, "POST", srv.URL+"/nernst", `{"concentration_out_molar":0.005,"concentration_in_molar":0.14}`).status)
 	// Health and metrics never go through the pool: they answer while it is full.
@@ -387,9 +388,9 @@ func TestPanicIsConfinedToItsRequest(t *testing.T) {
 	r, srv := testREST(t, DefaultConfig(), startPool(t, jobs.PoolConfig{}))
 	r.e.GET("/test-panic", func(echo.Context) error { panic("secret internal detail") })
 	res := call(t, "GET", srv.URL+"/test-panic", "")
-	m := requireEnvelope(t, res, 500, codeInternal)
+	m := requireEnvelope(t, res, 500, envelope.CodeInternal)
 	require.NotContains(t, string(res.body), "secret")
-	require.Equal(t, msgInternal, m["detail"])
+	require.Equal(t, envelope.MsgInternal, m["detail"])
 	require.Equal(t, 200, call(t, "GET", srv.URL+"/health", "").status)
 }
 
@@ -467,7 +468,7 @@ func TestReady(t *testing.T) {
 	require.NoError(t, err)
 	srv := httptest.NewServer(r.e)
 	defer srv.Close()
-	m := requireEnvelope(t, call(t, "GET", srv.URL+"/ready", ""), 503, codeUnavailable)
+	m := requireEnvelope(t, call(t, "GET", srv.URL+"/ready", ""), 503, envelope.CodeUnavailable)
 	require.Contains(t, m["detail"], "pipelines")
 	require.Equal(t, "broker unreachable", m["checks"].(map[string]any)["pipelines"])
 	mu.Lock()
@@ -475,7 +476,7 @@ func TestReady(t *testing.T) {
 	mu.Unlock()
 	require.Equal(t, 200, call(t, "GET", srv.URL+"/ready", "").status)
 	r.draining.Store(true)
-	requireEnvelope(t, call(t, "GET", srv.URL+"/ready", ""), 503, codeUnavailable)
+	requireEnvelope(t, call(t, "GET", srv.URL+"/ready", ""), 503, envelope.CodeUnavailable)
 }
 
 func TestConfigValidate(t *testing.T) {
@@ -531,11 +532,11 @@ func TestReadyHidesReasonsWithoutKey(t *testing.T) {
 	srv := httptest.NewServer(r.e)
 	defer srv.Close()
 
-	m := requireEnvelope(t, call(t, "GET", srv.URL+"/ready", ""), 503, codeUnavailable)
+	m := requireEnvelope(t, call(t, "GET", srv.URL+"/ready", ""), 503, envelope.CodeUnavailable)
 	require.Contains(t, m["detail"], "pipelines")
 	require.Equal(t, "failing", m["checks"].(map[string]any)["pipelines"])
 	require.NotContains(t, fmt.Sprint(m), "10.0.0.7")
 
-	m = requireEnvelope(t, call(t, "GET", srv.URL+"/ready", "", "X-API-Key", "k"), 503, codeUnavailable)
+	m = requireEnvelope(t, call(t, "GET", srv.URL+"/ready", "", "X-API-Key", "k"), 503, envelope.CodeUnavailable)
 	require.Equal(t, "kafka 10.0.0.7:9092 unreachable", m["checks"].(map[string]any)["pipelines"])
 }

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"mfn/jobs"
+	"mfn/server/envelope"
 )
 
 // The picture routes are pool-backed REST endpoints like /simulate: they must obey the
@@ -31,7 +32,7 @@ func TestImageRoutesEnforceBodyLimit(t *testing.T) {
 	big := `{"seed":1,"grid_size":16,"steps":4` + strings.Repeat(" ", 4096) + `}`
 	for _, p := range []string{"/simulate/image", "/simulate/animation"} {
 		t.Run(p, func(t *testing.T) {
-			requireEnvelope(t, call(t, "POST", base+p, big), 413, codeTooLarge)
+			requireEnvelope(t, call(t, "POST", base+p, big), 413, envelope.CodeTooLarge)
 			req, err := http.NewRequest("POST", base+p, io.MultiReader(strings.NewReader(big)))
 			require.NoError(t, err)
 			req.Header.Set("Content-Type", "application/json")
@@ -54,7 +55,7 @@ func TestImageRoutesHonourRequestTimeout(t *testing.T) {
 	body := `{"grid_size":256,"steps":1000,"every":20,"size":64}`
 	for _, p := range []string{"/simulate", "/simulate/image", "/simulate/animation"} {
 		t.Run(p, func(t *testing.T) {
-			requireEnvelope(t, call(t, "POST", base+p, body), 504, codeTimeout)
+			requireEnvelope(t, call(t, "POST", base+p, body), 504, envelope.CodeTimeout)
 		})
 	}
 }
@@ -79,7 +80,7 @@ func TestImageRoutesBusy(t *testing.T) {
 			r = resp{res.StatusCode, res.Header, b}
 			return r.status == 503
 		}, 20*time.Second, 5*time.Millisecond, p)
-		requireEnvelope(t, r, 503, codeUnavailable)
+		requireEnvelope(t, r, 503, envelope.CodeUnavailable)
 		require.Equal(t, "1", r.header.Get("Retry-After"))
 	}
 }
@@ -144,7 +145,7 @@ func TestUnreadableBodyIs400(t *testing.T) {
 			require.NoError(t, err)
 			b, err := io.ReadAll(res.Body)
 			require.NoError(t, err)
-			requireEnvelope(t, resp{res.StatusCode, res.Header, b}, 400, codeInvalid)
+			requireEnvelope(t, resp{res.StatusCode, res.Header, b}, 400, envelope.CodeInvalid)
 		})
 	}
 	_ = base

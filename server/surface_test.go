@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"mfn/jobs"
+	"mfn/server/envelope"
 )
 
 // The request surface of issue 9 (item 6 and the smaller defects of item 9), each
@@ -76,7 +77,7 @@ func TestCrossSiteSimpleRequestRunsNoJob(t *testing.T) {
 		t.Run(ct, func(t *testing.T) {
 			for _, p := range []string{"/simulate", "/validate", "/nernst", "/federated/aggregate", "/simulate/image",
 				"/simulate/animation", "/api/encrypt", "/api/decrypt", "/api/sign", "/api/verify", "/api/keypair"} {
-				m := requireEnvelope(t, postCT(t, base+p, ct, body), http.StatusUnsupportedMediaType, codeMediaType)
+				m := requireEnvelope(t, postCT(t, base+p, ct, body), http.StatusUnsupportedMediaType, envelope.CodeMediaType)
 				require.Contains(t, m["detail"], "Content-Type must be application/json", p)
 			}
 		})
@@ -92,7 +93,7 @@ func TestCrossSiteSimpleRequestRunsNoJob(t *testing.T) {
 	require.EqualValues(t, 5, run.n.Load())
 	// A POST without a body keeps the reference's 422 "Field required", Content-Type or not.
 	for _, ct := range []string{"", "text/plain"} {
-		m := requireEnvelope(t, postCT(t, base+"/simulate", ct, ""), http.StatusUnprocessableEntity, codeValidation)
+		m := requireEnvelope(t, postCT(t, base+"/simulate", ct, ""), http.StatusUnprocessableEntity, envelope.CodeValidation)
 		require.Equal(t, "missing", m["detail"].([]any)[0].(map[string]any)["type"])
 	}
 	// GET routes need no Content-Type.
@@ -113,7 +114,7 @@ func TestJSONKeysMatchExactly(t *testing.T) {
 		require.Equal(t, http.StatusOK, r.status, "%s: %s", body, r.body)
 	}
 	// An escaped key that spells a field exactly is that field.
-	m := requireEnvelope(t, call(t, "POST", base+"/simulate", `{"st\u0065ps":0}`), 422, codeValidation)
+	m := requireEnvelope(t, call(t, "POST", base+"/simulate", `{"st\u0065ps":0}`), 422, envelope.CodeValidation)
 	require.Equal(t, []any{"body", "steps"}, m["detail"].([]any)[0].(map[string]any)["loc"])
 	// The decoded values: an inexact key never changes a field, an exact one does.
 	for _, tc := range []struct {
@@ -141,7 +142,7 @@ func TestJSONKeysMatchExactly(t *testing.T) {
 func TestSeedBeyondInt64IsARangeError(t *testing.T) {
 	base, run := surfaceServer(t, DefaultConfig())
 	for _, p := range []string{"/simulate", "/validate", "/simulate/image", "/simulate/animation"} {
-		m := requireEnvelope(t, call(t, "POST", base+p, `{"seed":9223372036854775808}`), 422, codeValidation)
+		m := requireEnvelope(t, call(t, "POST", base+p, `{"seed":9223372036854775808}`), 422, envelope.CodeValidation)
 		it := m["detail"].([]any)[0].(map[string]any)
 		require.Equal(t, "less_than_equal", it["type"], p)
 		require.Equal(t, []any{"body", "seed"}, it["loc"], p)
@@ -149,9 +150,9 @@ func TestSeedBeyondInt64IsARangeError(t *testing.T) {
 		require.Equal(t, map[string]any{"le": 9223372036854775807.0}, it["ctx"], p)
 		require.Equal(t, 9223372036854775808.0, it["input"], p)
 	}
-	m := requireEnvelope(t, call(t, "POST", base+"/simulate", `{"seed":-99999999999999999999}`), 422, codeValidation)
+	m := requireEnvelope(t, call(t, "POST", base+"/simulate", `{"seed":-99999999999999999999}`), 422, envelope.CodeValidation)
 	require.Equal(t, "greater_than_equal", m["detail"].([]any)[0].(map[string]any)["type"])
-	m = requireEnvelope(t, call(t, "POST", base+"/simulate", `{"seed":1.5}`), 422, codeValidation)
+	m = requireEnvelope(t, call(t, "POST", base+"/simulate", `{"seed":1.5}`), 422, envelope.CodeValidation)
 	require.Equal(t, "int_from_float", m["detail"].([]any)[0].(map[string]any)["type"])
 	require.Zero(t, run.n.Load())
 }
@@ -164,15 +165,15 @@ func TestImageRoutesShareTheSimulateDecoder(t *testing.T) {
 	for _, body := range []string{`{"steps":null}`, `{"steps":"5"}`, `{"steps":1.5}`, `{"seed":9223372036854775808}`,
 		`{"grid_size":[64]}`, `{"turing_enabled":1}`, `{"alpha":null,"steps":null}`, `[]`, `null`, ``, `{"steps":5} x`,
 		`{"grid_size":4}`} {
-		want := requireEnvelope(t, call(t, "POST", base+"/simulate", body), 422, codeValidation)["detail"]
+		want := requireEnvelope(t, call(t, "POST", base+"/simulate", body), 422, envelope.CodeValidation)["detail"]
 		for _, p := range []string{"/simulate/image", "/simulate/animation"} {
-			got := requireEnvelope(t, call(t, "POST", base+p, body), 422, codeValidation)["detail"]
+			got := requireEnvelope(t, call(t, "POST", base+p, body), 422, envelope.CodeValidation)["detail"]
 			require.Equal(t, want, got, "%s %s", p, body)
 		}
 	}
 	// The picture's own fields go through it too: null and type errors name them.
 	for _, body := range []string{`{"size":null}`, `{"every":"2"}`, `{"delay_ms":1.5}`, `{"min_mV":null}`} {
-		m := requireEnvelope(t, call(t, "POST", base+"/simulate/animation", body), 422, codeValidation)
+		m := requireEnvelope(t, call(t, "POST", base+"/simulate/animation", body), 422, envelope.CodeValidation)
 		field := strings.Trim(strings.SplitN(body[1:], ":", 2)[0], `"`)
 		require.Equal(t, []any{"body", field}, m["detail"].([]any)[0].(map[string]any)["loc"], body)
 	}
@@ -192,7 +193,7 @@ func TestImageRoutesHaveSmallerRateBuckets(t *testing.T) {
 			require.Equal(t, 422, r.status, p)
 			require.Equal(t, fmt.Sprint(n), r.header.Get("X-RateLimit-Limit"), p)
 		}
-		requireEnvelope(t, call(t, "POST", base+p, `{"grid_size":4}`), 429, codeRateLimit)
+		requireEnvelope(t, call(t, "POST", base+p, `{"grid_size":4}`), 429, envelope.CodeRateLimit)
 	}
 }
 

@@ -1,6 +1,8 @@
 // Package envelope is the JSON error body every HTTP answer and every refused WebSocket
-// upgrade carries (api-contract §7.4). It sits below the API packages so that REST,
-// WebSocket and the shared middleware write one shape; it holds no state.
+// upgrade carries (api-contract §7.4), and the one mapping of errors onto its status and
+// code: it decides what a client may see, and a 500 never carries the internal message.
+// It sits below the API packages so that REST, WebSocket and the shared middleware
+// answer in one shape; it holds no state.
 package envelope
 
 import "time"
