@@ -406,3 +406,10 @@ func (s *Store) Has(id string) bool {
 	_, e3 := s.kx[id]
 	return e1 || e2 || e3
 }
+
+// DecodeBase64 decodes strict standard base64, the encoding of every key, payload and
+// signature on the wire: URL-safe or unpadded input is an error, not mangled.
+func DecodeBase64(s string) ([]byte, error) { return b64.DecodeString(s) }
+
+// EncodeBase64 is the standard padded base64 of b.
+func EncodeBase64(b []byte) string { return b64.EncodeToString(b) }

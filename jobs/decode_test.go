@@ -3,6 +3,7 @@ package jobs
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -58,4 +59,50 @@ func TestDecodeSyntaxErrorHasNoField(t *testing.T) {
 func TestItemField(t *testing.T) {
 	require.Equal(t, "gradients.0.1", Item{Loc: []any{"body", "gradients", 0, 1}}.Field())
 	require.Equal(t, "", Item{Loc: []any{"body"}}.Field())
+}
+
+// BenchmarkDecodeBody measures the one decoder (a scan for inexact keys, then
+// encoding/json) and, for comparison, encoding/json alone (which folds keys). go test -run XXX -bench DecodeBody -count 5 ./jobs
+func BenchmarkDecodeBody(b *testing.B) {
+	var grad strings.Builder
+	grad.WriteString(`{"gradients":[`)
+	for i := 0; i < 1000; i++ {
+		if i > 0 {
+			grad.WriteByte(',')
+		}
+		grad.WriteString(`[0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1.0]`)
+	}
+	grad.WriteString(`],"num_clusters":10}`)
+	federated := grad.String()
+	inexact := strings.Replace(federated, `"num_clusters"`, `"NUM_CLUSTERS"`, 1)
+	for _, bc := range []struct {
+		name, body string
+		mk         func() any
+		plain      bool
+	}{
+		{"simulate/exact", `{"seed":42,"grid_size":32,"steps":32}`, func() any { r := DefaultSimulateRequest(); return &r }, false},
+		{"encrypt/exact", `{"plaintext":"SGVsbG8sIFdvcmxkIQ==","key_id":"k1"}`, func() any { return new(AEADRequest) }, false},
+		{"encrypt/encoding_json", `{"plaintext":"SGVsbG8sIFdvcmxkIQ==","key_id":"k1"}`, func() any { return new(AEADRequest) }, true},
+		{"federated_1000x10/exact", federated, func() any { r := DefaultFederatedRequest(); return &r }, false},
+		{"federated_1000x10/inexact_key_cut", inexact, func() any { r := DefaultFederatedRequest(); return &r }, false},
+		{"federated_1000x10/encoding_json", federated, func() any { r := DefaultFederatedRequest(); return &r }, true},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			body := []byte(bc.body)
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				dst := bc.mk()
+				var err error
+				if bc.plain {
+					err = json.Unmarshal(body, dst)
+				} else {
+					err = Decode(body, dst)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

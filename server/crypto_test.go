@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"mfn/crypto"
 	"mfn/jobs"
 	"mfn/server/envelope"
 )
@@ -124,7 +125,7 @@ func TestCryptoDisabledAndBounded(t *testing.T) {
 	// 507 only when nothing can be evicted: a configured key and a default key.
 	cfg = DefaultConfig()
 	cfg.Crypto.MaxKeys, cfg.Crypto.MaxKeysPerClient = 2, 2
-	cfg.Crypto.Keys = []CryptoKey{{ID: "conf", Type: "x25519", Key: base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{3}, 32))}}
+	cfg.Crypto.Keys = []crypto.Key{{ID: "conf", Type: "x25519", Key: base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{3}, 32))}}
 	_, srv = testREST(t, cfg, startPool(t, jobs.PoolConfig{}))
 	require.Equal(t, 200, call(t, "POST", srv.URL+"/api/keypair", `{}`).status) // the default signing key
 	requireEnvelope(t, call(t, "POST", srv.URL+"/api/keypair", `{"algorithm":"ECDH"}`), 507, envelope.CodeKeyStoreFull)
@@ -134,7 +135,7 @@ func TestCryptoDisabledAndBounded(t *testing.T) {
 // and verify each other's output.
 func TestCryptoKeysFromConfigAreShared(t *testing.T) {
 	cfg := DefaultConfig()
-	cfg.Crypto.Keys = []CryptoKey{
+	cfg.Crypto.Keys = []crypto.Key{
 		{ID: "shared-aes", Type: "aes", Key: base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))},
 		{ID: "shared-sign", Type: "ed25519", Key: base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, 32))},
 	}

@@ -16,7 +16,7 @@ const (
 )
 
 // handleError is echo's HTTPErrorHandler: the envelope for every error, written once.
-func (s *rest) handleError(err error, c echo.Context) {
+func (s *front) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return // a middleware already answered (PITFALLS §5.3)
 	}

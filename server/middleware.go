@@ -27,7 +27,7 @@ func requestID(c echo.Context) string { return requestid.FromHeader(c.Response()
 
 // observe is the outermost middleware. It renders errors itself (c.Error) so that the
 // status it logs and counts is the one the client gets.
-func (s *rest) observe(next echo.HandlerFunc) echo.HandlerFunc {
+func (s *front) observe(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) (err error) {
 		start := time.Now()
 		req := c.Request()
@@ -80,7 +80,7 @@ func accessLevel(status int) zapcore.Level {
 
 // cors answers preflights and decorates responses per api-contract §4.5 [GO]: same
 // origin rules and header sets, but before auth and on every response.
-func (s *rest) cors(next echo.HandlerFunc) echo.HandlerFunc {
+func (s *front) cors(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
 		origin := req.Header.Get("Origin")
@@ -129,7 +129,7 @@ func (p *policy) setAllowOrigin(h http.Header, origin string) {
 
 // rateLimit applies the token buckets; the identity is a valid API key when one is
 // presented, otherwise the client address (X-Forwarded-For only via trusted proxies).
-func (s *rest) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
+func (s *front) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		lim := s.pol.Load().limiter
 		if lim == nil {
@@ -154,7 +154,7 @@ func (s *rest) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 
 // clientID is who a request counts against (rate buckets, crypto key quota): its API
 // key when valid, else its address, so that made-up keys gain nothing.
-func (s *rest) clientID(req *http.Request) string {
+func (s *front) clientID(req *http.Request) string {
 	if k := req.Header.Get("X-API-Key"); k != "" && s.pol.Load().auth.Valid(k) {
 		return "k:" + k
 	}
@@ -163,7 +163,7 @@ func (s *rest) clientID(req *http.Request) string {
 
 // authenticate enforces X-API-Key on every non-public path, unknown paths included
 // (fail closed, and no route enumeration without a key).
-func (s *rest) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+func (s *front) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		auth := s.pol.Load().auth
 		if !auth.Required() || publicPaths[c.Request().URL.Path] || auth.Valid(c.Request().Header.Get("X-API-Key")) {
@@ -176,7 +176,7 @@ func (s *rest) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 
 // clientIP is the peer address, or, when the peer is a trusted proxy, the right-most
 // X-Forwarded-For entry that is not itself a trusted proxy.
-func (s *rest) clientIP(r *http.Request) string {
+func (s *front) clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
 
+	"mfn/crypto"
 	"mfn/internal/jobstest"
 	"mfn/jobs"
 	"mfn/server/envelope"
@@ -28,7 +29,7 @@ import (
 func startPool(t testing.TB, cfg jobs.PoolConfig) *jobs.Pool { return jobstest.StartPool(t, cfg) }
 
 // testREST serves the REST side (no hooks) on a real loopback listener.
-func testREST(t testing.TB, cfg Config, run Runner) (*rest, *httptest.Server) {
+func testREST(t testing.TB, cfg Config, run Runner) (*front, *httptest.Server) {
 	t.Helper()
 	require.NoError(t, cfg.Validate())
 	var lim *tokenLimiter
@@ -39,7 +40,7 @@ func testREST(t testing.TB, cfg Config, run Runner) (*rest, *httptest.Server) {
 	if _, ok := t.(*testing.B); ok {
 		log = nil
 	}
-	r, err := newREST(cfg, run, newKeyAuth(cfg.Auth), lim, nil, log, prometheus.NewRegistry())
+	r, err := newFront(cfg, run, newKeyAuth(cfg.Auth), lim, nil, log, prometheus.NewRegistry())
 	require.NoError(t, err)
 	srv := httptest.NewServer(r.e)
 	t.Cleanup(srv.Close)
@@ -460,7 +461,7 @@ func TestReady(t *testing.T) {
 	failing := fmt.Errorf("broker unreachable")
 	var mu sync.Mutex
 	cfg := DefaultConfig()
-	r, err := newREST(cfg, startPool(t, jobs.PoolConfig{}), newKeyAuth(cfg.Auth), nil, []ReadyCheck{{Name: "pipelines", Check: func() error {
+	r, err := newFront(cfg, startPool(t, jobs.PoolConfig{}), newKeyAuth(cfg.Auth), nil, []ReadyCheck{{Name: "pipelines", Check: func() error {
 		mu.Lock()
 		defer mu.Unlock()
 		return failing
@@ -499,10 +500,10 @@ func TestConfigValidate(t *testing.T) {
 		{"ecdsa", func(c *Config) { c.Crypto.SignatureAlgorithm = "ECDSA" }, "crypto.signature_algorithm"},
 		{"key size", func(c *Config) { c.Crypto.KeySizeBits = 100 }, "crypto.key_size_bits"},
 		{"aes key ok", func(c *Config) {
-			c.Crypto.Keys = []CryptoKey{{ID: "k1", Type: "aes", Key: key32}}
+			c.Crypto.Keys = []crypto.Key{{ID: "k1", Type: "aes", Key: key32}}
 			c.Crypto.DefaultEncryptionKey = "k1"
 		}, ""},
-		{"aes key short", func(c *Config) { c.Crypto.Keys = []CryptoKey{{ID: "k1", Type: "aes", Key: "AAAA"}} }, "crypto.keys[0].key"},
+		{"aes key short", func(c *Config) { c.Crypto.Keys = []crypto.Key{{ID: "k1", Type: "aes", Key: "AAAA"}} }, "crypto.keys[0].key"},
 		{"default sig not loaded", func(c *Config) { c.Crypto.DefaultSignatureKey = "x" }, "crypto.default_signature_key"},
 		{"no key quota", func(c *Config) { c.Crypto.MaxKeysPerClient = 0 }, "crypto.max_keys_per_client"},
 		{"key quota above store", func(c *Config) { c.Crypto.MaxKeysPerClient = c.Crypto.MaxKeys + 1 }, "crypto.max_keys_per_client"},
@@ -526,7 +527,7 @@ func TestConfigValidate(t *testing.T) {
 func TestReadyHidesReasonsWithoutKey(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Auth.Required, cfg.Auth.Keys = true, []string{"k"}
-	r, err := newREST(cfg, startPool(t, jobs.PoolConfig{}), newKeyAuth(cfg.Auth), nil, []ReadyCheck{{Name: "pipelines",
+	r, err := newFront(cfg, startPool(t, jobs.PoolConfig{}), newKeyAuth(cfg.Auth), nil, []ReadyCheck{{Name: "pipelines",
 		Check: func() error { return fmt.Errorf("kafka 10.0.0.7:9092 unreachable") }}}, zaptest.NewLogger(t), prometheus.NewRegistry())
 	require.NoError(t, err)
 	srv := httptest.NewServer(r.e)

@@ -36,7 +36,7 @@ type Params struct {
 type Server struct {
 	cfg    Config
 	log    *zap.Logger
-	rest   *rest
+	front  *front
 	http   *http.Server
 	grpc   *grpc.Server
 	health *health.Server
@@ -78,7 +78,7 @@ func New(p Params) (*Server, error) {
 	}
 
 	// 1. REST: everything this file's owner serves.
-	r, err := newREST(p.HTTP, p.Runner, auth, lim, p.Checks, log.With(zap.String("component", "http")), p.Registry)
+	r, err := newFront(p.HTTP, p.Runner, auth, lim, p.Checks, log.With(zap.String("component", "http")), p.Registry)
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +97,7 @@ func New(p Params) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.mountTransports(hub, web.Handler())
+	r.mount(hub, web.Handler())
 	// NOT_SERVING until Serve has checked readiness (PITFALLS §2.4).
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	hs.SetServingStatus(grpcapi.ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
@@ -105,7 +105,7 @@ func New(p Params) (*Server, error) {
 	return &Server{
 		cfg:   p.HTTP,
 		log:   log,
-		rest:  r,
+		front: r,
 		connM: connM,
 		http: &http.Server{
 			Handler:           bodyDeadline(p.HTTP.BodyReadTimeout, r.e),
@@ -124,10 +124,10 @@ func New(p Params) (*Server, error) {
 }
 
 // Handler is the HTTP side (REST, WebSocket, page) as a plain http.Handler.
-func (s *Server) Handler() http.Handler { return s.rest.e }
+func (s *Server) Handler() http.Handler { return s.front.e }
 
 // Routes lists the HTTP routes served (method and path), for documentation checks.
-func (s *Server) Routes() []*echo.Route { return s.rest.e.Routes() }
+func (s *Server) Routes() []*echo.Route { return s.front.e.Routes() }
 
 func (s *Server) setAddr(a net.Addr) {
 	s.mu.Lock()

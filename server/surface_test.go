@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
 
+	"mfn/crypto"
 	"mfn/jobs"
 	"mfn/server/envelope"
 )
@@ -207,7 +208,7 @@ func TestCryptoStoreCannotBeFilled(t *testing.T) {
 		cfg := DefaultConfig()
 		cfg.Auth = AuthConfig{Required: true, Keys: []string{"attacker", "victim"}}
 		cfg.Crypto.MaxKeys, cfg.Crypto.MaxKeysPerClient = 20, 5
-		cfg.Crypto.Keys = []CryptoKey{{ID: "conf", Type: "aes", Key: base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1}, 32))}}
+		cfg.Crypto.Keys = []crypto.Key{{ID: "conf", Type: "aes", Key: base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1}, 32))}}
 		r, srv := testREST(t, cfg, startPool(t, jobs.PoolConfig{}))
 		victim := func(path, body string) resp { return call(t, "POST", srv.URL+path, body, "X-API-Key", "victim") }
 		require.Equal(t, 200, victim("/api/keypair", `{"key_id":"v-sign"}`).status) // becomes the default signing key
@@ -218,12 +219,9 @@ func TestCryptoStoreCannotBeFilled(t *testing.T) {
 			a := call(t, "POST", srv.URL+"/api/keypair", `{}`, "X-API-Key", "attacker")
 			require.Equal(t, 200, a.status, "keypair %d: %s", i, a.body)
 		}
-		r.crypto.mu.Lock()
-		require.Equal(t, 5, r.crypto.owned["k:attacker"])
-		require.LessOrEqual(t, r.crypto.count(), 20)
-		_, kxLeft := r.crypto.kx["v-kx"]
-		r.crypto.mu.Unlock()
-		require.True(t, kxLeft, "the victim's key was evicted by another client's quota")
+		require.Equal(t, 5, r.keys.OwnedBy("k:attacker"))
+		require.LessOrEqual(t, r.keys.Stats().Keys, 20)
+		require.True(t, r.keys.Has("v-kx"), "the victim's key was evicted by another client's quota")
 		sig := victim("/api/sign", fmt.Sprintf(`{"message":%q}`, b64s("m")))
 		require.Equal(t, "v-sign", sig.json(t)["key_id"])
 		dec := victim("/api/decrypt", fmt.Sprintf(`{"ciphertext":%q}`, enc.json(t)["ciphertext"]))
@@ -244,10 +242,7 @@ func TestCryptoStoreCannotBeFilled(t *testing.T) {
 		// A newcomer without key_id still gets a key: the store evicts, it does not refuse.
 		e := call(t, "POST", srv.URL+"/api/encrypt", `{"plaintext":"AAAA"}`, "X-Forwarded-For", "203.0.113.1")
 		require.Equal(t, 200, e.status, string(e.body))
-		r.crypto.mu.Lock()
-		defer r.crypto.mu.Unlock()
-		require.Equal(t, 20, r.crypto.count())
-		require.Equal(t, 20, r.crypto.lru.Len())
+		require.Equal(t, crypto.Stats{Keys: 20, Generated: 20}, r.keys.Stats())
 	})
 }
 
@@ -279,51 +274,5 @@ func TestSurfaceItemsEncode(t *testing.T) {
 		require.Error(t, err)
 		_, jerr := json.Marshal(err.(*jobs.BodyError).Items)
 		require.NoError(t, jerr)
-	}
-}
-
-// BenchmarkDecodeBody measures the one decoder (a scan for inexact keys, then
-// encoding/json) and, for comparison, encoding/json alone (which folds keys). go test -run XXX -bench DecodeBody -count 5 ./server
-func BenchmarkDecodeBody(b *testing.B) {
-	var grad strings.Builder
-	grad.WriteString(`{"gradients":[`)
-	for i := 0; i < 1000; i++ {
-		if i > 0 {
-			grad.WriteByte(',')
-		}
-		grad.WriteString(`[0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1.0]`)
-	}
-	grad.WriteString(`],"num_clusters":10}`)
-	federated := grad.String()
-	inexact := strings.Replace(federated, `"num_clusters"`, `"NUM_CLUSTERS"`, 1)
-	for _, bc := range []struct {
-		name, body string
-		mk         func() any
-		plain      bool
-	}{
-		{"simulate/exact", `{"seed":42,"grid_size":32,"steps":32}`, func() any { r := jobs.DefaultSimulateRequest(); return &r }, false},
-		{"encrypt/exact", `{"plaintext":"SGVsbG8sIFdvcmxkIQ==","key_id":"k1"}`, func() any { return new(aeadRequest) }, false},
-		{"encrypt/encoding_json", `{"plaintext":"SGVsbG8sIFdvcmxkIQ==","key_id":"k1"}`, func() any { return new(aeadRequest) }, true},
-		{"federated_1000x10/exact", federated, func() any { r := jobs.DefaultFederatedRequest(); return &r }, false},
-		{"federated_1000x10/inexact_key_cut", inexact, func() any { r := jobs.DefaultFederatedRequest(); return &r }, false},
-		{"federated_1000x10/encoding_json", federated, func() any { r := jobs.DefaultFederatedRequest(); return &r }, true},
-	} {
-		b.Run(bc.name, func(b *testing.B) {
-			body := []byte(bc.body)
-			b.SetBytes(int64(len(body)))
-			b.ReportAllocs()
-			for b.Loop() {
-				dst := bc.mk()
-				var err error
-				if bc.plain {
-					err = json.Unmarshal(body, dst)
-				} else {
-					err = jobs.Decode(body, dst)
-				}
-				if err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
 	}
 }

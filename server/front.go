@@ -1,9 +1,6 @@
 package server
 
 import (
-	"context"
-	_ "embed"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"sort"
@@ -17,14 +14,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
+	"mfn/crypto"
 	"mfn/internal/version"
-	"mfn/jobs"
 	"mfn/server/envelope"
+	"mfn/server/rest"
 	"mfn/server/ws"
 )
-
-//go:embed openapi.json
-var openAPIDoc []byte
 
 // ReadyCheck is one readiness condition of GET /ready and the gRPC health status.
 // Check returns nil when ready; its error text names what is missing.
@@ -33,28 +28,27 @@ type ReadyCheck struct {
 	Check func() error
 }
 
-// rest is the echo side of the port: REST endpoints, their middleware and the routes
-// that lead to the other transports' handlers.
-type rest struct {
+// front is the HTTP/1.1 side of the port: one echo instance with the middleware every
+// HTTP route shares, the error handler, the probes (/health, /ready, /metrics), the REST
+// API (server/rest), and, once built, the WebSocket endpoints and the page.
+type front struct {
 	cfg      Config
 	e        *echo.Echo
-	run      Runner
 	pol      atomic.Pointer[policy] // auth, rate limit, CORS: swapped whole by Reload
 	metrics  *httpMetrics
 	log      *zap.Logger
 	checks   []ReadyCheck
 	started  time.Time
 	draining atomic.Bool
-	crypto   *cryptoService
-	body     jsonBody
+	keys     *crypto.Store
 
 	configHash atomic.Pointer[string] // shown by /health; nil: not set
 }
 
-// newREST builds the echo instance with every REST route; the WebSocket, image and page
-// routes are added by mountTransports once their builders have run.
-func newREST(cfg Config, run Runner, auth *keyAuth, lim *tokenLimiter, checks []ReadyCheck,
-	log *zap.Logger, reg *prometheus.Registry) (*rest, error) {
+// newFront builds the echo instance with the middleware, the probes and every REST
+// route; the WebSocket and page routes are added by mount once their builders have run.
+func newFront(cfg Config, run Runner, auth *keyAuth, lim *tokenLimiter, checks []ReadyCheck,
+	log *zap.Logger, reg *prometheus.Registry) (*front, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
@@ -74,14 +68,17 @@ func newREST(cfg Config, run Runner, auth *keyAuth, lim *tokenLimiter, checks []
 	if err != nil {
 		return nil, err
 	}
-	cs, err := newCryptoService(cfg.Crypto, log)
+	keys, err := crypto.New(cfg.Crypto, log)
 	if err != nil {
 		return nil, err
 	}
-	s := &rest{cfg: cfg, run: run, metrics: m, log: log, checks: checks,
-		started: time.Now(), crypto: cs, body: jsonBody{maxBytes: cfg.MaxBodyBytes}}
+	s := &front{cfg: cfg, metrics: m, log: log, checks: checks, started: time.Now(), keys: keys}
 	s.pol.Store(pol)
-	cs.r = s
+	api, err := rest.New(rest.Params{Runner: run, Keys: keys, ClientID: s.clientID,
+		MaxBodyBytes: cfg.MaxBodyBytes, RequestTimeout: cfg.RequestTimeout, Log: log})
+	if err != nil {
+		return nil, err
+	}
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -91,32 +88,19 @@ func newREST(cfg Config, run Runner, auth *keyAuth, lim *tokenLimiter, checks []
 	e.GET("/health", s.health)
 	e.GET("/ready", s.ready)
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{})))
-	e.GET("/openapi.json", func(c echo.Context) error {
-		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, openAPIDoc)
-	})
-	e.POST("/validate", s.validate)
-	e.POST("/simulate", s.simulate)
-	e.POST("/nernst", s.nernst)
-	e.POST("/federated/aggregate", s.federated)
-	api := e.Group("/api")
-	api.POST("/encrypt", s.crypto.encrypt)
-	api.POST("/decrypt", s.crypto.decrypt)
-	api.POST("/sign", s.crypto.sign)
-	api.POST("/verify", s.crypto.verify)
-	api.POST("/keypair", s.crypto.keypair)
+	api.Register(e)
 	s.e = e
 	return s, nil
 }
 
-// mountTransports adds the routes served by the other parts of the package and the page.
-func (s *rest) mountTransports(hub *ws.Hub, page http.Handler) {
+// mount adds the WebSocket endpoints and the page.
+func (s *front) mount(hub *ws.Hub, page http.Handler) {
 	s.e.GET("/ws/simulation_live", echo.WrapHandler(http.HandlerFunc(hub.SimulationLive)))
 	s.e.GET("/ws/stream_features", echo.WrapHandler(http.HandlerFunc(hub.StreamFeatures)))
-	registerImageRoutes(s.e.Group(""), s.run, s.body, s.cfg.RequestTimeout)
 	s.e.GET("/", echo.WrapHandler(page))
 }
 
-func (s *rest) health(c echo.Context) error {
+func (s *front) health(c echo.Context) error {
 	up := int64(time.Since(s.started).Seconds())
 	b := make([]byte, 0, 80)
 	b = append(b, `{"status":"healthy","version":"`+version.API+`","uptime_seconds":`...)
@@ -135,7 +119,7 @@ func (s *rest) health(c echo.Context) error {
 // ready is the Kubernetes readiness probe: 503 naming each failing check while any
 // fails, and from the moment shutdown begins (so the endpoint is taken out of rotation).
 // With auth on, the reasons are shown only to a caller with a valid key.
-func (s *rest) ready(c echo.Context) error {
+func (s *front) ready(c echo.Context) error {
 	failed := s.failingChecks()
 	if len(failed) == 0 {
 		return c.JSON(http.StatusOK, map[string]any{"status": "ready"})
@@ -157,7 +141,7 @@ func (s *rest) ready(c echo.Context) error {
 }
 
 // failingChecks maps each failing check to its reason.
-func (s *rest) failingChecks() map[string]any {
+func (s *front) failingChecks() map[string]any {
 	failed := map[string]any{}
 	if s.draining.Load() {
 		failed["server"] = "shutting down"
@@ -168,83 +152,4 @@ func (s *rest) failingChecks() map[string]any {
 		}
 	}
 	return failed
-}
-
-// do runs one job on the Runner under the request's context and deadline.
-func (s *rest) do(c echo.Context, req jobs.Request) error {
-	ctx := c.Request().Context()
-	// A Nernst job takes microseconds: a deadline timer would cost more than the job.
-	if s.cfg.RequestTimeout > 0 && req.Kind() != jobs.KindNernst {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.cfg.RequestTimeout)
-		defer cancel()
-	}
-	res, err := s.run.Do(ctx, req)
-	if err != nil {
-		return err
-	}
-	return writeJSON(c, http.StatusOK, res)
-}
-
-func writeJSON(c echo.Context, status int, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err // e.g. a non-finite float: a defect, answered 500 without details
-	}
-	return c.Blob(status, echo.MIMEApplicationJSON, b)
-}
-
-func (s *rest) validate(c echo.Context) error {
-	req := jobs.DefaultValidateRequest()
-	if err := s.body.bind(c, &req); err != nil {
-		return err
-	}
-	return s.do(c, req)
-}
-
-func (s *rest) simulate(c echo.Context) error {
-	req := jobs.DefaultSimulateRequest()
-	if err := s.body.bind(c, &req); err != nil {
-		return err
-	}
-	return s.do(c, req)
-}
-
-func (s *rest) nernst(c echo.Context) error {
-	buf, err := s.body.read(c)
-	if err != nil {
-		return err
-	}
-	defer release(buf)
-	req := jobs.DefaultNernstRequest()
-	if err := jobs.Decode(buf.Bytes(), &req); err != nil {
-		return err
-	}
-	var missing []string
-	if req.ConcentrationOutMolar == nil {
-		missing = append(missing, "concentration_out_molar")
-	}
-	if req.ConcentrationInMolar == nil {
-		missing = append(missing, "concentration_in_molar")
-	}
-	if len(missing) > 0 {
-		return jobs.Missing(buf.Bytes(), missing...)
-	}
-	return s.do(c, req)
-}
-
-func (s *rest) federated(c echo.Context) error {
-	buf, err := s.body.read(c)
-	if err != nil {
-		return err
-	}
-	defer release(buf)
-	req := jobs.DefaultFederatedRequest()
-	if err := jobs.Decode(buf.Bytes(), &req); err != nil {
-		return err
-	}
-	if req.Gradients == nil {
-		return jobs.Missing(buf.Bytes(), "gradients")
-	}
-	return s.do(c, req)
 }

@@ -1,4 +1,4 @@
-package server
+package rest
 
 import (
 	"bytes"
@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -71,24 +70,12 @@ func (req imageRequest) colourRange() (render.Range, error) {
 	return r, &jobs.ValidationError{Field: field, Type: "value_error", Input: input, Reason: "Input " + reason}
 }
 
-// registerImageRoutes mounts POST /simulate/image and POST /simulate/animation on g (which
-// already carries auth and rate limiting). Bodies go through body, the decoder of
-// /simulate (same Content-Type rule, size limit, null and type errors); timeout is
-// server.request_timeout (0: none), as for every other pool-backed REST endpoint.
-func registerImageRoutes(g *echo.Group, run Runner, body jsonBody, timeout time.Duration) {
-	h := &imageHandlers{run: run, body: body, timeout: timeout}
-	g.POST("/simulate/image", h.image)
-	g.POST("/simulate/animation", h.animation)
-}
-
-type imageHandlers struct {
-	run     Runner
-	body    jsonBody
-	timeout time.Duration
-}
+// POST /simulate/image and POST /simulate/animation: bodies go through the decoder of
+// /simulate (same Content-Type rule, size limit, null and type errors), and the run is
+// bounded by server.request_timeout (0: none), as every other pool-backed endpoint.
 
 // jobContext is the request's context bounded by the request timeout.
-func (h *imageHandlers) jobContext(c echo.Context) (context.Context, context.CancelFunc) {
+func (h *API) jobContext(c echo.Context) (context.Context, context.CancelFunc) {
 	if h.timeout > 0 {
 		return context.WithTimeout(c.Request().Context(), h.timeout)
 	}
@@ -97,7 +84,7 @@ func (h *imageHandlers) jobContext(c echo.Context) (context.Context, context.Can
 
 // decode reads the body over the /simulate defaults and checks the simulation's rules,
 // so that they are reported before the picture's own options.
-func (h *imageHandlers) decode(c echo.Context) (imageRequest, error) {
+func (h *API) decode(c echo.Context) (imageRequest, error) {
 	req := imageRequest{SimulateRequest: jobs.DefaultSimulateRequest()}
 	if err := h.body.bind(c, &req); err != nil {
 		return req, err
@@ -126,7 +113,7 @@ func metricsHeader(c echo.Context, res jobs.Result) {
 }
 
 // image answers a PNG of the final field of the run /simulate would do.
-func (h *imageHandlers) image(c echo.Context) error {
+func (h *API) image(c echo.Context) error {
 	req, err := h.decode(c)
 	if err != nil {
 		return err
@@ -162,7 +149,7 @@ func (h *imageHandlers) image(c echo.Context) error {
 
 // animation answers an animated GIF of the run, one frame every k steps and one for the
 // last step.
-func (h *imageHandlers) animation(c echo.Context) error {
+func (h *API) animation(c echo.Context) error {
 	req, err := h.decode(c)
 	if err != nil {
 		return err

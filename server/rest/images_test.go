@@ -1,4 +1,4 @@
-package server
+package rest
 
 import (
 	"bytes"
@@ -15,22 +15,27 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/stretchr/testify/require"
 
+	"mfn/crypto"
 	"mfn/internal/jobstest"
 	"mfn/jobs"
 	"mfn/render"
 	"mfn/server/envelope"
 )
 
-// startImages serves the image routes with the package's error envelope.
+// startImages serves the API (no middleware) with the envelope's error handler.
 func startImages(t *testing.T) (*httptest.Server, *jobs.Pool) {
 	t.Helper()
-	pool := startPool(t, jobs.PoolConfig{Workers: 2, QueueSize: 32})
+	pool := jobstest.StartPool(t, jobs.PoolConfig{Workers: 2, QueueSize: 32})
+	keys, err := crypto.New(crypto.DefaultConfig(), nil)
+	require.NoError(t, err)
+	api, err := New(Params{Runner: pool, Keys: keys, ClientID: func(*http.Request) string { return "test" }, MaxBodyBytes: 8 << 20})
+	require.NoError(t, err)
 	e := echo.New()
 	e.HTTPErrorHandler = func(err error, c echo.Context) {
 		ae, _ := envelope.From(err)
 		envelope.Write(c, ae, "")
 	}
-	registerImageRoutes(e.Group(""), pool, jsonBody{maxBytes: DefaultConfig().MaxBodyBytes}, 0)
+	api.Register(e)
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
 	return srv, pool

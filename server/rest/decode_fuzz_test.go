@@ -1,4 +1,4 @@
-package server
+package rest
 
 import (
 	"bytes"
@@ -48,10 +48,10 @@ var decodeTargets = []func() any{
 	func() any { r := jobs.DefaultValidateRequest(); return &r },
 	func() any { r := jobs.DefaultNernstRequest(); return &r },
 	func() any { r := jobs.DefaultFederatedRequest(); return &r },
-	func() any { return new(aeadRequest) },
-	func() any { return new(signRequest) },
-	func() any { return new(verifyRequest) },
-	func() any { return new(keypairRequest) },
+	func() any { return new(jobs.AEADRequest) },
+	func() any { return new(jobs.SignRequest) },
+	func() any { return new(jobs.VerifyRequest) },
+	func() any { return new(jobs.KeypairRequest) },
 	func() any { return &imageRequest{SimulateRequest: jobs.DefaultSimulateRequest()} },
 }
 
