@@ -2,6 +2,8 @@ package server
 
 import (
 	"fmt"
+	"mfn/server/grpcapi"
+	"mfn/server/ws"
 	"net/netip"
 	"reflect"
 	"sync/atomic"
@@ -72,8 +74,9 @@ func (s *Server) SetConfigHash(h string) { s.front.configHash.Store(&h) }
 type livePolicy struct{ p *atomic.Pointer[policy] }
 
 var (
-	_ Authenticator = livePolicy{}
-	_ Limiter       = livePolicy{}
+	_ grpcapi.Authenticator = livePolicy{}
+	_ grpcapi.Limiter       = livePolicy{}
+	_ ws.Authenticator      = livePolicy{}
 )
 
 func (l livePolicy) Required() bool        { return l.p.Load().auth.Required() }
