@@ -2,8 +2,11 @@
 //
 // It owns one Request/Result type per operation (simulate, validate, nernst,
 // federated_aggregate, and dataset: one sample of a dataset per job), their defaults (Default*Request: the reference's REST defaults)
-// and the only validation rule set (Validate on each request). Transports decode into a
-// Default*Request value, so absent fields keep their defaults, and call Pool.Do.
+// and the only validation rule set (Validate on each request; ValidateStream for a live
+// stream; the /api/* bodies' rules in crypto.go). Transports that carry JSON decode with
+// Decode (exact keys, no nulls, JSON types; a *BodyError lists every problem as a
+// FastAPI-style Item) into a Default*Request value, so absent fields keep their
+// defaults, and call Pool.Do.
 //
 // Errors a transport maps:
 //   - *ValidationError: a schema failure (REST 422 with a FastAPI-style item built from

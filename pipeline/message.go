@@ -189,16 +189,14 @@ func Decode(m connectors.Message) (j Job, err error) {
 		params, _ = json.Marshal(flat)
 	}
 	if !isNull(params) {
-		dec := json.NewDecoder(bytes.NewReader(params))
-		if err := dec.Decode(req); err != nil {
-			var te *json.UnmarshalTypeError
-			// te.Field is empty when params itself is not an object ("params":[1]): that
-			// falls through to the params error below rather than naming no field.
-			if errors.As(err, &te) && te.Field != "" {
-				return j, &jobError{body: ErrorBody{Code: CodeValidation, Field: te.Field,
-					Message: fmt.Sprintf("must be %s, got JSON %s", te.Type, te.Value)}}
+		// The decoder of every transport: exact keys, no nulls on fields, JSON types only.
+		if err := jobs.Decode(params, req); err != nil {
+			field, msg := "params", "params must be a JSON object"
+			var be *jobs.BodyError
+			if errors.As(err, &be) && len(be.Items) > 0 && be.Items[0].Field() != "" {
+				field, msg = be.Items[0].Field(), be.Items[0].Msg
 			}
-			return j, &jobError{body: ErrorBody{Code: CodeValidation, Field: "params", Message: "params must be a JSON object"}}
+			return j, &jobError{body: ErrorBody{Code: CodeValidation, Field: field, Message: msg}}
 		}
 	}
 	// Store the value, not the pointer: the pool's dispatch switches on value types.

@@ -34,6 +34,11 @@ func TestDecode(t *testing.T) {
 		{name: "range", msg: connectors.Message{Value: []byte(`{"steps":0}`)}, code: CodeValidation, field: "steps"},
 		{name: "nernst missing", msg: connectors.Message{Value: []byte(`{"type":"nernst"}`)}, code: CodeValidation, field: "concentration_out_molar"},
 		{name: "federated empty", msg: connectors.Message{Value: []byte(`{"type":"federated_aggregate","gradients":[]}`)}, code: CodeInvalidRequest, field: "gradients"},
+		{name: "keys match exactly", msg: connectors.Message{Value: []byte(`{"params":{"seed":9,"grid_size":32,"Steps":0,"ſteps":0}}`)}, want: seeded},
+		{name: "flat keys match exactly", msg: connectors.Message{Value: []byte(`{"seed":9,"grid_size":32,"STEPS":0}`)}, want: seeded},
+		{name: "null field", msg: connectors.Message{Value: []byte(`{"steps":null}`)}, code: CodeValidation, field: "steps"},
+		{name: "null in list", msg: connectors.Message{Value: []byte(`{"type":"federated_aggregate","gradients":[[1,null]]}`)}, code: CodeValidation, field: "gradients.0.1"},
+		{name: "params not an object", msg: connectors.Message{Value: []byte(`{"params":[1]}`)}, code: CodeValidation, field: "params"},
 		{name: "not json", msg: connectors.Message{Value: []byte(`nope`)}, code: CodeDecode, decode: true},
 		{name: "array", msg: connectors.Message{Value: []byte(`[1]`)}, code: CodeDecode, decode: true},
 	} {

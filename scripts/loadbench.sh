@@ -14,7 +14,7 @@ COUNT=${COUNT:-5}
 MIXN=${MIXN:-40000}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-go test -run '^$' -bench '^BenchmarkLoad(REST|GRPC)' -benchtime "$BENCHTIME" -count "$COUNT" -timeout 10m "$@" ./server/ | tee "$out"
+go test -run '^$' -bench '^BenchmarkLoad(REST|GRPC)' -benchtime "$BENCHTIME" -count "$COUNT" -timeout 10m "$@" ./server/ ./server/grpcapi/ | tee "$out"
 go test -run '^$' -bench '^BenchmarkLoadMixed1000$' -benchtime "${MIXN}x" -count "$COUNT" -timeout 10m "$@" . | tee -a "$out"
 echo
 echo "medians over $COUNT runs (benchtime $BENCHTIME):"

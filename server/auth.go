@@ -13,8 +13,6 @@ type keyAuth struct {
 	digests  [][sha256.Size]byte
 }
 
-var _ Authenticator = (*keyAuth)(nil)
-
 func newKeyAuth(cfg AuthConfig) *keyAuth {
 	a := &keyAuth{required: cfg.Required}
 	for _, k := range cfg.Keys {

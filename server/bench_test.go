@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"mfn/jobs"
+	"mfn/server/internal/loadtest"
 )
 
 // Load benchmarks: the whole server (cmux, echo, every middleware with access logs and
@@ -124,7 +124,7 @@ func runLoad(b *testing.B, addr, path, body string, conns int) {
 	var failed atomic.Int64
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := processCPU()
+	cpu0 := loadtest.ProcessCPU()
 	start := time.Now()
 	var wg sync.WaitGroup
 	for i, c := range clients {
@@ -146,36 +146,12 @@ func runLoad(b *testing.B, addr, path, body string, conns int) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	cpu := processCPU() - cpu0
+	cpu := loadtest.ProcessCPU() - cpu0
 	b.StopTimer()
 	if f := failed.Load(); f > 0 {
 		b.Fatalf("%d requests failed", f)
 	}
-	reportLoad(b, slices.Concat(lat...), elapsed, cpu)
-}
-
-// reportLoad reports throughput, latency percentiles and CPU per request of a load run,
-// in the units scripts/loadbench.sh summarises.
-func reportLoad(b *testing.B, lat []time.Duration, elapsed, cpu time.Duration) {
-	slices.Sort(lat)
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
-	if len(lat) > 0 {
-		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50_ms")
-		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99_ms")
-	}
-	// CPU of this process (server and clients together) per request: unlike req/s it
-	// hardly moves when other processes compete for the cores; 2 cores / cpu_us is the
-	// throughput this process could reach on an idle 2-core machine.
-	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu_us/req")
-}
-
-// processCPU is the user+system CPU time this process has used.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	loadtest.Report(b, slices.Concat(lat...), elapsed, cpu)
 }
 
 // loadConns keeps 8 requests in flight: enough to saturate 2 cores (p50 stays at a few

@@ -1,14 +1,16 @@
 package server
 
 import (
-	"encoding/base64"
 	"fmt"
 	"net"
 	"net/netip"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"mfn/crypto"
+	"mfn/server/grpcapi"
+	"mfn/server/ws"
 )
 
 // Config is the HTTP side of the port and everything the REST layer enforces. Keys are
@@ -59,7 +61,7 @@ type Config struct {
 	RateLimit RateLimitConfig `mapstructure:"rate_limit"`
 	CORS      CORSConfig      `mapstructure:"cors"`
 	Metrics   MetricsConfig   `mapstructure:"metrics"`
-	Crypto    CryptoConfig    `mapstructure:"crypto"`
+	Crypto    crypto.Config   `mapstructure:"crypto"`
 }
 
 // AuthConfig is API-key authentication, shared by REST, gRPC and WebSocket.
@@ -96,41 +98,19 @@ type MetricsConfig struct {
 	Enabled bool `mapstructure:"enabled"`
 }
 
-// CryptoConfig configures the /api/* endpoints.
-type CryptoConfig struct {
-	Enabled bool `mapstructure:"enabled"`
-	// Algorithm, when set, must be the AES-GCM variant of KeySizeBits (AES-256-GCM, …);
-	// "" derives it. Responses always name the algorithm actually used (the reference
-	// reported a name it did not use, BUG-33).
-	Algorithm string `mapstructure:"algorithm"`
-	// KeySizeBits sizes generated AES keys: 128, 192 or 256.
-	KeySizeBits int `mapstructure:"key_size_bits"`
-	// SignatureAlgorithm is Ed25519, the only one implemented.
-	SignatureAlgorithm string `mapstructure:"signature_algorithm"`
-	// AuditLog logs every crypto operation (never keys or data).
-	AuditLog bool `mapstructure:"audit_log"`
-	// MaxKeys bounds the in-memory key store (all kinds together). When it is full, the
-	// least recently used generated key is evicted (never a configured or default key).
-	MaxKeys int `mapstructure:"max_keys"`
-	// MaxKeysPerClient bounds the generated keys one client (API key, else address)
-	// holds; beyond it, that client's own least recently used key is evicted, so one
-	// client cannot push everyone else's keys out.
-	MaxKeysPerClient int `mapstructure:"max_keys_per_client"`
-	// Keys are loaded at start-up so that every replica shares them.
-	Keys []CryptoKey `mapstructure:"keys"`
-	// DefaultEncryptionKey and DefaultSignatureKey name loaded keys used when a request
-	// names none.
-	DefaultEncryptionKey string `mapstructure:"default_encryption_key"`
-	DefaultSignatureKey  string `mapstructure:"default_signature_key"`
-}
+// GRPCConfig is the gRPC package's configuration (keys under `grpc:`), named here so
+// that config/ builds every transport's settings from one package.
+type GRPCConfig = grpcapi.Config
 
-// CryptoKey is one preloaded key. Type is "aes" (raw 16/24/32-byte key), "ed25519"
-// (32-byte seed) or "x25519" (32-byte private key); Key is standard base64.
-type CryptoKey struct {
-	ID   string `mapstructure:"id"`
-	Type string `mapstructure:"type"`
-	Key  string `mapstructure:"key"`
-}
+// DefaultGRPCConfig is grpcapi.DefaultConfig.
+func DefaultGRPCConfig() GRPCConfig { return grpcapi.DefaultConfig() }
+
+// WSConfig is the WebSocket package's configuration, named here so that config/ finds
+// every key under `server:` in one package.
+type WSConfig = ws.Config
+
+// DefaultWSConfig is ws.DefaultConfig.
+func DefaultWSConfig() WSConfig { return ws.DefaultConfig() }
 
 // DefaultPerPathLimits are the reference's fixed per-endpoint bucket sizes, plus the
 // picture routes (not in the reference): they run a /simulate and then render it, so
@@ -166,20 +146,9 @@ func DefaultConfig() Config {
 		},
 		CORS:    CORSConfig{Origins: []string{"*"}},
 		Metrics: MetricsConfig{Enabled: true},
-		Crypto: CryptoConfig{
-			Enabled:            true,
-			Algorithm:          "",
-			KeySizeBits:        256,
-			SignatureAlgorithm: "Ed25519",
-			AuditLog:           true,
-			MaxKeys:            1000,
-			MaxKeysPerClient:   100,
-		},
+		Crypto:  crypto.DefaultConfig(),
 	}
 }
-
-// keyIDPattern is what a key_id may look like (api-contract §9 [GO]).
-var keyIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
 
 // Validate names the first bad key, relative to `server.`.
 func (c Config) Validate() error {
@@ -224,7 +193,7 @@ func (c Config) Validate() error {
 			return fmt.Errorf("cors.origins[%d]: %q is neither \"*\" nor scheme://host", i, o)
 		}
 	}
-	if err := c.Crypto.validate(); err != nil {
+	if err := c.Crypto.Validate(); err != nil {
 		return fmt.Errorf("crypto.%w", err)
 	}
 	return nil
@@ -311,60 +280,4 @@ func parseTrusted(list []string) ([]netip.Prefix, error) {
 		out = append(out, netip.PrefixFrom(a, a.BitLen()))
 	}
 	return out, nil
-}
-
-func (c CryptoConfig) validate() error {
-	switch c.KeySizeBits {
-	case 128, 192, 256:
-	default:
-		return fmt.Errorf("key_size_bits: must be 128, 192 or 256")
-	}
-	if want := fmt.Sprintf("AES-%d-GCM", c.KeySizeBits); c.Algorithm != "" && c.Algorithm != want {
-		return fmt.Errorf("algorithm: %q is not implemented with key_size_bits %d (use %q)", c.Algorithm, c.KeySizeBits, want)
-	}
-	if c.SignatureAlgorithm != "Ed25519" {
-		return fmt.Errorf("signature_algorithm: %q is not implemented (use \"Ed25519\")", c.SignatureAlgorithm)
-	}
-	if c.MaxKeys <= 0 {
-		return fmt.Errorf("max_keys: must be > 0")
-	}
-	if c.MaxKeysPerClient <= 0 || c.MaxKeysPerClient > c.MaxKeys {
-		return fmt.Errorf("max_keys_per_client: must be in [1, max_keys %d]", c.MaxKeys)
-	}
-	if len(c.Keys) > c.MaxKeys {
-		return fmt.Errorf("keys: %d keys exceed max_keys %d", len(c.Keys), c.MaxKeys)
-	}
-	kinds := map[string]string{}
-	for i, k := range c.Keys {
-		if !keyIDPattern.MatchString(k.ID) {
-			return fmt.Errorf("keys[%d].id: must match [A-Za-z0-9._:-]{1,64}", i)
-		}
-		if _, dup := kinds[k.ID]; dup {
-			return fmt.Errorf("keys[%d].id: %q repeated", i, k.ID)
-		}
-		raw, err := base64.StdEncoding.Strict().DecodeString(k.Key)
-		if err != nil {
-			return fmt.Errorf("keys[%d].key: not standard base64", i)
-		}
-		switch k.Type {
-		case "aes":
-			if n := len(raw); n != 16 && n != 24 && n != 32 {
-				return fmt.Errorf("keys[%d].key: an aes key is 16, 24 or 32 bytes, got %d", i, n)
-			}
-		case "ed25519", "x25519":
-			if len(raw) != 32 {
-				return fmt.Errorf("keys[%d].key: a %s key is 32 bytes, got %d", i, k.Type, len(raw))
-			}
-		default:
-			return fmt.Errorf("keys[%d].type: %q is not aes, ed25519 or x25519", i, k.Type)
-		}
-		kinds[k.ID] = k.Type
-	}
-	if id := c.DefaultEncryptionKey; id != "" && kinds[id] != "aes" {
-		return fmt.Errorf("default_encryption_key: %q is not an aes key in keys", id)
-	}
-	if id := c.DefaultSignatureKey; id != "" && kinds[id] != "ed25519" {
-		return fmt.Errorf("default_signature_key: %q is not an ed25519 key in keys", id)
-	}
-	return nil
 }

@@ -8,7 +8,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"mfn/crypto"
 	"mfn/jobs"
+	"mfn/server/envelope"
 )
 
 func b64s(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
@@ -36,24 +38,24 @@ func TestCryptoEncryptDecrypt(t *testing.T) {
 	c2 := r.json(t)["ciphertext"].(string)
 	r = call(t, "POST", srv.URL+"/api/decrypt", fmt.Sprintf(`{"ciphertext":%q,"associated_data":%q}`, c2, b64s("ctx-1")))
 	require.Equal(t, b64s("secret"), r.json(t)["plaintext"])
-	m := requireEnvelope(t, call(t, "POST", srv.URL+"/api/decrypt", fmt.Sprintf(`{"ciphertext":%q,"associated_data":%q}`, c2, b64s("ctx-2"))), 400, codeDecrypt)
+	m := requireEnvelope(t, call(t, "POST", srv.URL+"/api/decrypt", fmt.Sprintf(`{"ciphertext":%q,"associated_data":%q}`, c2, b64s("ctx-2"))), 400, envelope.CodeDecrypt)
 	require.Contains(t, m["detail"], "Decryption failed")
-	m = requireEnvelope(t, call(t, "POST", srv.URL+"/api/decrypt", fmt.Sprintf(`{"ciphertext":%q}`, b64s("short"))), 400, codeDecrypt)
+	m = requireEnvelope(t, call(t, "POST", srv.URL+"/api/decrypt", fmt.Sprintf(`{"ciphertext":%q}`, b64s("short"))), 400, envelope.CodeDecrypt)
 	require.Contains(t, m["detail"], "Ciphertext too short: 5 bytes")
 	// Strict base64: URL-safe or unpadded input is rejected, not mangled.
-	m = requireEnvelope(t, call(t, "POST", srv.URL+"/api/encrypt", `{"plaintext":"SGVsbG8-_"}`), 400, codeCrypto)
+	m = requireEnvelope(t, call(t, "POST", srv.URL+"/api/encrypt", `{"plaintext":"SGVsbG8-_"}`), 400, envelope.CodeCrypto)
 	require.Equal(t, "Invalid base64-encoded plaintext", m["detail"])
 	// Unknown key ids are errors, never a silent fallback to the default key.
-	requireEnvelope(t, call(t, "POST", srv.URL+"/api/encrypt", `{"plaintext":"AAAA","key_id":"nope"}`), 404, codeKeyNotFound)
+	requireEnvelope(t, call(t, "POST", srv.URL+"/api/encrypt", `{"plaintext":"AAAA","key_id":"nope"}`), 404, envelope.CodeKeyNotFound)
 	// Schema limits → 422 naming the field.
-	m = requireEnvelope(t, call(t, "POST", srv.URL+"/api/encrypt", `{"plaintext":""}`), 422, codeValidation)
+	m = requireEnvelope(t, call(t, "POST", srv.URL+"/api/encrypt", `{"plaintext":""}`), 422, envelope.CodeValidation)
 	require.Equal(t, []any{"body", "plaintext"}, m["detail"].([]any)[0].(map[string]any)["loc"])
-	requireEnvelope(t, call(t, "POST", srv.URL+"/api/decrypt", `{}`), 422, codeValidation)
+	requireEnvelope(t, call(t, "POST", srv.URL+"/api/decrypt", `{}`), 422, envelope.CodeValidation)
 }
 
 func TestCryptoDecryptWithoutKey(t *testing.T) {
 	_, srv := testREST(t, DefaultConfig(), startPool(t, jobs.PoolConfig{}))
-	m := requireEnvelope(t, call(t, "POST", srv.URL+"/api/decrypt", fmt.Sprintf(`{"ciphertext":%q}`, b64s(string(make([]byte, 40))))), 400, codeCrypto)
+	m := requireEnvelope(t, call(t, "POST", srv.URL+"/api/decrypt", fmt.Sprintf(`{"ciphertext":%q}`, b64s(string(make([]byte, 40))))), 400, envelope.CodeCrypto)
 	require.Equal(t, "No encryption key available for decryption", m["detail"])
 }
 
@@ -99,11 +101,11 @@ func TestCryptoSignVerifyKeypair(t *testing.T) {
 	require.Len(t, pub, 32)
 	require.Equal(t, "ECDH", r.json(t)["algorithm"])
 
-	m := requireEnvelope(t, call(t, "POST", srv.URL+"/api/keypair", `{"algorithm":"RSA-2048"}`), 422, codeValidation)
+	m := requireEnvelope(t, call(t, "POST", srv.URL+"/api/keypair", `{"algorithm":"RSA-2048"}`), 422, envelope.CodeValidation)
 	require.Equal(t, "string_pattern_mismatch", m["detail"].([]any)[0].(map[string]any)["type"])
-	requireEnvelope(t, call(t, "POST", srv.URL+"/api/keypair", `{"key_id":"client-1"}`), 409, codeKeyExists)
-	requireEnvelope(t, call(t, "POST", srv.URL+"/api/keypair", `{"key_id":"bad id!"}`), 422, codeValidation)
-	requireEnvelope(t, call(t, "POST", srv.URL+"/api/sign", fmt.Sprintf(`{"message":%q,"key_id":"ghost"}`, msg)), 404, codeKeyNotFound)
+	requireEnvelope(t, call(t, "POST", srv.URL+"/api/keypair", `{"key_id":"client-1"}`), 409, envelope.CodeKeyExists)
+	requireEnvelope(t, call(t, "POST", srv.URL+"/api/keypair", `{"key_id":"bad id!"}`), 422, envelope.CodeValidation)
+	requireEnvelope(t, call(t, "POST", srv.URL+"/api/sign", fmt.Sprintf(`{"message":%q,"key_id":"ghost"}`, msg)), 404, envelope.CodeKeyNotFound)
 }
 
 func TestCryptoDisabledAndBounded(t *testing.T) {
@@ -114,26 +116,26 @@ func TestCryptoDisabledAndBounded(t *testing.T) {
 		{"/api/encrypt", `{"plaintext":"AAAA"}`}, {"/api/decrypt", `{"ciphertext":"AAAA"}`},
 		{"/api/sign", `{"message":"AAAA"}`}, {"/api/verify", `{"message":"AAAA","signature":"AAAA"}`}, {"/api/keypair", `{}`},
 	} {
-		m := requireEnvelope(t, call(t, "POST", srv.URL+tc.path, tc.body), 503, codeUnavailable)
+		m := requireEnvelope(t, call(t, "POST", srv.URL+tc.path, tc.body), 503, envelope.CodeUnavailable)
 		require.Equal(t, "Cryptographic operations are disabled", m["detail"])
 	}
 	// Schema errors win over 503, as in the reference.
-	requireEnvelope(t, call(t, "POST", srv.URL+"/api/encrypt", `{}`), 422, codeValidation)
+	requireEnvelope(t, call(t, "POST", srv.URL+"/api/encrypt", `{}`), 422, envelope.CodeValidation)
 
 	// 507 only when nothing can be evicted: a configured key and a default key.
 	cfg = DefaultConfig()
 	cfg.Crypto.MaxKeys, cfg.Crypto.MaxKeysPerClient = 2, 2
-	cfg.Crypto.Keys = []CryptoKey{{ID: "conf", Type: "x25519", Key: base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{3}, 32))}}
+	cfg.Crypto.Keys = []crypto.Key{{ID: "conf", Type: "x25519", Key: base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{3}, 32))}}
 	_, srv = testREST(t, cfg, startPool(t, jobs.PoolConfig{}))
 	require.Equal(t, 200, call(t, "POST", srv.URL+"/api/keypair", `{}`).status) // the default signing key
-	requireEnvelope(t, call(t, "POST", srv.URL+"/api/keypair", `{"algorithm":"ECDH"}`), 507, codeKeyStoreFull)
+	requireEnvelope(t, call(t, "POST", srv.URL+"/api/keypair", `{"algorithm":"ECDH"}`), 507, envelope.CodeKeyStoreFull)
 }
 
 // TestCryptoKeysFromConfigAreShared: two replicas loaded with the same keys decrypt
 // and verify each other's output.
 func TestCryptoKeysFromConfigAreShared(t *testing.T) {
 	cfg := DefaultConfig()
-	cfg.Crypto.Keys = []CryptoKey{
+	cfg.Crypto.Keys = []crypto.Key{
 		{ID: "shared-aes", Type: "aes", Key: base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))},
 		{ID: "shared-sign", Type: "ed25519", Key: base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, 32))},
 	}

@@ -1,11 +1,12 @@
-// Package server is mfn's transports on one TCP port: a cmux listener (listen.go, the
-// only cmux importer) sends HTTP/2 connections whose first request carries
-// content-type application/grpc to the gRPC server, and HTTP/1.1 connections to an echo
-// instance serving REST, the WebSocket upgrades (/ws/*), the image routes and the page.
-// Everything decodes wire messages into jobs requests, runs them on a Runner
-// (*jobs.Pool) and maps errors onto status codes: REST answers the envelope of
-// api-contract §7.4 (422 keeps FastAPI's detail list), gRPC status codes, WebSocket
-// error messages.
+// Package server is mfn's transports on one TCP port and their wiring: a cmux listener
+// (listen.go, the only cmux importer) sends HTTP/2 connections whose first request
+// carries content-type application/grpc to the gRPC server (server/grpcapi), and
+// HTTP/1.1 connections to one echo instance carrying the shared middleware, the probes
+// (/health, /ready, /metrics), the REST API (server/rest), the WebSocket upgrades
+// (server/ws) and the page (web). Each API package turns wire messages into jobs
+// requests, runs them on a Runner (*jobs.Pool) and never imports another; errors answer
+// the envelope of api-contract §7.4 (server/envelope), gRPC status codes, or WebSocket
+// error messages. Request ids follow one rule (server/requestid).
 //
 // Before any of that, every connection passes the connection limits (connlimit.go):
 // a cap on open connections with a per-peer-address share, accept backoff at the fd

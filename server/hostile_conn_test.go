@@ -38,12 +38,38 @@ import (
 // hostileServer serves cfg (and ws) on 127.0.0.1 with a quiet logger.
 func hostileServer(t *testing.T, cfg Config, ws WSConfig) (*Server, string) {
 	t.Helper()
+	return hostileServerOn(t, cfg, ws, prometheus.NewRegistry())
+}
+
+// hostileServerOn is hostileServer with its metrics on reg.
+func hostileServerOn(t *testing.T, cfg Config, ws WSConfig, reg *prometheus.Registry) (*Server, string) {
+	t.Helper()
 	cfg.Addr = "127.0.0.1:0"
 	s, err := New(Params{HTTP: cfg, GRPC: DefaultGRPCConfig(), WS: ws, Runner: startPool(t, jobs.PoolConfig{}),
-		Log: zap.NewNop(), Registry: prometheus.NewRegistry()})
+		Log: zap.NewNop(), Registry: reg})
 	require.NoError(t, err)
 	base, _ := serve(t, s)
 	return s, strings.TrimPrefix(base, "http://")
+}
+
+// counterValue is the value of the counter name whose label has value, as reg exposes it.
+func counterValue(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == label && lp.GetValue() == value {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }
 
 // requireHealthy asserts that a new connection from 127.0.0.1 gets /health 200 within 1 s.
@@ -364,7 +390,8 @@ func TestHostileUnauthenticatedWebSocketFlood(t *testing.T) {
 	ws.MaxConnections = 4
 	ws.MaxUnauthenticated = 32
 	ws.MaxUnauthenticatedPerAddr = 4
-	s, addr := hostileServer(t, authCfg(), ws)
+	reg := prometheus.NewRegistry()
+	s, addr := hostileServerOn(t, authCfg(), ws, reg)
 
 	dial := func(src string) (*websocket.Conn, int, error) {
 		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
@@ -398,7 +425,7 @@ func TestHostileUnauthenticatedWebSocketFlood(t *testing.T) {
 	}
 	require.Len(t, silent, 3*4)
 	require.Equal(t, 3*16, refused)
-	require.Equal(t, float64(refused), testutil.ToFloat64(s.hub.m.rejected.WithLabelValues("too_many_unauthenticated_per_addr")))
+	require.Equal(t, float64(refused), counterValue(t, reg, "mfn_ws_connections_rejected_total", "reason", "too_many_unauthenticated_per_addr"))
 	requireHealthy(t, addr)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -417,10 +444,9 @@ func TestHostileUnauthenticatedWebSocketFlood(t *testing.T) {
 		c, reply := authed()
 		defer c.CloseNow()
 		require.Contains(t, reply, `"auth_success"`)
-		require.Equal(t, int64(i+1), s.hub.active.Load())
-		s.hub.mu.Lock()
-		require.Equal(t, 12, s.hub.unauth)
-		s.hub.mu.Unlock()
+		st := s.hub.Stats()
+		require.Equal(t, int64(i+1), st.Active)
+		require.Equal(t, 12, st.Unauthenticated)
 	}
 	// Beyond it a valid key is told to come back later (1013), and its slot is freed.
 	c, reply := authed()
@@ -428,11 +454,7 @@ func TestHostileUnauthenticatedWebSocketFlood(t *testing.T) {
 	require.Contains(t, reply, `"TOO_MANY_CONNECTIONS"`)
 	_, _, err := c.Read(ctx)
 	require.Equal(t, websocket.StatusTryAgainLater, websocket.CloseStatus(err))
-	require.Eventually(t, func() bool {
-		s.hub.mu.Lock()
-		defer s.hub.mu.Unlock()
-		return s.hub.unauth == 12
-	}, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return s.hub.Stats().Unauthenticated == 12 }, 5*time.Second, 5*time.Millisecond)
 }
 
 // faultListener returns EMFILE for its first n Accepts, then accepts for real.
@@ -611,7 +633,7 @@ func TestHostileWebSocketPendingBudgetFullKeyedUpgrade(t *testing.T) {
 	c, _, err := dial("127.0.0.4", http.Header{"X-API-Key": {"test-valid-key-12345"}})
 	require.NoError(t, err)
 	defer c.CloseNow()
-	require.Equal(t, int64(1), s.hub.active.Load())
+	require.Equal(t, int64(1), s.hub.Stats().Active)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	msg := fmt.Sprintf(`{"type":"auth","payload":{"api_key":"test-valid-key-12345","timestamp":%d}}`, time.Now().UnixMilli())
@@ -619,5 +641,5 @@ func TestHostileWebSocketPendingBudgetFullKeyedUpgrade(t *testing.T) {
 	_, data, err := c.Read(ctx)
 	require.NoError(t, err)
 	require.Contains(t, string(data), `"auth_success"`)
-	require.Equal(t, int64(1), s.hub.active.Load(), "authenticating in-band does not take a second slot")
+	require.Equal(t, int64(1), s.hub.Stats().Active, "authenticating in-band does not take a second slot")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"mfn/server/grpcapi"
 	"net"
 	"net/http"
 	"strings"
@@ -219,7 +220,7 @@ func (s *Server) Serve(ctx context.Context, ln, grpcLn net.Listener) error {
 
 // shutdown is the ordered drain of PITFALLS §0.
 func (s *Server) shutdown() error {
-	s.rest.draining.Store(true)
+	s.front.draining.Store(true)
 	s.health.Shutdown() // NOT_SERVING; also lets health Watch streams go
 
 	var errs []error
@@ -263,11 +264,11 @@ func (s *Server) watchReady(ctx context.Context) {
 	defer t.Stop()
 	for {
 		st := healthpb.HealthCheckResponse_SERVING
-		if len(s.rest.failingChecks()) > 0 {
+		if len(s.front.failingChecks()) > 0 {
 			st = healthpb.HealthCheckResponse_NOT_SERVING
 		}
 		s.health.SetServingStatus("", st)
-		s.health.SetServingStatus(grpcServiceName, st)
+		s.health.SetServingStatus(grpcapi.ServiceName, st)
 		select {
 		case <-ctx.Done():
 			return

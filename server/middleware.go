@@ -2,7 +2,6 @@ package server
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
@@ -13,6 +12,9 @@ import (
 	"github.com/labstack/echo/v4"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"mfn/server/envelope"
+	"mfn/server/requestid"
 )
 
 // The REST middleware, outermost first (api-contract §3.3): observe (request id, panic
@@ -21,64 +23,16 @@ import (
 // rate limit (before auth, so key guessing is throttled) → auth → handler.
 
 // requestID returns the id observe put in the response header.
-func requestID(c echo.Context) string {
-	if v := c.Response().Header()[headerRequestID]; len(v) > 0 {
-		return v[0]
-	}
-	return ""
-}
-
-// saneRequestID accepts a client id of 1–128 chars of [A-Za-z0-9._:-] (§4.2 [GO]), so
-// that it cannot inject into headers or logs.
-func saneRequestID(s string) bool {
-	if len(s) == 0 || len(s) > 128 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		ch := s[i]
-		if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '.' || ch == '_' || ch == ':' || ch == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-// newUUID is a random (version 4) UUID in canonical lower-case form. math/rand/v2's
-// generator is ChaCha8-based: unpredictable enough for ids that are not secrets.
-func newUUID() string {
-	var b [16]byte
-	hi, lo := rand.Uint64(), rand.Uint64()
-	for i := 0; i < 8; i++ {
-		b[i] = byte(hi >> (8 * i))
-		b[8+i] = byte(lo >> (8 * i))
-	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	const hexd = "0123456789abcdef"
-	var out [36]byte
-	j := 0
-	for i, x := range b {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			out[j] = '-'
-			j++
-		}
-		out[j], out[j+1] = hexd[x>>4], hexd[x&0x0f]
-		j += 2
-	}
-	return string(out[:])
-}
+func requestID(c echo.Context) string { return requestid.FromHeader(c.Response().Header()) }
 
 // observe is the outermost middleware. It renders errors itself (c.Error) so that the
 // status it logs and counts is the one the client gets.
-func (s *rest) observe(next echo.HandlerFunc) echo.HandlerFunc {
+func (s *front) observe(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) (err error) {
 		start := time.Now()
 		req := c.Request()
-		rid := req.Header.Get(headerRequestID)
-		if !saneRequestID(rid) {
-			rid = newUUID()
-		}
-		c.Response().Header()[headerRequestID] = []string{rid}
+		rid := requestid.Or(req.Header.Get(requestid.Header))
+		c.Response().Header()[requestid.Header] = []string{rid}
 		endpoint, method := endpointLabel(req.URL.Path), knownMethod(req.Method)
 		var ms *metricSet
 		if s.metrics.enabled {
@@ -93,7 +47,7 @@ func (s *rest) observe(next echo.HandlerFunc) echo.HandlerFunc {
 				s.log.Error("handler panicked", zap.String("request_id", rid), zap.String("method", req.Method),
 					zap.String("endpoint", req.URL.Path), zap.String("panic", fmt.Sprint(r)), zap.Stack("stack"))
 				if !c.Response().Committed {
-					writeAPIError(c, &apiError{status: http.StatusInternalServerError, code: codeInternal, message: msgInternal}, rid)
+					envelope.Write(c, &envelope.Error{Status: http.StatusInternalServerError, Code: envelope.CodeInternal, Message: envelope.MsgInternal}, rid)
 				}
 				err = nil
 			}
@@ -126,7 +80,7 @@ func accessLevel(status int) zapcore.Level {
 
 // cors answers preflights and decorates responses per api-contract §4.5 [GO]: same
 // origin rules and header sets, but before auth and on every response.
-func (s *rest) cors(next echo.HandlerFunc) echo.HandlerFunc {
+func (s *front) cors(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
 		origin := req.Header.Get("Origin")
@@ -138,12 +92,12 @@ func (s *rest) cors(next echo.HandlerFunc) echo.HandlerFunc {
 		allowed := p.corsAny || p.corsOrigins[origin]
 		if req.Method == http.MethodOptions && req.Header.Get("Access-Control-Request-Method") != "" {
 			if !allowed {
-				return &apiError{status: http.StatusBadRequest, code: codeInvalid, message: "Disallowed CORS origin"}
+				return &envelope.Error{Status: http.StatusBadRequest, Code: envelope.CodeInvalid, Message: "Disallowed CORS origin"}
 			}
 			switch req.Header.Get("Access-Control-Request-Method") {
 			case http.MethodGet, http.MethodPost, http.MethodOptions:
 			default:
-				return &apiError{status: http.StatusBadRequest, code: codeInvalid, message: "Disallowed CORS method"}
+				return &envelope.Error{Status: http.StatusBadRequest, Code: envelope.CodeInvalid, Message: "Disallowed CORS method"}
 			}
 			p.setAllowOrigin(h, origin)
 			h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
@@ -175,7 +129,7 @@ func (p *policy) setAllowOrigin(h http.Header, origin string) {
 
 // rateLimit applies the token buckets; the identity is a valid API key when one is
 // presented, otherwise the client address (X-Forwarded-For only via trusted proxies).
-func (s *rest) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
+func (s *front) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		lim := s.pol.Load().limiter
 		if lim == nil {
@@ -192,7 +146,7 @@ func (s *rest) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 		h["X-Ratelimit-Limit"] = []string{strconv.Itoa(limit)}
 		h["X-Ratelimit-Remaining"] = []string{strconv.Itoa(remaining)}
 		if !ok {
-			return &apiError{status: http.StatusTooManyRequests, code: codeRateLimit, message: msgRateLimit, retryAfter: retry}
+			return &envelope.Error{Status: http.StatusTooManyRequests, Code: envelope.CodeRateLimit, Message: msgRateLimit, RetryAfter: retry}
 		}
 		return next(c)
 	}
@@ -200,7 +154,7 @@ func (s *rest) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 
 // clientID is who a request counts against (rate buckets, crypto key quota): its API
 // key when valid, else its address, so that made-up keys gain nothing.
-func (s *rest) clientID(req *http.Request) string {
+func (s *front) clientID(req *http.Request) string {
 	if k := req.Header.Get("X-API-Key"); k != "" && s.pol.Load().auth.Valid(k) {
 		return "k:" + k
 	}
@@ -209,20 +163,20 @@ func (s *rest) clientID(req *http.Request) string {
 
 // authenticate enforces X-API-Key on every non-public path, unknown paths included
 // (fail closed, and no route enumeration without a key).
-func (s *rest) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+func (s *front) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		auth := s.pol.Load().auth
 		if !auth.Required() || publicPaths[c.Request().URL.Path] || auth.Valid(c.Request().Header.Get("X-API-Key")) {
 			return next(c)
 		}
-		return &apiError{status: http.StatusUnauthorized, code: codeAuth, message: msgAuth,
-			header: http.Header{"Www-Authenticate": []string{wwwAuthenticate}}}
+		return &envelope.Error{Status: http.StatusUnauthorized, Code: envelope.CodeAuth, Message: msgAuth,
+			Header: http.Header{"Www-Authenticate": []string{wwwAuthenticate}}}
 	}
 }
 
 // clientIP is the peer address, or, when the peer is a trusted proxy, the right-most
 // X-Forwarded-For entry that is not itself a trusted proxy.
-func (s *rest) clientIP(r *http.Request) string {
+func (s *front) clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr

@@ -29,8 +29,6 @@ type bucket struct {
 	last time.Time
 }
 
-var _ Limiter = (*tokenLimiter)(nil)
-
 func newTokenLimiter(cfg RateLimitConfig, now func() time.Time) *tokenLimiter {
 	if now == nil {
 		now = time.Now

@@ -2,6 +2,8 @@ package server
 
 import (
 	"fmt"
+	"mfn/server/grpcapi"
+	"mfn/server/ws"
 	"net/netip"
 	"reflect"
 	"sync/atomic"
@@ -47,7 +49,7 @@ func (s *Server) Reload(c Config) error {
 	if err := c.Validate(); err != nil {
 		return fmt.Errorf("server.%w", err)
 	}
-	cur := s.rest.pol.Load()
+	cur := s.front.pol.Load()
 	lim := cur.limiter
 	if !reflect.DeepEqual(c.RateLimit, cur.rate) {
 		lim = nil
@@ -59,21 +61,22 @@ func (s *Server) Reload(c Config) error {
 	if err != nil {
 		return fmt.Errorf("server.%w", err)
 	}
-	s.rest.pol.Store(p)
+	s.front.pol.Store(p)
 	return nil
 }
 
 // SetConfigHash sets the config_hash /health reports: which configuration file this
 // process runs, so that an operator can tell whether an edit has been picked up.
-func (s *Server) SetConfigHash(h string) { s.rest.configHash.Store(&h) }
+func (s *Server) SetConfigHash(h string) { s.front.configHash.Store(&h) }
 
 // livePolicy hands the current policy to the transports built once at start (gRPC
 // interceptors, the WebSocket hub), which hold an Authenticator and a Limiter.
 type livePolicy struct{ p *atomic.Pointer[policy] }
 
 var (
-	_ Authenticator = livePolicy{}
-	_ Limiter       = livePolicy{}
+	_ grpcapi.Authenticator = livePolicy{}
+	_ grpcapi.Limiter       = livePolicy{}
+	_ ws.Authenticator      = livePolicy{}
 )
 
 func (l livePolicy) Required() bool        { return l.p.Load().auth.Required() }

@@ -67,7 +67,7 @@ func TestReloadRotatesKeysWithRequestInFlight(t *testing.T) {
 
 	require.Equal(t, http.StatusUnauthorized, nernst("old"), "the old key is refused at once")
 	require.Equal(t, http.StatusOK, nernst("new"))
-	live := livePolicy{&srv.rest.pol} // what the gRPC interceptors and the WebSocket hub hold
+	live := livePolicy{&srv.front.pol} // what the gRPC interceptors and the WebSocket hub hold
 	require.True(t, live.Valid("new"))
 	require.False(t, live.Valid("old"))
 

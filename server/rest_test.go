@@ -19,23 +19,17 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
 
+	"mfn/crypto"
+	"mfn/internal/jobstest"
 	"mfn/jobs"
+	"mfn/server/envelope"
 )
 
 // startPool runs a real jobs.Pool for the test's lifetime.
-func startPool(t testing.TB, cfg jobs.PoolConfig) *jobs.Pool {
-	t.Helper()
-	p, err := jobs.NewPool(cfg, prometheus.NewRegistry())
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = p.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return p
-}
+func startPool(t testing.TB, cfg jobs.PoolConfig) *jobs.Pool { return jobstest.StartPool(t, cfg) }
 
 // testREST serves the REST side (no hooks) on a real loopback listener.
-func testREST(t testing.TB, cfg Config, run Runner) (*rest, *httptest.Server) {
+func testREST(t testing.TB, cfg Config, run Runner) (*front, *httptest.Server) {
 	t.Helper()
 	require.NoError(t, cfg.Validate())
 	var lim *tokenLimiter
@@ -46,7 +40,7 @@ func testREST(t testing.TB, cfg Config, run Runner) (*rest, *httptest.Server) {
 	if _, ok := t.(*testing.B); ok {
 		log = nil
 	}
-	r, err := newREST(cfg, run, newKeyAuth(cfg.Auth), lim, nil, log, prometheus.NewRegistry())
+	r, err := newFront(cfg, run, newKeyAuth(cfg.Auth), lim, nil, log, prometheus.NewRegistry())
 	require.NoError(t, err)
 	srv := httptest.NewServer(r.e)
 	t.Cleanup(srv.Close)
@@ -171,12 +165,12 @@ func TestFederated(t *testing.T) {
 	require.Equal(t, 4.0, m["num_input_gradients"])
 	require.Len(t, m["aggregated_gradient"], 3)
 
-	m = requireEnvelope(t, call(t, "POST", srv.URL+"/federated/aggregate", `{"gradients":[]}`), 400, codeInvalid)
+	m = requireEnvelope(t, call(t, "POST", srv.URL+"/federated/aggregate", `{"gradients":[]}`), 400, envelope.CodeInvalid)
 	require.Equal(t, "No gradients provided", m["detail"])
-	m = requireEnvelope(t, call(t, "POST", srv.URL+"/federated/aggregate", `{"gradients":[[1,2],[1]]}`), 400, codeInvalid)
+	m = requireEnvelope(t, call(t, "POST", srv.URL+"/federated/aggregate", `{"gradients":[[1,2],[1]]}`), 400, envelope.CodeInvalid)
 	require.Contains(t, m["detail"], "same length")
-	requireEnvelope(t, call(t, "POST", srv.URL+"/federated/aggregate", `{"gradients":[[1,2]],"byzantine_fraction":0.5}`), 400, codeInvalid)
-	m = requireEnvelope(t, call(t, "POST", srv.URL+"/federated/aggregate", `{}`), 422, codeValidation)
+	requireEnvelope(t, call(t, "POST", srv.URL+"/federated/aggregate", `{"gradients":[[1,2]],"byzantine_fraction":0.5}`), 400, envelope.CodeInvalid)
+	m = requireEnvelope(t, call(t, "POST", srv.URL+"/federated/aggregate", `{}`), 422, envelope.CodeValidation)
 	require.Equal(t, []any{"body", "gradients"}, m["detail"].([]any)[0].(map[string]any)["loc"])
 }
 
@@ -208,7 +202,7 @@ func TestValidationErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			m := requireEnvelope(t, call(t, "POST", srv.URL+tc.path, tc.body), 422, codeValidation)
+			m := requireEnvelope(t, call(t, "POST", srv.URL+tc.path, tc.body), 422, envelope.CodeValidation)
 			items := m["detail"].([]any)
 			require.Len(t, items, tc.wantItems)
 			it := items[0].(map[string]any)
@@ -224,11 +218,11 @@ func TestValidationErrors(t *testing.T) {
 
 func TestNotFoundAndMethodNotAllowed(t *testing.T) {
 	_, srv := testREST(t, DefaultConfig(), startPool(t, jobs.PoolConfig{}))
-	m := requireEnvelope(t, call(t, "GET", srv.URL+"/nope", ""), 404, codeNotFound)
+	m := requireEnvelope(t, call(t, "GET", srv.URL+"/nope", ""), 404, envelope.CodeNotFound)
 	require.Equal(t, "Not Found", m["detail"])
-	m = requireEnvelope(t, call(t, "GET", srv.URL+"/nernst", ""), 405, codeMethod)
+	m = requireEnvelope(t, call(t, "GET", srv.URL+"/nernst", ""), 405, envelope.CodeMethod)
 	require.Equal(t, "Method Not Allowed", m["detail"])
-	requireEnvelope(t, call(t, "POST", srv.URL+"/health", "{}"), 405, codeMethod)
+	requireEnvelope(t, call(t, "POST", srv.URL+"/health", "{}"), 405, envelope.CodeMethod)
 }
 
 func authCfg() Config {
@@ -242,12 +236,12 @@ func TestAuth(t *testing.T) {
 	body := `{"concentration_out_molar":0.005,"concentration_in_molar":0.14}`
 	for _, p := range []string{"/nernst", "/simulate", "/validate", "/federated/aggregate", "/api/sign"} {
 		r := call(t, "POST", srv.URL+p, body)
-		m := requireEnvelope(t, r, 401, codeAuth)
+		m := requireEnvelope(t, r, 401, envelope.CodeAuth)
 		require.Equal(t, "Invalid or missing API key", m["detail"])
 		require.Equal(t, `API-Key header="X-API-Key"`, r.header.Get("WWW-Authenticate"))
 	}
-	requireEnvelope(t, call(t, "POST", srv.URL+"/nernst", body, "X-API-Key", "wrong"), 401, codeAuth)
-	requireEnvelope(t, call(t, "POST", srv.URL+"/nernst", body, "X-API-Key", ""), 401, codeAuth)
+	requireEnvelope(t, call(t, "POST", srv.URL+"/nernst", body, "X-API-Key", "wrong"), 401, envelope.CodeAuth)
+	requireEnvelope(t, call(t, "POST", srv.URL+"/nernst", body, "X-API-Key", ""), 401, envelope.CodeAuth)
 	for _, k := range []string{"test-valid-key-12345", "key2", "key3"} {
 		require.Equal(t, 200, call(t, "POST", srv.URL+"/nernst", body, "X-API-Key", k).status)
 	}
@@ -256,7 +250,7 @@ func TestAuth(t *testing.T) {
 	}
 	// Exact matching: look-alikes of public paths are protected, and so are unknown paths.
 	for _, p := range []string{"/healthz", "/health/", "/metrics/x", "/nope"} {
-		requireEnvelope(t, call(t, "GET", srv.URL+p, ""), 401, codeAuth)
+		requireEnvelope(t, call(t, "GET", srv.URL+p, ""), 401, envelope.CodeAuth)
 	}
 }
 
@@ -283,7 +277,7 @@ func TestRateLimit(t *testing.T) {
 	}
 	// X-Forwarded-For from an untrusted peer does not change the identity.
 	r := call(t, "GET", srv.URL+"/openapi.json", "", "X-Forwarded-For", "203.0.113.9")
-	m := requireEnvelope(t, r, 429, codeRateLimit)
+	m := requireEnvelope(t, r, 429, envelope.CodeRateLimit)
 	require.Equal(t, "Rate limit exceeded", m["detail"])
 	require.Equal(t, "0", r.header.Get("X-RateLimit-Remaining"))
 	require.Equal(t, "2", r.header.Get("X-RateLimit-Limit"))
@@ -333,7 +327,7 @@ func TestBodyLimit(t *testing.T) {
 	cfg.MaxBodyBytes = 1024
 	_, srv := testREST(t, cfg, startPool(t, jobs.PoolConfig{}))
 	big := `{"gradients":[[` + strings.Repeat("1,", 1000) + `1]]}`
-	requireEnvelope(t, call(t, "POST", srv.URL+"/federated/aggregate", big), 413, codeTooLarge)
+	requireEnvelope(t, call(t, "POST", srv.URL+"/federated/aggregate", big), 413, envelope.CodeTooLarge)
 	// Chunked (no Content-Length) is cut at the limit too.
 	req, _ := http.NewRequest("POST", srv.URL+"/federated/aggregate", io.MultiReader(strings.NewReader(big)))
 	req.Header.Set("Content-Type", "application/json")
@@ -383,7 +377,7 @@ func TestBusyPool(t *testing.T) {
 		r = resp{res.StatusCode, res.Header, b}
 		return r.status == 503
 	}, 20*time.Second, 5*time.Millisecond)
-	requireEnvelope(t, r, 503, codeUnavailable)
+	requireEnvelope(t, r, 503, envelope.CodeUnavailable)
 	require.Equal(t, "1", r.header.Get("Retry-After"))
 	require.Equal(t, 200, call(t, "POST", srv.URL+"/nernst", `{"concentration_out_molar":0.005,"concentration_in_molar":0.14}`).status)
 	// Health and metrics never go through the pool: they answer while it is full.
@@ -395,9 +389,9 @@ func TestPanicIsConfinedToItsRequest(t *testing.T) {
 	r, srv := testREST(t, DefaultConfig(), startPool(t, jobs.PoolConfig{}))
 	r.e.GET("/test-panic", func(echo.Context) error { panic("secret internal detail") })
 	res := call(t, "GET", srv.URL+"/test-panic", "")
-	m := requireEnvelope(t, res, 500, codeInternal)
+	m := requireEnvelope(t, res, 500, envelope.CodeInternal)
 	require.NotContains(t, string(res.body), "secret")
-	require.Equal(t, msgInternal, m["detail"])
+	require.Equal(t, envelope.MsgInternal, m["detail"])
 	require.Equal(t, 200, call(t, "GET", srv.URL+"/health", "").status)
 }
 
@@ -467,7 +461,7 @@ func TestReady(t *testing.T) {
 	failing := fmt.Errorf("broker unreachable")
 	var mu sync.Mutex
 	cfg := DefaultConfig()
-	r, err := newREST(cfg, startPool(t, jobs.PoolConfig{}), newKeyAuth(cfg.Auth), nil, []ReadyCheck{{Name: "pipelines", Check: func() error {
+	r, err := newFront(cfg, startPool(t, jobs.PoolConfig{}), newKeyAuth(cfg.Auth), nil, []ReadyCheck{{Name: "pipelines", Check: func() error {
 		mu.Lock()
 		defer mu.Unlock()
 		return failing
@@ -475,7 +469,7 @@ func TestReady(t *testing.T) {
 	require.NoError(t, err)
 	srv := httptest.NewServer(r.e)
 	defer srv.Close()
-	m := requireEnvelope(t, call(t, "GET", srv.URL+"/ready", ""), 503, codeUnavailable)
+	m := requireEnvelope(t, call(t, "GET", srv.URL+"/ready", ""), 503, envelope.CodeUnavailable)
 	require.Contains(t, m["detail"], "pipelines")
 	require.Equal(t, "broker unreachable", m["checks"].(map[string]any)["pipelines"])
 	mu.Lock()
@@ -483,7 +477,7 @@ func TestReady(t *testing.T) {
 	mu.Unlock()
 	require.Equal(t, 200, call(t, "GET", srv.URL+"/ready", "").status)
 	r.draining.Store(true)
-	requireEnvelope(t, call(t, "GET", srv.URL+"/ready", ""), 503, codeUnavailable)
+	requireEnvelope(t, call(t, "GET", srv.URL+"/ready", ""), 503, envelope.CodeUnavailable)
 }
 
 func TestConfigValidate(t *testing.T) {
@@ -506,10 +500,10 @@ func TestConfigValidate(t *testing.T) {
 		{"ecdsa", func(c *Config) { c.Crypto.SignatureAlgorithm = "ECDSA" }, "crypto.signature_algorithm"},
 		{"key size", func(c *Config) { c.Crypto.KeySizeBits = 100 }, "crypto.key_size_bits"},
 		{"aes key ok", func(c *Config) {
-			c.Crypto.Keys = []CryptoKey{{ID: "k1", Type: "aes", Key: key32}}
+			c.Crypto.Keys = []crypto.Key{{ID: "k1", Type: "aes", Key: key32}}
 			c.Crypto.DefaultEncryptionKey = "k1"
 		}, ""},
-		{"aes key short", func(c *Config) { c.Crypto.Keys = []CryptoKey{{ID: "k1", Type: "aes", Key: "AAAA"}} }, "crypto.keys[0].key"},
+		{"aes key short", func(c *Config) { c.Crypto.Keys = []crypto.Key{{ID: "k1", Type: "aes", Key: "AAAA"}} }, "crypto.keys[0].key"},
 		{"default sig not loaded", func(c *Config) { c.Crypto.DefaultSignatureKey = "x" }, "crypto.default_signature_key"},
 		{"no key quota", func(c *Config) { c.Crypto.MaxKeysPerClient = 0 }, "crypto.max_keys_per_client"},
 		{"key quota above store", func(c *Config) { c.Crypto.MaxKeysPerClient = c.Crypto.MaxKeys + 1 }, "crypto.max_keys_per_client"},
@@ -533,17 +527,17 @@ func TestConfigValidate(t *testing.T) {
 func TestReadyHidesReasonsWithoutKey(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Auth.Required, cfg.Auth.Keys = true, []string{"k"}
-	r, err := newREST(cfg, startPool(t, jobs.PoolConfig{}), newKeyAuth(cfg.Auth), nil, []ReadyCheck{{Name: "pipelines",
+	r, err := newFront(cfg, startPool(t, jobs.PoolConfig{}), newKeyAuth(cfg.Auth), nil, []ReadyCheck{{Name: "pipelines",
 		Check: func() error { return fmt.Errorf("kafka 10.0.0.7:9092 unreachable") }}}, zaptest.NewLogger(t), prometheus.NewRegistry())
 	require.NoError(t, err)
 	srv := httptest.NewServer(r.e)
 	defer srv.Close()
 
-	m := requireEnvelope(t, call(t, "GET", srv.URL+"/ready", ""), 503, codeUnavailable)
+	m := requireEnvelope(t, call(t, "GET", srv.URL+"/ready", ""), 503, envelope.CodeUnavailable)
 	require.Contains(t, m["detail"], "pipelines")
 	require.Equal(t, "failing", m["checks"].(map[string]any)["pipelines"])
 	require.NotContains(t, fmt.Sprint(m), "10.0.0.7")
 
-	m = requireEnvelope(t, call(t, "GET", srv.URL+"/ready", "", "X-API-Key", "k"), 503, codeUnavailable)
+	m = requireEnvelope(t, call(t, "GET", srv.URL+"/ready", "", "X-API-Key", "k"), 503, envelope.CodeUnavailable)
 	require.Equal(t, "kafka 10.0.0.7:9092 unreachable", m["checks"].(map[string]any)["pipelines"])
 }

@@ -15,6 +15,8 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"mfn/server/grpcapi"
+	"mfn/server/ws"
 	"mfn/web"
 )
 
@@ -34,11 +36,11 @@ type Params struct {
 type Server struct {
 	cfg    Config
 	log    *zap.Logger
-	rest   *rest
+	front  *front
 	http   *http.Server
 	grpc   *grpc.Server
 	health *health.Server
-	hub    *streamHub
+	hub    *ws.Hub
 	connM  *connMetrics
 
 	served atomic.Bool
@@ -76,18 +78,18 @@ func New(p Params) (*Server, error) {
 	}
 
 	// 1. REST: everything this file's owner serves.
-	r, err := newREST(p.HTTP, p.Runner, auth, lim, p.Checks, log.With(zap.String("component", "http")), p.Registry)
+	r, err := newFront(p.HTTP, p.Runner, auth, lim, p.Checks, log.With(zap.String("component", "http")), p.Registry)
 	if err != nil {
 		return nil, err
 	}
 	// 2. The other transports, built by their own constructors on the same
 	// Authenticator and Limiter: REST's live policy, so that Reload reaches them too.
 	live := livePolicy{&r.pol}
-	gs, hs, err := newGRPCServer(p.GRPC, p.Runner, live, live, log, reg)
+	gs, hs, err := grpcapi.New(p.GRPC, p.Runner, live, live, log, reg)
 	if err != nil {
 		return nil, err
 	}
-	hub, err := newStreamHub(p.WS, p.Runner, live, log, reg)
+	hub, err := ws.NewHub(p.WS, p.Runner, live, log, reg)
 	if err != nil {
 		return nil, err
 	}
@@ -95,15 +97,15 @@ func New(p Params) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.mountTransports(hub, web.Handler())
+	r.mount(hub, web.Handler())
 	// NOT_SERVING until Serve has checked readiness (PITFALLS §2.4).
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
-	hs.SetServingStatus(grpcServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
+	hs.SetServingStatus(grpcapi.ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
 
 	return &Server{
 		cfg:   p.HTTP,
 		log:   log,
-		rest:  r,
+		front: r,
 		connM: connM,
 		http: &http.Server{
 			Handler:           bodyDeadline(p.HTTP.BodyReadTimeout, r.e),
@@ -122,10 +124,10 @@ func New(p Params) (*Server, error) {
 }
 
 // Handler is the HTTP side (REST, WebSocket, page) as a plain http.Handler.
-func (s *Server) Handler() http.Handler { return s.rest.e }
+func (s *Server) Handler() http.Handler { return s.front.e }
 
 // Routes lists the HTTP routes served (method and path), for documentation checks.
-func (s *Server) Routes() []*echo.Route { return s.rest.e.Routes() }
+func (s *Server) Routes() []*echo.Route { return s.front.e.Routes() }
 
 func (s *Server) setAddr(a net.Addr) {
 	s.mu.Lock()

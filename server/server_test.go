@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"sort"
 	"strings"
 	"testing"
@@ -60,7 +61,10 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 		OpenAPI string                    `json:"openapi"`
 		Paths   map[string]map[string]any `json:"paths"`
 	}
-	require.NoError(t, json.Unmarshal(openAPIDoc, &doc))
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/openapi.json", nil))
+	require.Equal(t, http.StatusOK, rec.Code)
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &doc))
 	require.True(t, strings.HasPrefix(doc.OpenAPI, "3."))
 	var documented, served []string
 	for p, ops := range doc.Paths {
@@ -235,3 +239,5 @@ func TestRESTAndGRPCAgreeOnOnePort(t *testing.T) {
 		require.Contains(t, names, "mycelium.MyceliumService")
 	})
 }
+
+func gptr[T any](v T) *T { return &v }

@@ -9,18 +9,16 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
-	"google.golang.org/grpc/codes"
 
+	"mfn/crypto"
 	"mfn/jobs"
-	pb "mfn/proto"
+	"mfn/server/envelope"
 )
 
 // The request surface of issue 9 (item 6 and the smaller defects of item 9), each
@@ -80,7 +78,7 @@ func TestCrossSiteSimpleRequestRunsNoJob(t *testing.T) {
 		t.Run(ct, func(t *testing.T) {
 			for _, p := range []string{"/simulate", "/validate", "/nernst", "/federated/aggregate", "/simulate/image",
 				"/simulate/animation", "/api/encrypt", "/api/decrypt", "/api/sign", "/api/verify", "/api/keypair"} {
-				m := requireEnvelope(t, postCT(t, base+p, ct, body), http.StatusUnsupportedMediaType, codeMediaType)
+				m := requireEnvelope(t, postCT(t, base+p, ct, body), http.StatusUnsupportedMediaType, envelope.CodeMediaType)
 				require.Contains(t, m["detail"], "Content-Type must be application/json", p)
 			}
 		})
@@ -96,7 +94,7 @@ func TestCrossSiteSimpleRequestRunsNoJob(t *testing.T) {
 	require.EqualValues(t, 5, run.n.Load())
 	// A POST without a body keeps the reference's 422 "Field required", Content-Type or not.
 	for _, ct := range []string{"", "text/plain"} {
-		m := requireEnvelope(t, postCT(t, base+"/simulate", ct, ""), http.StatusUnprocessableEntity, codeValidation)
+		m := requireEnvelope(t, postCT(t, base+"/simulate", ct, ""), http.StatusUnprocessableEntity, envelope.CodeValidation)
 		require.Equal(t, "missing", m["detail"].([]any)[0].(map[string]any)["type"])
 	}
 	// GET routes need no Content-Type.
@@ -108,7 +106,7 @@ func TestCrossSiteSimpleRequestRunsNoJob(t *testing.T) {
 // JSON keys match exactly, as in the reference (unknown keys are ignored): "STEPS",
 // "Steps" and "ſteps" (U+017F folds to s) are not steps. Before: encoding/json folded
 // them onto steps, so {"STEPS":0} was a 422 on steps and {"STEPS":5} ran 5 steps.
-// After: ignored, in the fast path and in the fallback alike.
+// After: ignored.
 func TestJSONKeysMatchExactly(t *testing.T) {
 	base, _ := surfaceServer(t, DefaultConfig())
 	for _, body := range []string{`{"STEPS":0}`, `{"Steps":0}`, `{"ſteps":0}`, `{"ſteps":0,"xalpha":[1]}`,
@@ -117,7 +115,7 @@ func TestJSONKeysMatchExactly(t *testing.T) {
 		require.Equal(t, http.StatusOK, r.status, "%s: %s", body, r.body)
 	}
 	// An escaped key that spells a field exactly is that field.
-	m := requireEnvelope(t, call(t, "POST", base+"/simulate", `{"st\u0065ps":0}`), 422, codeValidation)
+	m := requireEnvelope(t, call(t, "POST", base+"/simulate", `{"st\u0065ps":0}`), 422, envelope.CodeValidation)
 	require.Equal(t, []any{"body", "steps"}, m["detail"].([]any)[0].(map[string]any)["loc"])
 	// The decoded values: an inexact key never changes a field, an exact one does.
 	for _, tc := range []struct {
@@ -132,7 +130,7 @@ func TestJSONKeysMatchExactly(t *testing.T) {
 	} {
 		got, want := jobs.DefaultSimulateRequest(), jobs.DefaultSimulateRequest()
 		tc.want(&want)
-		require.NoError(t, decodeBody([]byte(tc.body), &got), tc.body)
+		require.NoError(t, jobs.Decode([]byte(tc.body), &got), tc.body)
 		require.Equal(t, want, got, tc.body)
 	}
 	// The crypto bodies too: "Key_ID" is not key_id, so no 404 for an unknown key.
@@ -145,7 +143,7 @@ func TestJSONKeysMatchExactly(t *testing.T) {
 func TestSeedBeyondInt64IsARangeError(t *testing.T) {
 	base, run := surfaceServer(t, DefaultConfig())
 	for _, p := range []string{"/simulate", "/validate", "/simulate/image", "/simulate/animation"} {
-		m := requireEnvelope(t, call(t, "POST", base+p, `{"seed":9223372036854775808}`), 422, codeValidation)
+		m := requireEnvelope(t, call(t, "POST", base+p, `{"seed":9223372036854775808}`), 422, envelope.CodeValidation)
 		it := m["detail"].([]any)[0].(map[string]any)
 		require.Equal(t, "less_than_equal", it["type"], p)
 		require.Equal(t, []any{"body", "seed"}, it["loc"], p)
@@ -153,9 +151,9 @@ func TestSeedBeyondInt64IsARangeError(t *testing.T) {
 		require.Equal(t, map[string]any{"le": 9223372036854775807.0}, it["ctx"], p)
 		require.Equal(t, 9223372036854775808.0, it["input"], p)
 	}
-	m := requireEnvelope(t, call(t, "POST", base+"/simulate", `{"seed":-99999999999999999999}`), 422, codeValidation)
+	m := requireEnvelope(t, call(t, "POST", base+"/simulate", `{"seed":-99999999999999999999}`), 422, envelope.CodeValidation)
 	require.Equal(t, "greater_than_equal", m["detail"].([]any)[0].(map[string]any)["type"])
-	m = requireEnvelope(t, call(t, "POST", base+"/simulate", `{"seed":1.5}`), 422, codeValidation)
+	m = requireEnvelope(t, call(t, "POST", base+"/simulate", `{"seed":1.5}`), 422, envelope.CodeValidation)
 	require.Equal(t, "int_from_float", m["detail"].([]any)[0].(map[string]any)["type"])
 	require.Zero(t, run.n.Load())
 }
@@ -168,15 +166,15 @@ func TestImageRoutesShareTheSimulateDecoder(t *testing.T) {
 	for _, body := range []string{`{"steps":null}`, `{"steps":"5"}`, `{"steps":1.5}`, `{"seed":9223372036854775808}`,
 		`{"grid_size":[64]}`, `{"turing_enabled":1}`, `{"alpha":null,"steps":null}`, `[]`, `null`, ``, `{"steps":5} x`,
 		`{"grid_size":4}`} {
-		want := requireEnvelope(t, call(t, "POST", base+"/simulate", body), 422, codeValidation)["detail"]
+		want := requireEnvelope(t, call(t, "POST", base+"/simulate", body), 422, envelope.CodeValidation)["detail"]
 		for _, p := range []string{"/simulate/image", "/simulate/animation"} {
-			got := requireEnvelope(t, call(t, "POST", base+p, body), 422, codeValidation)["detail"]
+			got := requireEnvelope(t, call(t, "POST", base+p, body), 422, envelope.CodeValidation)["detail"]
 			require.Equal(t, want, got, "%s %s", p, body)
 		}
 	}
 	// The picture's own fields go through it too: null and type errors name them.
 	for _, body := range []string{`{"size":null}`, `{"every":"2"}`, `{"delay_ms":1.5}`, `{"min_mV":null}`} {
-		m := requireEnvelope(t, call(t, "POST", base+"/simulate/animation", body), 422, codeValidation)
+		m := requireEnvelope(t, call(t, "POST", base+"/simulate/animation", body), 422, envelope.CodeValidation)
 		field := strings.Trim(strings.SplitN(body[1:], ":", 2)[0], `"`)
 		require.Equal(t, []any{"body", field}, m["detail"].([]any)[0].(map[string]any)["loc"], body)
 	}
@@ -196,7 +194,7 @@ func TestImageRoutesHaveSmallerRateBuckets(t *testing.T) {
 			require.Equal(t, 422, r.status, p)
 			require.Equal(t, fmt.Sprint(n), r.header.Get("X-RateLimit-Limit"), p)
 		}
-		requireEnvelope(t, call(t, "POST", base+p, `{"grid_size":4}`), 429, codeRateLimit)
+		requireEnvelope(t, call(t, "POST", base+p, `{"grid_size":4}`), 429, envelope.CodeRateLimit)
 	}
 }
 
@@ -210,7 +208,7 @@ func TestCryptoStoreCannotBeFilled(t *testing.T) {
 		cfg := DefaultConfig()
 		cfg.Auth = AuthConfig{Required: true, Keys: []string{"attacker", "victim"}}
 		cfg.Crypto.MaxKeys, cfg.Crypto.MaxKeysPerClient = 20, 5
-		cfg.Crypto.Keys = []CryptoKey{{ID: "conf", Type: "aes", Key: base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1}, 32))}}
+		cfg.Crypto.Keys = []crypto.Key{{ID: "conf", Type: "aes", Key: base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1}, 32))}}
 		r, srv := testREST(t, cfg, startPool(t, jobs.PoolConfig{}))
 		victim := func(path, body string) resp { return call(t, "POST", srv.URL+path, body, "X-API-Key", "victim") }
 		require.Equal(t, 200, victim("/api/keypair", `{"key_id":"v-sign"}`).status) // becomes the default signing key
@@ -221,12 +219,9 @@ func TestCryptoStoreCannotBeFilled(t *testing.T) {
 			a := call(t, "POST", srv.URL+"/api/keypair", `{}`, "X-API-Key", "attacker")
 			require.Equal(t, 200, a.status, "keypair %d: %s", i, a.body)
 		}
-		r.crypto.mu.Lock()
-		require.Equal(t, 5, r.crypto.owned["k:attacker"])
-		require.LessOrEqual(t, r.crypto.count(), 20)
-		_, kxLeft := r.crypto.kx["v-kx"]
-		r.crypto.mu.Unlock()
-		require.True(t, kxLeft, "the victim's key was evicted by another client's quota")
+		require.Equal(t, 5, r.keys.OwnedBy("k:attacker"))
+		require.LessOrEqual(t, r.keys.Stats().Keys, 20)
+		require.True(t, r.keys.Has("v-kx"), "the victim's key was evicted by another client's quota")
 		sig := victim("/api/sign", fmt.Sprintf(`{"message":%q}`, b64s("m")))
 		require.Equal(t, "v-sign", sig.json(t)["key_id"])
 		dec := victim("/api/decrypt", fmt.Sprintf(`{"ciphertext":%q}`, enc.json(t)["ciphertext"]))
@@ -247,10 +242,7 @@ func TestCryptoStoreCannotBeFilled(t *testing.T) {
 		// A newcomer without key_id still gets a key: the store evicts, it does not refuse.
 		e := call(t, "POST", srv.URL+"/api/encrypt", `{"plaintext":"AAAA"}`, "X-Forwarded-For", "203.0.113.1")
 		require.Equal(t, 200, e.status, string(e.body))
-		r.crypto.mu.Lock()
-		defer r.crypto.mu.Unlock()
-		require.Equal(t, 20, r.crypto.count())
-		require.Equal(t, 20, r.crypto.lru.Len())
+		require.Equal(t, crypto.Stats{Keys: 20, Generated: 20}, r.keys.Stats())
 	})
 }
 
@@ -274,139 +266,13 @@ func TestCryptoEvictsLeastRecentlyUsed(t *testing.T) {
 	}
 }
 
-// gRPC calls get a server deadline like REST's request_timeout. Before: a call without
-// a client deadline ran unbounded. After: grpc.default_timeout (SimulateStream:
-// grpc.stream_timeout); an earlier client deadline is kept, a later one is cut.
-func TestGRPCServerDeadline(t *testing.T) {
-	type seen struct {
-		kind jobs.Kind
-		left time.Duration
-		has  bool
-	}
-	var mu sync.Mutex
-	var got []seen
-	cfg := DefaultGRPCConfig()
-	cfg.DefaultTimeout, cfg.StreamTimeout = 40*time.Second, 90*time.Second
-	env := startGRPC(t, grpcEnvOpts{cfg: &cfg, wrap: func(r Runner) Runner {
-		return runnerFunc(func(ctx context.Context, req jobs.Request) (jobs.Result, error) {
-			dl, ok := ctx.Deadline()
-			mu.Lock()
-			got = append(got, seen{req.Kind(), time.Until(dl), ok})
-			mu.Unlock()
-			return r.Do(ctx, req)
-		})
-	}})
-	last := func() seen {
-		mu.Lock()
-		defer mu.Unlock()
-		return got[len(got)-1]
-	}
-	nernst := &pb.NernstRequest{ConcentrationOutMolar: gptr(0.005), ConcentrationInMolar: gptr(0.14)}
-
-	_, err := env.client.ComputeNernst(context.Background(), nernst) // no client deadline
-	require.NoError(t, err)
-	s := last()
-	require.True(t, s.has)
-	require.InDelta(t, 40, s.left.Seconds(), 5)
-
-	short, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_, err = env.client.ComputeNernst(short, nernst)
-	require.NoError(t, err)
-	require.InDelta(t, 10, last().left.Seconds(), 5, "an earlier client deadline is kept")
-
-	long, cancel2 := context.WithTimeout(context.Background(), time.Hour)
-	defer cancel2()
-	_, err = env.client.ComputeNernst(long, nernst)
-	require.NoError(t, err)
-	require.InDelta(t, 40, last().left.Seconds(), 5, "a later client deadline is cut to the server's")
-
-	st, err := env.client.SimulateStream(context.Background(), &pb.SimulateRequest{GridSize: gptr(int32(16)), Steps: gptr(int32(3))})
-	require.NoError(t, err)
-	for {
-		if _, err := st.Recv(); err != nil {
-			require.ErrorIs(t, err, io.EOF)
-			break
-		}
-	}
-	require.InDelta(t, 90, last().left.Seconds(), 5, "SimulateStream gets grpc.stream_timeout")
-
-	// health Watch is meant to stay open and runs no job: no server deadline.
-	ic := &grpcInterceptors{defaultTimeout: cfg.DefaultTimeout, streamTimeout: cfg.StreamTimeout}
-	require.Zero(t, ic.timeoutFor("/grpc.health.v1.Health/Watch"))
-	require.Equal(t, cfg.DefaultTimeout, ic.timeoutFor("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"))
-}
-
-// The deadline really ends a long job: a 256² × 1000-step simulation with a 20 ms
-// grpc.default_timeout and no client deadline answers DEADLINE_EXCEEDED.
-func TestGRPCServerDeadlineExpires(t *testing.T) {
-	cfg := DefaultGRPCConfig()
-	cfg.DefaultTimeout = 20 * time.Millisecond
-	env := startGRPC(t, grpcEnvOpts{cfg: &cfg})
-	_, err := env.client.Simulate(context.Background(), &pb.SimulateRequest{GridSize: gptr(int32(256)), Steps: gptr(int32(1000))})
-	requireGRPCCode(t, err, codes.DeadlineExceeded)
-}
-
-type runnerFunc func(context.Context, jobs.Request) (jobs.Result, error)
-
-func (f runnerFunc) Do(ctx context.Context, req jobs.Request) (jobs.Result, error) {
-	return f(ctx, req)
-}
-
 // The 422 items of the new rules encode (a broken item would turn into a 500).
 func TestSurfaceItemsEncode(t *testing.T) {
 	for _, body := range []string{`{"seed":9223372036854775808}`, `{"seed":-9223372036854775809}`} {
 		req := jobs.DefaultSimulateRequest()
-		err := decodeBody([]byte(body), &req)
+		err := jobs.Decode([]byte(body), &req)
 		require.Error(t, err)
-		_, jerr := json.Marshal(err.(*apiError).detail)
+		_, jerr := json.Marshal(err.(*jobs.BodyError).Items)
 		require.NoError(t, jerr)
-	}
-}
-
-// BenchmarkDecodeBody measures the one decoder: the fast path, the exact-key fallback
-// (a scan for inexact keys, then encoding/json) and, for comparison, encoding/json alone
-// (which folds keys). go test -run XXX -bench DecodeBody -count 5 ./server
-func BenchmarkDecodeBody(b *testing.B) {
-	var grad strings.Builder
-	grad.WriteString(`{"gradients":[`)
-	for i := 0; i < 1000; i++ {
-		if i > 0 {
-			grad.WriteByte(',')
-		}
-		grad.WriteString(`[0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1.0]`)
-	}
-	grad.WriteString(`],"num_clusters":10}`)
-	federated := grad.String()
-	inexact := strings.Replace(federated, `"num_clusters"`, `"NUM_CLUSTERS"`, 1)
-	for _, bc := range []struct {
-		name, body string
-		mk         func() any
-		plain      bool
-	}{
-		{"simulate/fast", `{"seed":42,"grid_size":32,"steps":32}`, func() any { r := jobs.DefaultSimulateRequest(); return &r }, false},
-		{"encrypt/exact", `{"plaintext":"SGVsbG8sIFdvcmxkIQ==","key_id":"k1"}`, func() any { return new(aeadRequest) }, false},
-		{"encrypt/encoding_json", `{"plaintext":"SGVsbG8sIFdvcmxkIQ==","key_id":"k1"}`, func() any { return new(aeadRequest) }, true},
-		{"federated_1000x10/exact", federated, func() any { r := jobs.DefaultFederatedRequest(); return &r }, false},
-		{"federated_1000x10/inexact_key_cut", inexact, func() any { r := jobs.DefaultFederatedRequest(); return &r }, false},
-		{"federated_1000x10/encoding_json", federated, func() any { r := jobs.DefaultFederatedRequest(); return &r }, true},
-	} {
-		b.Run(bc.name, func(b *testing.B) {
-			body := []byte(bc.body)
-			b.SetBytes(int64(len(body)))
-			b.ReportAllocs()
-			for b.Loop() {
-				dst := bc.mk()
-				var err error
-				if bc.plain {
-					err = json.Unmarshal(body, dst)
-				} else {
-					err = decodeBody(body, dst)
-				}
-				if err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
 	}
 }

@@ -4,8 +4,12 @@
 package jobstest
 
 import (
+	"context"
 	"fmt"
 	"math"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"mfn/jobs"
 )
@@ -60,4 +64,32 @@ func OutOfRange(req jobs.Request) error {
 		return fmt.Errorf("unexpected request type %T", req)
 	}
 	return bad
+}
+
+// StartPool runs a pool with cfg (its metrics on a fresh registry) until the test ends.
+func StartPool(t testing.TB, cfg jobs.PoolConfig) *jobs.Pool {
+	t.Helper()
+	p, err := jobs.NewPool(cfg, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = p.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return p
+}
+
+// Simulate is what /simulate computes for req, run on pool.
+func Simulate(t testing.TB, pool *jobs.Pool, req jobs.SimulateRequest) jobs.SimulateResult {
+	t.Helper()
+	res, err := pool.Do(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, ok := jobs.AsSimulateResult(res)
+	if !ok {
+		t.Fatalf("result %T is not a SimulateResult", res)
+	}
+	return r
 }
