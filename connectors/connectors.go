@@ -66,6 +66,16 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
+// Windowed is implemented by sources whose acknowledgements take effect in input
+// order (a Kafka offset commits the whole prefix before it). The pipeline calls
+// SetWindow with its in-flight window before Connect; the source then holds at most n
+// messages read and not yet covered by its position (in flight, or acked behind one
+// still in flight), so a crash replays at most n messages plus what was acked since
+// the last saved position, however long one slow message holds its partition back.
+type Windowed interface {
+	SetWindow(n int)
+}
+
 // LagReporter is implemented by sources that know how many messages wait upstream
 // (Kafka consumer lag summed over the claimed partitions). ok is false when unknown.
 type LagReporter interface {
