@@ -39,7 +39,7 @@ type Message struct {
 }
 
 // AckFunc settles one Message exactly once (later calls are no-ops): nil means the
-// result was published (Kafka: mark the offset, committed within commit_interval; file: the line counts as
+// result was published (Kafka: the offset is committed with its partition's acked prefix; file: the line counts as
 // done); a non-nil error means the message was settled as failed, e.g. dead-lettered
 // (Kafka: still committed, so a poison message never blocks the partition; file: the
 // file goes to failed/). A message whose AckFunc is never called is delivered again

@@ -54,12 +54,12 @@ type KafkaConfig struct {
 	// it doubles up to 30s, with jitter. Default 500ms.
 	RetryBackoff time.Duration `mapstructure:"retry_backoff"`
 	// CommitInterval spaces offset commits: the acknowledged prefix of each partition is
-	// committed as soon as it advances, but at most once per CommitInterval (and always
-	// when a partition is released), on a connection of its own to the group
-	// coordinator so a commit never waits behind an open fetch. After a crash the
-	// messages redelivered (at-least-once, never skipped) are at most the pipeline's
-	// in-flight window plus what was acknowledged in the last CommitInterval and one
-	// commit round trip. Default 50ms.
+	// committed at most once per CommitInterval, sooner once a quarter of the
+	// pipeline's window waits for a commit, and always when a partition is released;
+	// commits go on a connection of their own to the group coordinator, so they never
+	// wait behind an open fetch. Whatever the interval, the source holds at most the
+	// pipeline's window of messages read and not yet committed, so a crash redelivers
+	// (at-least-once, never skips) at most that window. Default 50ms.
 	CommitInterval time.Duration `mapstructure:"commit_interval"`
 	// FetchMaxWait is how long the broker may hold a fetch open when there is no data
 	// (sarama MaxWaitTime). Default 100ms.
@@ -423,7 +423,7 @@ func (h *handler) Setup(s sarama.ConsumerGroupSession) error {
 	k.mu.Lock()
 	client, conf := k.client, k.conf
 	k.mu.Unlock()
-	h.com = newCommitter(client, conf, k.cfg.Group, s, k.cfg.CommitInterval, cap(k.span)/4, k.log)
+	h.com = newCommitter(client, conf, k.cfg.Group, s, k.cfg.CommitInterval, commitBatch(cap(k.span)), k.log)
 	return nil
 }
 

@@ -418,3 +418,13 @@ func (t *tracker) drain(timeout time.Duration, stopping <-chan struct{}, log *za
 	t.pending, t.uncommitted = nil, nil
 	t.mu.Unlock()
 }
+
+// commitBatch is how many acked messages send a commit without waiting for the
+// interval: a quarter of the window (at least 1), so the window's other three
+// quarters keep jobs running while a commit is on the wire. No window: never.
+func commitBatch(window int) int {
+	if window == 0 {
+		return 0
+	}
+	return max(1, window/4)
+}
