@@ -43,6 +43,7 @@ type committer struct {
 
 	sendMu sync.Mutex     // one commit at a time on conn
 	conn   *sarama.Broker // nil until the first commit and after a failure
+	fenced error          // the group has moved past this session: no commit can succeed
 }
 
 func newCommitter(client sarama.Client, conf *sarama.Config, group string, s sarama.ConsumerGroupSession,
@@ -126,7 +127,12 @@ func (c *committer) loop() {
 			}
 		}
 		last = time.Now()
-		if err := c.flush(); err != nil {
+		err := c.flush()
+		switch {
+		case errors.Is(err, errFenced):
+		case isFenced(err):
+			c.log.Warn("kafka offset commit refused: the group moved to a new generation; what this session acked since its last commit will be redelivered", zap.Error(err))
+		case err != nil:
 			c.log.Warn("kafka offset commit failed; retrying after commit_interval", zap.Error(err))
 			signal(c.kick) // the marks were put back
 		}
@@ -144,6 +150,9 @@ func (c *committer) flush() error {
 	if len(marks) == 0 {
 		return nil
 	}
+	if c.fenced != nil {
+		return fmt.Errorf("%w: %w", errFenced, c.fenced)
+	}
 	req := &sarama.OffsetCommitRequest{
 		Version:                 commitVersion(c.conf.Version),
 		ConsumerGroup:           c.group,
@@ -158,7 +167,11 @@ func (c *committer) flush() error {
 		}
 	}
 	if err := c.send(req, marks); err != nil {
-		c.restore(marks)
+		if isFenced(err) {
+			c.fenced = err // retrying with this generation cannot succeed; the session ends soon
+		} else {
+			c.restore(marks)
+		}
 		return err
 	}
 	var confirmed []func()
@@ -207,6 +220,16 @@ func (c *committer) send(req *sarama.OffsetCommitRequest, marks map[string]map[i
 	return err
 }
 
+// errFenced reports a commit not sent because an earlier one was fenced.
+var errFenced = errors.New("not committed: the session was fenced")
+
+// isFenced reports errors that say the group has a newer generation than the
+// session's: the member was dropped (session timeout) or the group rebalanced.
+func isFenced(err error) bool {
+	return errors.Is(err, sarama.ErrIllegalGeneration) || errors.Is(err, sarama.ErrUnknownMemberId) ||
+		errors.Is(err, sarama.ErrFencedInstancedId)
+}
+
 // commitErrors returns the first partition error of resp (every partition of the
 // request must be answered).
 func commitErrors(resp *sarama.OffsetCommitResponse, marks map[string]map[int32]int64) error {
@@ -245,7 +268,7 @@ func (c *committer) restore(marks map[string]map[int32]int64) {
 func (c *committer) close() {
 	close(c.stop)
 	<-c.done
-	if err := c.flush(); err != nil {
+	if err := c.flush(); err != nil && !errors.Is(err, errFenced) {
 		c.log.Warn("final kafka offset commit failed; those messages will be redelivered", zap.Error(err))
 	}
 	c.sendMu.Lock()
@@ -408,7 +431,7 @@ func (t *tracker) drain(timeout time.Duration, stopping <-chan struct{}, log *za
 	t.mu.Lock()
 	t.closed = true
 	t.mu.Unlock()
-	if err := t.com.flush(); err != nil {
+	if err := t.com.flush(); err != nil && !errors.Is(err, errFenced) {
 		log.Warn("kafka offset commit at partition release failed; those messages will be redelivered",
 			zap.String("topic", t.topic), zap.Int32("partition", t.partition), zap.Error(err))
 	}

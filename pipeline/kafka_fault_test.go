@@ -188,7 +188,8 @@ func TestKafkaThroughNetworkFaults(t *testing.T) {
 	cfg.Concurrency = window
 	cfg.Sinks[0].Kafka.Timeout = time.Second // a publish stuck in the partition fails and is retried
 	reg := prometheus.NewRegistry()
-	pb.px.SetLatency(30 * time.Millisecond) // a latency spike from the first request on
+	pb.px.SetLatency(10 * time.Millisecond) // a latency spike from the first request on
+	begin := time.Now()
 	m, stop := startManagerReg(t, []Config{cfg}, newPool(t, 2), reg)
 	defer stop()
 
@@ -196,6 +197,7 @@ func TestKafkaThroughNetworkFaults(t *testing.T) {
 	pb.px.ResetAll() // every connection reset while produces and fetches are on the wire
 	waitFor(t, 20*time.Second, func() bool { return out.distinct() >= n/4 })
 
+	t.Logf("%d results before the partition, %s after the start", out.distinct(), time.Since(begin).Round(time.Millisecond))
 	pb.px.Blackhole(true)
 	start := time.Now()
 	waitFor(t, 10*time.Second, func() bool { err := m.Ready(); return err != nil && strings.Contains(err.Error(), "retrying") })
@@ -208,9 +210,11 @@ func TestKafkaThroughNetworkFaults(t *testing.T) {
 	pb.px.SetSlowClose(200 * time.Millisecond)
 	pb.px.ResetAll() // the connections whose bytes the partition swallowed (TCP would time them out)
 
+	healed := time.Now()
 	waitFor(t, 30*time.Second, func() bool { return out.distinct() == n })
 	waitFor(t, 20*time.Second, func() bool { return pb.committed(t, "kf", "in", parts) == n })
 	waitFor(t, 10*time.Second, func() bool { return m.Ready() == nil })
+	t.Logf("recovered %s after the partition", time.Since(healed).Round(time.Millisecond))
 	retries, _ := metricValue(t, reg, "mfn_pipeline_sink_retries_total")
 	t.Logf("%d results, %d published twice, %.0f sink retries", n, out.dups(), retries)
 	require.Positive(t, retries, "the faults were not felt")
