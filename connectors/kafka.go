@@ -231,6 +231,14 @@ type Kafka struct {
 	// span holds one token per message handed out and not yet committed (SetWindow;
 	// nil: no limit).
 	span chan struct{}
+	// commitErr is the last commit's error, nil once one succeeds (Ping reports it).
+	commitErr error
+}
+
+func (k *Kafka) setCommitErr(err error) {
+	k.mu.Lock()
+	k.commitErr = err
+	k.mu.Unlock()
 }
 
 // SetWindow bounds the messages handed out and not yet committed to n (Windowed):
@@ -372,8 +380,15 @@ func (k *Kafka) Close(ctx context.Context) error {
 	return err
 }
 
-// Ping dials the brokers; one reachable broker is enough.
+// Ping reports a failing offset commit (the last one failed: acked messages hold the
+// window until one succeeds), else dials the brokers; one reachable broker is enough.
 func (k *Kafka) Ping(ctx context.Context) error {
+	k.mu.Lock()
+	cerr := k.commitErr
+	k.mu.Unlock()
+	if cerr != nil {
+		return fmt.Errorf("kafka offset commit failing: %w", cerr)
+	}
 	var d net.Dialer
 	var last error
 	for _, b := range k.cfg.Brokers {
@@ -422,8 +437,9 @@ func (h *handler) Setup(s sarama.ConsumerGroupSession) error {
 	k := h.k
 	k.mu.Lock()
 	client, conf := k.client, k.conf
+	k.commitErr = nil // a new session: its own commits will tell
 	k.mu.Unlock()
-	h.com = newCommitter(client, conf, k.cfg.Group, s, k.cfg.CommitInterval, commitBatch(cap(k.span)), k.log)
+	h.com = newCommitter(client, conf, k.cfg.Group, s, k.cfg.CommitInterval, commitBatch(cap(k.span)), k.setCommitErr, k.log)
 	return nil
 }
 

@@ -29,7 +29,8 @@ type committer struct {
 	member   string
 	gen      int32
 	interval time.Duration
-	batch    int // this many messages waiting for a commit send it at once (0: never)
+	batch    int         // this many messages waiting for a commit send it at once (0: never)
+	report   func(error) // each commit's outcome (the source's readiness)
 	log      *zap.Logger
 
 	mu       sync.Mutex
@@ -47,9 +48,9 @@ type committer struct {
 }
 
 func newCommitter(client sarama.Client, conf *sarama.Config, group string, s sarama.ConsumerGroupSession,
-	interval time.Duration, batch int, log *zap.Logger) *committer {
+	interval time.Duration, batch int, report func(error), log *zap.Logger) *committer {
 	c := &committer{client: client, conf: conf, group: group, member: s.MemberID(), gen: s.GenerationID(),
-		interval: interval, batch: batch, log: log, marks: map[string]map[int32]int64{},
+		interval: interval, batch: batch, report: report, log: log, marks: map[string]map[int32]int64{},
 		trackers: map[string]map[int32]*tracker{},
 		kick:     make(chan struct{}, 1), urgent: make(chan struct{}, 1),
 		stop: make(chan struct{}), done: make(chan struct{})}
@@ -166,7 +167,11 @@ func (c *committer) flush() error {
 			req.AddBlockWithLeaderEpoch(topic, p, off, -1, -1, "")
 		}
 	}
-	if err := c.send(req, marks); err != nil {
+	err := c.send(req, marks)
+	if !isFenced(err) {
+		c.report(err) // a fenced session is a rebalance, which the next session settles
+	}
+	if err != nil {
 		if isFenced(err) {
 			c.fenced = err // retrying with this generation cannot succeed; the session ends soon
 		} else {

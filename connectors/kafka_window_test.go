@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func init() { sarama.Logger = log.New(io.Discard, "", 0) }
@@ -76,4 +79,71 @@ func TestKafkaWindowHoldsUncommitted(t *testing.T) {
 	offs, err := admin.ListConsumerGroupOffsets("w", map[string][]int32{"in": {0}})
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, offs.Blocks["in"][0].Offset, int64(window), "the message after the window came before its commit")
+}
+
+// TestKafkaPingReportsFailingCommits checks that readiness names failing offset
+// commits (acked messages then hold the window) and clears once a commit succeeds.
+func TestKafkaPingReportsFailingCommits(t *testing.T) {
+	cl, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "in"), kfake.GroupMinSessionTimeout(100*time.Millisecond))
+	require.NoError(t, err)
+	t.Cleanup(cl.Close)
+	var failing atomic.Bool
+	failing.Store(true)
+	cl.ControlKey(int16(kmsg.OffsetCommit), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		cl.KeepControl()
+		if !failing.Load() {
+			return nil, nil, false // the broker answers as usual
+		}
+		req := r.(*kmsg.OffsetCommitRequest)
+		resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
+		for _, rt := range req.Topics {
+			st := kmsg.NewOffsetCommitResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewOffsetCommitResponseTopicPartition()
+				sp.Partition = rp.Partition
+				sp.ErrorCode = kerr.CoordinatorLoadInProgress.Code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+	brokers := cl.ListenAddrs()
+	sc := sarama.NewConfig()
+	sc.Version = sarama.V2_1_0_0
+	sc.Producer.Return.Successes = true
+	prod, err := sarama.NewSyncProducer(brokers, sc)
+	require.NoError(t, err)
+	_, _, err = prod.SendMessage(&sarama.ProducerMessage{Topic: "in", Value: sarama.StringEncoder("x")})
+	require.NoError(t, err)
+	require.NoError(t, prod.Close())
+
+	k, err := NewKafka(KafkaConfig{Brokers: brokers, Topics: []string{"in"}, Group: "p", SessionTimeout: time.Second,
+		Heartbeat: 200 * time.Millisecond, CommitInterval: 20 * time.Millisecond}, nil)
+	require.NoError(t, err)
+	k.SetWindow(4)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	require.NoError(t, k.Connect(ctx))
+	defer func() { require.NoError(t, k.Close(context.Background())) }()
+	_, ack, err := k.Read(ctx)
+	require.NoError(t, err)
+	require.NoError(t, ack(ctx, nil))
+
+	// The commit's outcome is internal: poll Ping.
+	pingUntil := func(ok bool) error {
+		for {
+			err := k.Ping(ctx)
+			if (err == nil) == ok || ctx.Err() != nil {
+				return err
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	err = pingUntil(false)
+	require.ErrorContains(t, err, "kafka offset commit failing")
+	require.ErrorIs(t, err, sarama.ErrOffsetsLoadInProgress)
+	failing.Store(false)
+	require.NoError(t, pingUntil(true))
 }
