@@ -54,7 +54,8 @@
 //
 // Ready (the pipelines check of /ready) names what is wrong: sinks not started (a file
 // sink's directory unusable), a sink being retried with its last error and the current
-// window, the source not connected, or a failed ping.
+// window, the source not connected, or a failed ping (for Kafka also an offset commit
+// that keeps failing: acked messages then hold the window until one succeeds).
 //
 // A Manager's Run may be called once; Ready is safe for concurrent use.
 package pipeline
