@@ -244,8 +244,9 @@ func (k *Kafka) setCommitErr(err error) {
 // SetWindow bounds the messages handed out and not yet committed to n (Windowed):
 // acknowledged messages behind a slow one, and those whose commit is not confirmed
 // yet, keep their token, so a crash replays at most n messages. A commit is sent as
-// soon as n/4 messages wait for one (and at least every commit_interval), so the
-// bound costs throughput only when a commit round trip takes as long as n/2 jobs.
+// soon as n/4 messages wait for one (and at least every commit_interval). The bound
+// costs some throughput, as fewer jobs run while acked ones wait behind a slower
+// message of their partition: ~10% in BenchmarkKafkaVsREST.
 func (k *Kafka) SetWindow(n int) {
 	if n > 0 {
 		k.span = make(chan struct{}, n)
