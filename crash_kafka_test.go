@@ -19,8 +19,9 @@ func init() { sarama.Logger = log.New(io.Discard, "", 0) }
 // kafkaCrash runs a Kafka → mfn → Kafka pipeline in the real binary against an
 // in-process kfake broker, SIGKILLs it when killAt says so, restarts it and checks that
 // every job's result reached the results topic.
-// It returns how many results were published before the kill.
-func kafkaCrash(t *testing.T, n int, killAt func(results map[string]int, committed int64) bool) (before int) {
+// window is the pipeline's concurrency. It returns how many results were published
+// before the kill and how many were published twice.
+func kafkaCrash(t *testing.T, n, window int, killAt func(results map[string]int, committed int64) bool) (before, dups int) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
@@ -64,14 +65,15 @@ func kafkaCrash(t *testing.T, n int, killAt func(results map[string]int, committ
     source:
       type: kafka
       kafka: {brokers: [%q], topics: [in], group: crash, session_timeout: 1500ms, heartbeat: 300ms,
-              rebalance_timeout: 5s, drain_timeout: 3s, retry_backoff: 100ms, commit_interval: 20ms}
+              rebalance_timeout: 5s, drain_timeout: 3s, retry_backoff: 100ms}
     sinks:
       - type: kafka
         kafka: {brokers: [%q], topic: out, timeout: 5s}
+    concurrency: %d
     grace_period: 5s
     reconnect_backoff: 100ms
     reconnect_max_backoff: 1s
-`, brokers[0], brokers[0]))
+`, brokers[0], brokers[0], window))
 
 	p := startMFN(t, cfg)
 	eventually(t, 30*time.Second, "the kill point", func() bool { return killAt(results.snapshot(), committed()) })
@@ -83,25 +85,30 @@ func kafkaCrash(t *testing.T, n int, killAt func(results map[string]int, committ
 	eventually(t, 30*time.Second, "every result", func() bool { return len(results.snapshot()) == n })
 	eventually(t, 10*time.Second, "every offset committed", func() bool { return committed() == int64(n) })
 	p.stop(t)
-	dups := 0
 	for _, c := range results.snapshot() {
 		dups += c - 1
 	}
-	t.Logf("%d results and %d offsets committed before the kill, %d results after the restart, %d delivered twice", before, committedBefore, n, dups)
-	return before
+	t.Logf("%d results and %d offsets committed before the kill, %d results after the restart, %d delivered twice (window %d)",
+		before, committedBefore, n, dups, window)
+	return before, dups
 }
 
-// TestKafkaSIGKILLMidRun kills mfn with a tenth of the results published.
+// TestKafkaSIGKILLMidRun kills mfn with a third of the results published, at full
+// speed. The source holds at most the window of messages read and not committed (in
+// flight, acked behind a slower one, or waiting for the commit's answer), so at most
+// that many results can be published again after the restart, whatever the rate.
 func TestKafkaSIGKILLMidRun(t *testing.T) {
-	const n = 3000
-	before := kafkaCrash(t, n, func(res map[string]int, _ int64) bool { return len(res) >= n/10 })
+	const n, window = 3000, 64
+	before, dups := kafkaCrash(t, n, window, func(res map[string]int, _ int64) bool { return len(res) >= n/3 })
 	require.Less(t, before, n, "the kill came after the last result: raise n")
+	require.LessOrEqual(t, dups, window, "a crash replays at most the in-flight window")
 }
 
 // TestKafkaSIGKILLAfterLastAck kills mfn as soon as every input offset is committed.
 func TestKafkaSIGKILLAfterLastAck(t *testing.T) {
 	const n = 100
-	_ = kafkaCrash(t, n, func(_ map[string]int, committed int64) bool { return committed == n })
+	_, dups := kafkaCrash(t, n, 0, func(_ map[string]int, committed int64) bool { return committed == n })
+	require.Zero(t, dups, "everything was committed: nothing may be replayed")
 }
 
 type topicWatch struct {

@@ -39,7 +39,7 @@ type Message struct {
 }
 
 // AckFunc settles one Message exactly once (later calls are no-ops): nil means the
-// result was published (Kafka: mark the offset, committed within commit_interval; file: the line counts as
+// result was published (Kafka: the offset is committed with its partition's acked prefix; file: the line counts as
 // done); a non-nil error means the message was settled as failed, e.g. dead-lettered
 // (Kafka: still committed, so a poison message never blocks the partition; file: the
 // file goes to failed/). A message whose AckFunc is never called is delivered again
@@ -64,6 +64,16 @@ type Source interface {
 // (readiness); Ping must return promptly.
 type Pinger interface {
 	Ping(ctx context.Context) error
+}
+
+// Windowed is implemented by sources whose acknowledgements take effect in input
+// order (a Kafka offset commits the whole prefix before it). The pipeline calls
+// SetWindow with its in-flight window before Connect; the source then holds at most n
+// messages read and not yet covered by its position (in flight, or acked behind one
+// still in flight), so a crash replays at most n messages plus what was acked since
+// the last saved position, however long one slow message holds its partition back.
+type Windowed interface {
+	SetWindow(n int)
 }
 
 // LagReporter is implemented by sources that know how many messages wait upstream

@@ -29,8 +29,9 @@ type Config struct {
 	// worker, within [MinWindow, MaxAutoWindow] = [256, 1024]. 1 keeps input order end to end; with more,
 	// results leave in completion order (see doc.go for what a consumer sees), while
 	// Kafka offsets are still committed only as each partition's contiguous settled
-	// prefix. The window halves when a sink needs retries and grows back as publishes
-	// succeed.
+	// prefix, and a Kafka source holds at most this many messages read and not yet
+	// committed: a crash delivers at most the window again. The window halves when a
+	// sink needs retries and grows back as publishes succeed.
 	Concurrency int `mapstructure:"concurrency"`
 	// Retry is the per-sink retry policy.
 	Retry publishers.RetryConfig `mapstructure:"retry"`

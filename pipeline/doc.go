@@ -29,9 +29,11 @@
 // Acknowledgements still settle in input order where the source needs it: a Kafka
 // partition's offset is committed only up to its first unsettled message, and the REST
 // poller's saved position only up to the page's first unsettled job, so a crash
-// replays at most what was in flight; for Kafka, also what was acknowledged in the
-// last commit_interval + fetch_max_wait (a commit queues behind the open fetch): in
-// TestKafkaSIGKILLMidRun at ~3000 jobs/s, 576 of 628 published results.
+// replays at most what was in flight. The Kafka source counts a message against the
+// window from the moment it is read until its offset's commit is confirmed (acked
+// behind a slower message of its partition, or waiting for the commit's answer, it
+// still holds its slot), so a SIGKILL replays at most the window, at any rate
+// (TestKafkaSIGKILLMidRun: window 64, ~3000 jobs/s, 27-49 results published twice).
 //
 // What a consumer sees: results leave in completion order, not input order. The Kafka
 // sink keys each record by request id, so every result of one request lands in one
@@ -52,7 +54,8 @@
 //
 // Ready (the pipelines check of /ready) names what is wrong: sinks not started (a file
 // sink's directory unusable), a sink being retried with its last error and the current
-// window, the source not connected, or a failed ping.
+// window, the source not connected, or a failed ping (for Kafka also an offset commit
+// that keeps failing: acked messages then hold the window until one succeeds).
 //
 // A Manager's Run may be called once; Ready is safe for concurrent use.
 package pipeline

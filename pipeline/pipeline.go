@@ -128,6 +128,9 @@ func newPipe(c Config, run Runner, log *zap.Logger, mt *metrics) (*pipe, error) 
 	}
 	p := &pipe{cfg: c, src: src, run: run, log: log, mt: mt, now: time.Now, win: newWindow(windowSize(c, run)),
 		failing: map[string]error{}}
+	if w, ok := src.(connectors.Windowed); ok {
+		w.SetWindow(p.win.max) // a crash then replays at most the window
+	}
 	// Without a dead-letter sink nothing may be dropped, so sinks retry until shutdown.
 	attempts := 0
 	if c.DeadLetter.Type == "" {

@@ -122,6 +122,13 @@ func (c KafkaConfig) saramaConfig() (*sarama.Config, error) {
 // Kafka is the producer sink. It creates its SyncProducer on first use and replaces
 // it after a failed send, so a broker restart or a producer that lost its idempotence
 // state (sequence errors) heals on the next attempt.
+//
+// A broker over its quota answers produces with throttle_time_ms and still accepts
+// them; sarama honours the hint itself (KIP-219: the connection sends nothing more
+// until the throttle time has passed) and does not surface it to SendMessage. A
+// throttled send is therefore slow, not failed: it never reaches the retry loop, and
+// Timeout must stay above the broker's longest throttle (quota window) to not turn
+// one into a retry.
 type Kafka struct {
 	cfg KafkaConfig
 	log *zap.Logger
