@@ -3,12 +3,12 @@ package pipeline
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/sha1" //nolint:gosec // name-based UUID (RFC 9562 v5), not a security use
 	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/google/uuid"
 
 	"mfn/connectors"
 	"mfn/jobs"
@@ -237,21 +237,18 @@ func classify(err error) *jobError {
 	}
 }
 
-// deriveID makes a request id from an upstream position: a name-based UUID (version 5
-// layout over SHA-1), so a redelivered message gets the same id and receivers can
-// deduplicate. Without a position it is a random UUIDv4.
+// requestIDSpace is the UUID namespace of derived request ids (RFC 9562 §5.5): fixed,
+// so that the same upstream position maps to the same id in every release.
+var requestIDSpace = uuid.NewSHA1(uuid.NameSpaceURL, []byte("urn:mfn:request-id"))
+
+// deriveID makes a request id from an upstream position: a name-based UUID (version 5),
+// so a redelivered message gets the same id and receivers can deduplicate. Without a
+// position it is a random UUIDv4.
 func deriveID(pos string) string {
-	var b [16]byte
 	if pos == "" {
-		_, _ = rand.Read(b[:])
-		b[6] = b[6]&0x0f | 0x40
-	} else {
-		sum := sha1.Sum([]byte("mfn:" + pos)) //nolint:gosec // see above
-		copy(b[:], sum[:16])
-		b[6] = b[6]&0x0f | 0x50
+		return uuid.NewString()
 	}
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+	return uuid.NewSHA1(requestIDSpace, []byte(pos)).String()
 }
 
 func event(k jobs.Kind, ok bool) string {
