@@ -79,34 +79,19 @@ func PanicStack(err error) []byte {
 	return nil
 }
 
-// run dispatches an already validated request to the science packages. Value and
-// pointer forms are both accepted because both satisfy Request.
-func run(ctx context.Context, req Request) (Result, error) {
-	switch r := req.(type) {
-	case SimulateRequest:
-		return runSimulate(ctx, r, nil)
-	case *SimulateRequest:
-		return runSimulate(ctx, *r, nil)
-	case ObservedSimulation:
-		return runObserved(ctx, r)
-	case *ObservedSimulation:
-		return runObserved(ctx, *r)
-	case ValidateRequest:
-		return runValidate(ctx, r)
-	case *ValidateRequest:
-		return runValidate(ctx, *r)
-	case NernstRequest:
-		return runNernst(r), nil
-	case *NernstRequest:
-		return runNernst(*r), nil
-	case FederatedRequest:
-		return runFederated(ctx, r)
-	case *FederatedRequest:
-		return runFederated(ctx, *r)
-	default:
-		return nil, fmt.Errorf("jobs: unknown request type %T", req)
-	}
-}
+// run dispatches an already validated request to the science packages. Pointers to
+// requests work too: their method sets include the value methods below.
+func run(ctx context.Context, req Request) (Result, error) { return req.run(ctx) }
+
+func (r SimulateRequest) run(ctx context.Context) (Result, error) { return runSimulate(ctx, r, nil) }
+
+func (o ObservedSimulation) run(ctx context.Context) (Result, error) { return runObserved(ctx, o) }
+
+func (r ValidateRequest) run(ctx context.Context) (Result, error) { return runValidate(ctx, r) }
+
+func (r NernstRequest) run(context.Context) (Result, error) { return runNernst(r), nil }
+
+func (r FederatedRequest) run(ctx context.Context) (Result, error) { return runFederated(ctx, r) }
 
 // simParams maps a /simulate request onto the legacy simulator: jitter off, θ 0.75.
 func simParams(r SimulateRequest) sim.Params {

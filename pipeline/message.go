@@ -154,25 +154,11 @@ func Decode(m connectors.Message) (j Job, err error) {
 		}
 		j.Kind = jobs.Kind(s)
 	}
-	var req jobs.Request
-	switch j.Kind {
-	case jobs.KindSimulate:
-		r := jobs.DefaultSimulateRequest()
-		req = &r
-	case jobs.KindValidate:
-		r := jobs.DefaultValidateRequest()
-		req = &r
-	case jobs.KindNernst:
-		r := jobs.DefaultNernstRequest()
-		req = &r
-	case jobs.KindFederated:
-		r := jobs.DefaultFederatedRequest()
-		req = &r
-	default:
+	if !j.Kind.Known() {
 		k := j.Kind
 		j.Kind = ""
 		return j, &jobError{body: ErrorBody{Code: CodeValidation, Field: "type",
-			Message: fmt.Sprintf("unknown job type %q (want simulate, validate, nernst or federated_aggregate)", k)}}
+			Message: fmt.Sprintf("unknown job type %q (want %s)", k, jobs.KindList())}}
 	}
 	params, hasParams := obj["params"]
 	flat := map[string]json.RawMessage{}
@@ -188,30 +174,23 @@ func Decode(m connectors.Message) (j Job, err error) {
 	if !hasParams {
 		params, _ = json.Marshal(flat)
 	}
-	if !isNull(params) {
-		dec := json.NewDecoder(bytes.NewReader(params))
-		if err := dec.Decode(req); err != nil {
-			var te *json.UnmarshalTypeError
-			// te.Field is empty when params itself is not an object ("params":[1]): that
-			// falls through to the params error below rather than naming no field.
-			if errors.As(err, &te) && te.Field != "" {
-				return j, &jobError{body: ErrorBody{Code: CodeValidation, Field: te.Field,
-					Message: fmt.Sprintf("must be %s, got JSON %s", te.Type, te.Value)}}
-			}
-			return j, &jobError{body: ErrorBody{Code: CodeValidation, Field: "params", Message: "params must be a JSON object"}}
+	req, err := jobs.NewRequest(j.Kind, func(dst any) error {
+		if isNull(params) {
+			return nil
 		}
+		return json.NewDecoder(bytes.NewReader(params)).Decode(dst)
+	})
+	if err != nil {
+		var te *json.UnmarshalTypeError
+		// te.Field is empty when params itself is not an object ("params":[1]): that
+		// falls through to the params error below rather than naming no field.
+		if errors.As(err, &te) && te.Field != "" {
+			return j, &jobError{body: ErrorBody{Code: CodeValidation, Field: te.Field,
+				Message: fmt.Sprintf("must be %s, got JSON %s", te.Type, te.Value)}}
+		}
+		return j, &jobError{body: ErrorBody{Code: CodeValidation, Field: "params", Message: "params must be a JSON object"}}
 	}
-	// Store the value, not the pointer: the pool's dispatch switches on value types.
-	switch r := req.(type) {
-	case *jobs.SimulateRequest:
-		j.Request = *r
-	case *jobs.ValidateRequest:
-		j.Request = *r
-	case *jobs.NernstRequest:
-		j.Request = *r
-	case *jobs.FederatedRequest:
-		j.Request = *r
-	}
+	j.Request = req
 	if err := j.Request.Validate(); err != nil {
 		return j, classify(err)
 	}
