@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -52,17 +53,11 @@ func TestDeadLetterPermanentRefusalDoesNotStallPartition(t *testing.T) {
 	_, stop := startManager(t, []Config{cfg}, newPool(t, 2))
 
 	produce(t, brokers, "in", simJob("bad", 1), simJob("g1", 2), simJob("g2", 3))
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	waitFor(t, 30*time.Second, func() bool {
 		mu.Lock()
-		ok := delivered["g1"] && delivered["g2"]
-		mu.Unlock()
-		if ok {
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "good results not delivered")
-		time.Sleep(20 * time.Millisecond)
-	}
+		defer mu.Unlock()
+		return delivered["g1"] && delivered["g2"]
+	})
 	stop()
 	require.Equal(t, int64(3), committed(t, brokers, "g-dlq-refused", "in", 0), "the refused input must not hold back the partition's commit")
 }
@@ -86,14 +81,34 @@ func TestClosedPoolDoesNotAckInput(t *testing.T) {
 		GracePeriod: time.Second,
 	}
 	writeFile(t, in, "job.json", string(simJob("never-ran", 1)))
-	_, stop := startManager(t, []Config{cfg}, pool)
-	waitFor(t, 10*time.Second, func() bool {
-		_, err := os.Stat(filepath.Join(in, connectors.ProcessingDir, "job.json"))
-		return err == nil
-	})
-	time.Sleep(200 * time.Millisecond) // time for a wrong ack to move it
+	refused := &refusalRunner{Runner: pool, refused: make(chan struct{}, 1)}
+	_, stop := startManager(t, []Config{cfg}, refused)
+	select {
+	case <-refused.refused:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the job never reached the closed pool")
+	}
+	// stop returns once every in-flight message is settled or abandoned, so a wrong ack
+	// would have moved the file by now.
 	stop()
 	_, err = os.Stat(filepath.Join(in, connectors.ProcessingDir, "job.json"))
 	require.NoError(t, err, "the input must stay in processing/ for redelivery")
 	require.Empty(t, readLines(t, out), "no result for a job that never ran")
+}
+
+// refusalRunner signals when its Runner refused a job with jobs.ErrClosed.
+type refusalRunner struct {
+	Runner
+	refused chan struct{}
+}
+
+func (r *refusalRunner) DoWait(ctx context.Context, req jobs.Request) (jobs.Result, error) {
+	res, err := r.Runner.DoWait(ctx, req)
+	if errors.Is(err, jobs.ErrClosed) {
+		select {
+		case r.refused <- struct{}{}:
+		default:
+		}
+	}
+	return res, err
 }
