@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/require"
@@ -57,43 +58,62 @@ func TestFileRecoversTornTmp(t *testing.T) {
 	require.Equal(t, "{\"a\":1}\n", string(b))
 }
 
+// The rotation tests run in a synctest bubble: time is their subject, so the clock is
+// the bubble's fake one and each assertion happens at an exact instant.
+
 func TestFileMaxAgeRotatesWithoutPublish(t *testing.T) {
-	dir := t.TempDir()
-	f, err := NewFile(FileConfig{Dir: dir, MaxAge: 30 * time.Millisecond}, nil)
-	require.NoError(t, err)
-	require.NoError(t, f.Publish(context.Background(), Record{Body: []byte(`{}`)}))
-	require.Eventually(t, func() bool {
-		done, _ := filepath.Glob(filepath.Join(dir, "*.jsonl"))
-		return len(done) == 1
-	}, 5*time.Second, 10*time.Millisecond)
-	require.NoError(t, f.Close(context.Background()))
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		f, err := NewFile(FileConfig{Dir: dir, MaxAge: 30 * time.Second, FlushInterval: time.Hour}, nil)
+		require.NoError(t, err)
+		require.NoError(t, f.Publish(context.Background(), Record{Body: []byte(`{}`)}))
+		time.Sleep(30*time.Second - time.Nanosecond)
+		synctest.Wait()
+		require.Empty(t, globN(t, dir, "*.jsonl"), "rotated before max_age")
+		time.Sleep(time.Nanosecond)
+		synctest.Wait()
+		require.Len(t, globN(t, dir, "*.jsonl"), 1, "not rotated at max_age")
+		require.NoError(t, f.Close(context.Background()))
+	})
 }
 
-// TestFileFlushIntervalRotatesIdleFile: a pause in the results makes the open file
-// visible after flush_interval, long before max_age; Start finishes a crash's .tmp
-// without any Publish.
+// TestFileFlushIntervalAndStart: a pause in the results makes the open file visible
+// after flush_interval, long before max_age; each new line restarts the wait; Start
+// finishes a crash's .tmp without any Publish.
 func TestFileFlushIntervalAndStart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		f, err := NewFile(FileConfig{Dir: dir, MaxAge: time.Hour, FlushInterval: 20 * time.Second}, nil)
+		require.NoError(t, err)
+		require.NoError(t, f.Publish(context.Background(), Record{Body: []byte(`{"a":1}`)}))
+		time.Sleep(15 * time.Second)
+		require.NoError(t, f.Publish(context.Background(), Record{Body: []byte(`{"a":2}`)}))
+		time.Sleep(20*time.Second - time.Nanosecond) // 35s after the first line
+		synctest.Wait()
+		require.Empty(t, globN(t, dir, "*.jsonl"), "the second line must restart the idle wait")
+		time.Sleep(time.Nanosecond)
+		synctest.Wait()
+		require.Len(t, globN(t, dir, "*.jsonl"), 1, "not rotated after flush_interval idle")
+		require.NoError(t, f.Close(context.Background()))
+	})
 	dir := t.TempDir()
-	f, err := NewFile(FileConfig{Dir: dir, MaxAge: time.Hour, FlushInterval: 20 * time.Millisecond}, nil)
-	require.NoError(t, err)
-	require.NoError(t, f.Publish(context.Background(), Record{Body: []byte(`{"a":1}`)}))
-	require.NoError(t, f.Publish(context.Background(), Record{Body: []byte(`{"a":2}`)}))
-	require.Eventually(t, func() bool {
-		done, _ := filepath.Glob(filepath.Join(dir, "*.jsonl"))
-		return len(done) == 1
-	}, 5*time.Second, 5*time.Millisecond)
-	require.NoError(t, f.Close(context.Background()))
 	// What a SIGKILL leaves: an open file with an acknowledged line and a torn one.
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "results-crash.jsonl.tmp"), []byte("{\"a\":3}\n{\"a\""), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "results-crash.jsonl.tmp"), []byte("{\"a\":3}\n{\"a\""), 0o600))
 	g, err := NewFile(FileConfig{Dir: dir, MaxAge: time.Hour}, nil)
 	require.NoError(t, err)
 	require.NoError(t, g.Start(context.Background()))
-	tmp, _ := filepath.Glob(filepath.Join(dir, "*.tmp"))
-	require.Empty(t, tmp)
+	require.Empty(t, globN(t, dir, "*.tmp"))
 	got, err := os.ReadFile(filepath.Join(dir, "results-crash.jsonl"))
 	require.NoError(t, err)
 	require.Equal(t, "{\"a\":3}\n", string(got))
 	require.NoError(t, g.Close(context.Background()))
+}
+
+func globN(t *testing.T, dir, pattern string) []string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(dir, pattern))
+	require.NoError(t, err)
+	return m
 }
 
 func TestRetryBackoffAndPermanent(t *testing.T) {
