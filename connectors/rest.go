@@ -324,7 +324,7 @@ func writeFileAtomic(path string, data []byte) error {
 		_ = os.Remove(tmp)
 		return err
 	}
-	d, err := os.Open(dir)
+	d, err := os.Open(dir) // #nosec G304 -- the path comes from the operator's configuration
 	if err != nil {
 		return err
 	}

@@ -120,7 +120,7 @@ func federatedCost(r FederatedRequest) Cost {
 	pairs := float64(ns)*float64(ns) + float64(reps)*float64(reps)
 	work := secPerJob + values*secPerGradValue +
 		pairs/2*float64(dim)*secPerDistValue +
-		pairs*float64(bits.Len64(uint64(ns)))*secPerSortCmp
+		pairs*float64(bits.Len64(uint64(ns)))*secPerSortCmp // #nosec G115 -- ns counts rows, never negative
 	return Cost{Memory: mem, Work: work}
 }
 

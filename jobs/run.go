@@ -107,7 +107,7 @@ func simParams(r SimulateRequest) sim.Params {
 }
 
 func runSimulate(ctx context.Context, r SimulateRequest, obs sim.Observer) (SimulateResult, error) {
-	rng := nprand.New(uint64(r.Seed)) // Validate guarantees seed ≥ 0
+	rng := nprand.New(uint64(r.Seed)) // #nosec G115 -- Validate guarantees seed ≥ 0
 	p := simParams(r)
 	workers, release := wideWorkers(ctx, r.GridSize)
 	defer release()
@@ -189,7 +189,7 @@ func runValidate(ctx context.Context, r ValidateRequest) (ValidateResult, error)
 // the CLI, which prints all 12 metrics, runs exactly what /validate runs.
 func ValidationConfig(r ValidateRequest) validation.Config {
 	return validation.Config{
-		Seed:          uint64(r.Seed),
+		Seed:          uint64(r.Seed), // #nosec G115 -- Validate guarantees seed ≥ 0
 		Epochs:        r.Epochs,
 		BatchSize:     r.BatchSize,
 		GridSize:      r.GridSize,
