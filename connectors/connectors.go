@@ -8,7 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"mfn/internal/kafkanet"
+	"mfn/internal/cfgerr"
 )
 
 var (
@@ -101,11 +101,11 @@ func (c Config) Validate() error {
 	c = c.WithDefaults()
 	switch c.Type {
 	case "kafka":
-		return prefix("source.kafka.", c.Kafka.Validate())
+		return cfgerr.Prefix("source.kafka.", c.Kafka.Validate())
 	case "file":
-		return prefix("source.file.", c.File.Validate())
+		return cfgerr.Prefix("source.file.", c.File.Validate())
 	case "rest":
-		return prefix("source.rest.", c.REST.Validate())
+		return cfgerr.Prefix("source.rest.", c.REST.Validate())
 	case "":
 		return errors.New("source.type: empty (want kafka, file or rest)")
 	default:
@@ -132,12 +132,3 @@ func New(cfg Config, log *zap.Logger) (Source, error) {
 	}
 	return nil, fmt.Errorf("source.type: unknown %q", cfg.Type)
 }
-
-// ConfigError names a bad configuration key (Key "source.kafka.brokers", Reason "empty"). It is
-// shared with the Kafka network settings (mfn/internal/kafkanet), so TLS and SASL
-// errors carry the same type.
-type ConfigError = kafkanet.ConfigError
-
-func prefix(p string, err error) error { return kafkanet.Prefix(p, err) }
-
-func cfgErr(key, format string, args ...any) error { return kafkanet.Errorf(key, format, args...) }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"mfn/internal/cfgerr"
 	"os"
 	"path/filepath"
 	"slices"
@@ -54,13 +55,13 @@ func (c FileConfig) WithDefaults() FileConfig {
 func (c FileConfig) Validate() error {
 	c = c.WithDefaults()
 	if c.Dir == "" {
-		return cfgErr("dir", "empty")
+		return cfgerr.New("dir", "empty")
 	}
 	if c.PollInterval < 0 {
-		return cfgErr("poll_interval", "negative")
+		return cfgerr.New("poll_interval", "negative")
 	}
 	if c.MaxFileBytes < 0 {
-		return cfgErr("max_file_bytes", "negative")
+		return cfgerr.New("max_file_bytes", "negative")
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/IBM/sarama"
 	"go.uber.org/zap"
 
+	"mfn/internal/cfgerr"
 	"mfn/internal/kafkanet"
 	"mfn/internal/retry"
 )
@@ -119,10 +120,10 @@ func (c KafkaConfig) Validate() error {
 		return err
 	}
 	if len(c.Topics) == 0 {
-		return cfgErr("topics", "empty")
+		return cfgerr.New("topics", "empty")
 	}
 	if c.Group == "" {
-		return cfgErr("group", "empty")
+		return cfgerr.New("group", "empty")
 	}
 	v, err := kafkanet.ParseVersion(c.Version, "record batches v2 are needed")
 	if err != nil {
@@ -131,31 +132,31 @@ func (c KafkaConfig) Validate() error {
 	switch strings.ToLower(c.Initial) {
 	case "oldest", "newest":
 	default:
-		return cfgErr("initial", "unknown %q (want oldest or newest)", c.Initial)
+		return cfgerr.New("initial", "unknown %q (want oldest or newest)", c.Initial)
 	}
 	if _, err := strategy(c.Rebalance); err != nil {
-		return cfgErr("rebalance", "%v", err)
+		return cfgerr.New("rebalance", "%v", err)
 	}
 	if strings.EqualFold(c.Rebalance, "cooperative-sticky") && !v.IsAtLeast(sarama.V2_4_0_0) {
-		return cfgErr("rebalance", "cooperative-sticky needs version >= 2.4.0")
+		return cfgerr.New("rebalance", "cooperative-sticky needs version >= 2.4.0")
 	}
 	if c.Heartbeat >= c.SessionTimeout || c.Heartbeat < 0 {
-		return cfgErr("heartbeat", "%s must be below session_timeout %s", c.Heartbeat, c.SessionTimeout)
+		return cfgerr.New("heartbeat", "%s must be below session_timeout %s", c.Heartbeat, c.SessionTimeout)
 	}
 	if c.DrainTimeout < 0 || c.DrainTimeout >= c.RebalanceTimeout {
-		return cfgErr("drain_timeout", "%s must be below rebalance_timeout %s", c.DrainTimeout, c.RebalanceTimeout)
+		return cfgerr.New("drain_timeout", "%s must be below rebalance_timeout %s", c.DrainTimeout, c.RebalanceTimeout)
 	}
 	if c.RetryBackoff < 0 {
-		return cfgErr("retry_backoff", "negative")
+		return cfgerr.New("retry_backoff", "negative")
 	}
 	if c.CommitInterval < 0 {
-		return cfgErr("commit_interval", "negative")
+		return cfgerr.New("commit_interval", "negative")
 	}
 	if c.FetchMaxWait < time.Millisecond {
-		return cfgErr("fetch_max_wait", "%s is below 1ms", c.FetchMaxWait)
+		return cfgerr.New("fetch_max_wait", "%s is below 1ms", c.FetchMaxWait)
 	}
 	if c.MaxProcessingTime <= 0 {
-		return cfgErr("max_processing_time", "must be positive")
+		return cfgerr.New("max_processing_time", "must be positive")
 	}
 	if err := c.TLS.Validate(); err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"mfn/internal/cfgerr"
 	"net/http"
 	"net/url"
 	"os"
@@ -84,23 +85,23 @@ func (c RESTConfig) WithDefaults() RESTConfig {
 func (c RESTConfig) Validate() error {
 	c = c.WithDefaults()
 	if c.URL == "" {
-		return cfgErr("url", "empty")
+		return cfgerr.New("url", "empty")
 	}
 	u, err := url.Parse(c.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return cfgErr("url", "%q is not an http(s) URL", c.URL)
+		return cfgerr.New("url", "%q is not an http(s) URL", c.URL)
 	}
 	if c.Interval < 0 {
-		return cfgErr("interval", "negative")
+		return cfgerr.New("interval", "negative")
 	}
 	if c.Timeout <= 0 {
-		return cfgErr("timeout", "must be positive")
+		return cfgerr.New("timeout", "must be positive")
 	}
 	if c.MaxBackoff < c.Interval {
-		return cfgErr("max_backoff", "%s is below interval %s", c.MaxBackoff, c.Interval)
+		return cfgerr.New("max_backoff", "%s is below interval %s", c.MaxBackoff, c.Interval)
 	}
 	if c.StateFile != "" && (strings.HasSuffix(c.StateFile, "/") || filepath.Base(c.StateFile) == ".") {
-		return cfgErr("state_file", "%q names a directory, not a file", c.StateFile)
+		return cfgerr.New("state_file", "%q names a directory, not a file", c.StateFile)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mfn/internal/cfgerr"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,19 +60,19 @@ func (c FileConfig) WithDefaults() FileConfig {
 func (c FileConfig) Validate() error {
 	c = c.WithDefaults()
 	if c.Dir == "" {
-		return cfgErr("dir", "empty")
+		return cfgerr.New("dir", "empty")
 	}
 	if strings.ContainsAny(c.Prefix, `/\`) || strings.Contains(c.Prefix, "..") || strings.HasPrefix(c.Prefix, ".") {
-		return cfgErr("prefix", "%q must be a plain file name prefix", c.Prefix)
+		return cfgerr.New("prefix", "%q must be a plain file name prefix", c.Prefix)
 	}
 	if c.MaxBytes < 0 {
-		return cfgErr("max_bytes", "negative")
+		return cfgerr.New("max_bytes", "negative")
 	}
 	if c.MaxAge < 0 {
-		return cfgErr("max_age", "negative")
+		return cfgerr.New("max_age", "negative")
 	}
 	if c.FlushInterval < 0 {
-		return cfgErr("flush_interval", "negative")
+		return cfgerr.New("flush_interval", "negative")
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/IBM/sarama"
 	"go.uber.org/zap"
 
+	"mfn/internal/cfgerr"
 	"mfn/internal/kafkanet"
 	"mfn/internal/version"
 )
@@ -72,26 +73,26 @@ func (c KafkaConfig) Validate() error {
 		return err
 	}
 	if c.Topic == "" {
-		return cfgErr("topic", "empty")
+		return cfgerr.New("topic", "empty")
 	}
 	if _, err := kafkanet.ParseVersion(c.Version, "the idempotent producer needs it"); err != nil {
 		return err
 	}
 	if c.Timeout <= 0 {
-		return cfgErr("timeout", "must be positive")
+		return cfgerr.New("timeout", "must be positive")
 	}
 	if c.MaxMessageBytes < 0 {
-		return cfgErr("max_message_bytes", "negative")
+		return cfgerr.New("max_message_bytes", "negative")
 	}
 	if c.Linger < 0 {
-		return cfgErr("linger", "negative")
+		return cfgerr.New("linger", "negative")
 	}
 	if c.BatchSize < 0 {
-		return cfgErr("batch_size", "negative")
+		return cfgerr.New("batch_size", "negative")
 	}
 	if c.BatchSize > 0 && c.Linger == 0 {
 		// sarama would hold a partial batch until BatchSize records arrive: maybe never.
-		return cfgErr("batch_size", "needs linger > 0 (else a partial batch waits forever)")
+		return cfgerr.New("batch_size", "needs linger > 0 (else a partial batch waits forever)")
 	}
 	if err := c.TLS.Validate(); err != nil {
 		return err

@@ -9,7 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"mfn/internal/kafkanet"
+	"mfn/internal/cfgerr"
 )
 
 // Record is one encoded result on its way out.
@@ -107,11 +107,11 @@ func (c Config) Validate() error {
 	c = c.WithDefaults()
 	switch c.Type {
 	case "kafka":
-		return prefix("kafka.", c.Kafka.Validate())
+		return cfgerr.Prefix("kafka.", c.Kafka.Validate())
 	case "webhook":
-		return prefix("webhook.", c.Webhook.Validate())
+		return cfgerr.Prefix("webhook.", c.Webhook.Validate())
 	case "file":
-		return prefix("file.", c.File.Validate())
+		return cfgerr.Prefix("file.", c.File.Validate())
 	case "":
 		return errors.New("type: empty (want kafka, webhook or file)")
 	default:
@@ -141,12 +141,3 @@ func New(cfg Config, log *zap.Logger) (Sink, error) {
 	}
 	return nil, fmt.Errorf("type: unknown %q", cfg.Type)
 }
-
-// ConfigError names a bad configuration key (Key "kafka.topic", Reason "empty"). It is
-// shared with the Kafka network settings (mfn/internal/kafkanet), so TLS and SASL
-// errors carry the same type.
-type ConfigError = kafkanet.ConfigError
-
-func prefix(p string, err error) error { return kafkanet.Prefix(p, err) }
-
-func cfgErr(key, format string, args ...any) error { return kafkanet.Errorf(key, format, args...) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"mfn/internal/cfgerr"
 	"time"
 
 	"mfn/internal/retry"
@@ -52,13 +53,13 @@ func (c RetryConfig) Validate() error {
 	c = c.WithDefaults()
 	switch {
 	case c.MaxAttempts < 1:
-		return cfgErr("max_attempts", "%d is below 1", c.MaxAttempts)
+		return cfgerr.New("max_attempts", "%d is below 1", c.MaxAttempts)
 	case c.InitialBackoff < 0:
-		return cfgErr("initial_backoff", "negative")
+		return cfgerr.New("initial_backoff", "negative")
 	case c.MaxBackoff < c.InitialBackoff:
-		return cfgErr("max_backoff", "%s is below initial_backoff %s", c.MaxBackoff, c.InitialBackoff)
+		return cfgerr.New("max_backoff", "%s is below initial_backoff %s", c.MaxBackoff, c.InitialBackoff)
 	case !(c.Jitter >= 0 && c.Jitter <= 1):
-		return cfgErr("jitter", "%v is outside [0, 1]", c.Jitter)
+		return cfgerr.New("jitter", "%v is outside [0, 1]", c.Jitter)
 	}
 	return nil
 }

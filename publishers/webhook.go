@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"mfn/internal/cfgerr"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -48,14 +49,14 @@ func (c WebhookConfig) WithDefaults() WebhookConfig {
 func (c WebhookConfig) Validate() error {
 	c = c.WithDefaults()
 	if c.URL == "" {
-		return cfgErr("url", "empty")
+		return cfgerr.New("url", "empty")
 	}
 	u, err := url.Parse(c.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return cfgErr("url", "%q is not an http(s) URL", c.URL)
+		return cfgerr.New("url", "%q is not an http(s) URL", c.URL)
 	}
 	if c.Timeout <= 0 {
-		return cfgErr("timeout", "must be positive")
+		return cfgerr.New("timeout", "must be positive")
 	}
 	return nil
 }
