@@ -3,7 +3,6 @@ package connectors
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 
 	"go.uber.org/zap"
@@ -107,9 +106,9 @@ func (c Config) Validate() error {
 	case "rest":
 		return cfgerr.Prefix("source.rest.", c.REST.Validate())
 	case "":
-		return errors.New("source.type: empty (want kafka, file or rest)")
+		return cfgerr.New("source.type", "empty (want kafka, file or rest)")
 	default:
-		return fmt.Errorf("source.type: unknown %q (want kafka, file or rest)", c.Type)
+		return cfgerr.New("source.type", "unknown %q (want kafka, file or rest)", c.Type)
 	}
 }
 
@@ -130,5 +129,5 @@ func New(cfg Config, log *zap.Logger) (Source, error) {
 	case "rest":
 		return NewREST(cfg.REST, log.With(zap.String("connector", "rest")))
 	}
-	return nil, fmt.Errorf("source.type: unknown %q", cfg.Type)
+	return nil, cfgerr.New("source.type", "unknown %q", cfg.Type)
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"mfn/internal/cfgerr"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"mfn/internal/cfgerr"
 )
 
 // FileConfig configures the file feed (`pipelines[i].source.file` in mfn.yaml).

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"mfn/internal/cfgerr"
 	"net/http"
 	"net/url"
 	"os"
@@ -19,6 +18,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"mfn/internal/cfgerr"
 	"mfn/internal/retry"
 )
 

@@ -6,6 +6,7 @@ import (
 	"math/bits"
 
 	"mfn/federated"
+	"mfn/internal/cfgerr"
 	"mfn/validation"
 )
 
@@ -174,11 +175,11 @@ func DefaultLimits() Limits {
 func (l Limits) Validate() error {
 	switch {
 	case l.MaxJobMemoryBytes <= 0:
-		return &ValidationError{Field: "limits.max_job_memory_bytes", Reason: "must be > 0"}
+		return cfgerr.New("limits.max_job_memory_bytes", "must be > 0")
 	case l.MaxGradients <= 0:
-		return &ValidationError{Field: "limits.max_gradients", Reason: "must be > 0"}
+		return cfgerr.New("limits.max_gradients", "must be > 0")
 	case l.MaxGradientValues <= 0:
-		return &ValidationError{Field: "limits.max_gradient_values", Reason: "must be > 0"}
+		return cfgerr.New("limits.max_gradient_values", "must be > 0")
 	}
 	return nil
 }

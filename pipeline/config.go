@@ -1,12 +1,12 @@
 package pipeline
 
 import (
-	"errors"
 	"fmt"
 	"regexp"
 	"time"
 
 	"mfn/connectors"
+	"mfn/internal/cfgerr"
 	"mfn/publishers"
 )
 
@@ -87,46 +87,46 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 func (c Config) Validate() error {
 	c = c.WithDefaults()
 	if c.Name == "" {
-		return errors.New("name: empty")
+		return cfgerr.New("name", "empty")
 	}
 	if !nameRE.MatchString(c.Name) {
-		return fmt.Errorf("name: %q may only hold letters, digits, '-', '_' and '.'", c.Name)
+		return cfgerr.New("name", "%q may only hold letters, digits, '-', '_' and '.'", c.Name)
 	}
 	if err := c.Source.Validate(); err != nil {
 		return err
 	}
 	if len(c.Sinks) == 0 {
-		return errors.New("sinks: empty (at least one sink is needed)")
+		return cfgerr.New("sinks", "empty (at least one sink is needed)")
 	}
 	seen := map[string]bool{}
 	for i, s := range c.Sinks {
 		if err := s.Validate(); err != nil {
-			return fmt.Errorf("sinks[%d].%w", i, err)
+			return cfgerr.Prefix(fmt.Sprintf("sinks[%d].", i), err)
 		}
 		if seen[s.Name] {
-			return fmt.Errorf("sinks[%d].name: duplicate %q", i, s.Name)
+			return cfgerr.New(fmt.Sprintf("sinks[%d].name", i), "duplicate %q", s.Name)
 		}
 		seen[s.Name] = true
 	}
 	if c.DeadLetter.Type != "" {
 		if err := c.DeadLetter.Validate(); err != nil {
-			return fmt.Errorf("dead_letter.%w", err)
+			return cfgerr.Prefix("dead_letter.", err)
 		}
 	}
 	if c.Concurrency < 0 {
-		return fmt.Errorf("concurrency: %d is negative (0 = auto)", c.Concurrency)
+		return cfgerr.New("concurrency", "%d is negative (0 = auto)", c.Concurrency)
 	}
 	if err := c.Retry.Validate(); err != nil {
-		return fmt.Errorf("retry.%w", err)
+		return cfgerr.Prefix("retry.", err)
 	}
 	if c.GracePeriod < 0 {
-		return errors.New("grace_period: negative")
+		return cfgerr.New("grace_period", "negative")
 	}
 	if c.JobTimeout < 0 {
-		return errors.New("job_timeout: negative")
+		return cfgerr.New("job_timeout", "negative")
 	}
 	if c.ReconnectBackoff < 0 || c.ReconnectMaxBackoff < c.ReconnectBackoff {
-		return errors.New("reconnect_max_backoff: must be at least reconnect_backoff")
+		return cfgerr.New("reconnect_max_backoff", "must be at least reconnect_backoff")
 	}
 	return nil
 }

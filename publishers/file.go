@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mfn/internal/cfgerr"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"mfn/internal/cfgerr"
 )
 
 // FileConfig configures the JSON-lines file sink (`file:` of a sink in mfn.yaml).

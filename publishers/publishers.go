@@ -3,7 +3,6 @@ package publishers
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -113,9 +112,9 @@ func (c Config) Validate() error {
 	case "file":
 		return cfgerr.Prefix("file.", c.File.Validate())
 	case "":
-		return errors.New("type: empty (want kafka, webhook or file)")
+		return cfgerr.New("type", "empty (want kafka, webhook or file)")
 	default:
-		return fmt.Errorf("type: unknown %q (want kafka, webhook or file)", c.Type)
+		return cfgerr.New("type", "unknown %q (want kafka, webhook or file)", c.Type)
 	}
 }
 
@@ -139,5 +138,5 @@ func New(cfg Config, log *zap.Logger) (Sink, error) {
 	case "file":
 		return NewFile(cfg.File, log)
 	}
-	return nil, fmt.Errorf("type: unknown %q", cfg.Type)
+	return nil, cfgerr.New("type", "unknown %q", cfg.Type)
 }

@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"mfn/internal/cfgerr"
 	"time"
 
+	"mfn/internal/cfgerr"
 	"mfn/internal/retry"
 )
 

@@ -8,13 +8,14 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"mfn/internal/cfgerr"
 	"net/http"
 	"net/url"
 	"strconv"
 	"time"
 
 	"go.uber.org/zap"
+
+	"mfn/internal/cfgerr"
 )
 
 // WebhookConfig configures the webhook sink (`webhook:` of a sink in mfn.yaml).
