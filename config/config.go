@@ -80,12 +80,10 @@ func Default(env string) (Config, error) {
 	return c, nil
 }
 
-// Normalize fills the pipelines' defaults; call it after decoding, before Validate.
-func (c *Config) Normalize() {
-	for i := range c.Pipelines {
-		c.Pipelines[i] = c.Pipelines[i].WithDefaults()
-	}
-}
+// SeedPipelines starts c.Pipelines from their defaults before decoding:
+// pipeline.Defaults(raw) for raw, the `pipelines:` list as read from the file. Decoding
+// then writes each entry's keys over its defaults.
+func (c *Config) SeedPipelines(raw any) { c.Pipelines = pipeline.Defaults(raw) }
 
 // Validate checks every section; each message starts with the full key, and the
 // sections' *cfgerr.Error values come back (joined) with their full key paths.

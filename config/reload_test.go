@@ -168,7 +168,10 @@ func TestReloaderConfigMapSwap(t *testing.T) {
 	publish("keys=third")
 	got = <-applied
 	require.Equal(t, []string{"third"}, got.Server.Auth.Keys)
-	require.Equal(t, 2.0, testutil.ToFloat64(r.results.WithLabelValues("success")))
+	// apply runs before the reloader counts the success: wait for the count.
+	require.Eventually(t, func() bool {
+		return testutil.ToFloat64(r.results.WithLabelValues("success")) == 2
+	}, 5*time.Second, time.Millisecond)
 	require.Equal(t, 1.0, testutil.ToFloat64(r.results.WithLabelValues("error")), "a bad file is tried once, not every poll")
 	require.Empty(t, applied)
 }

@@ -80,25 +80,19 @@ type Config struct {
 	REST  RESTConfig  `mapstructure:"rest"`
 }
 
-// WithDefaults fills zero fields of the selected type with their defaults.
-func (c Config) WithDefaults() Config {
-	c.Type = strings.ToLower(strings.TrimSpace(c.Type))
-	switch c.Type {
-	case "kafka":
-		c.Kafka = c.Kafka.WithDefaults()
-	case "file":
-		c.File = c.File.WithDefaults()
-	case "rest":
-		c.REST = c.REST.WithDefaults()
-	}
-	return c
+// DefaultConfig returns every source type's defaults and no type: decoding a
+// `source:` section over it leaves the defaults of every key it does not name.
+func DefaultConfig() Config {
+	return Config{Kafka: DefaultKafkaConfig(), File: DefaultFileConfig(), REST: DefaultRESTConfig()}
 }
 
-// Validate checks the configuration after defaults; messages name the key relative
-// to the source ("source.kafka.brokers: empty").
+// kind is the source type as written, trimmed and lower-cased.
+func (c Config) kind() string { return strings.ToLower(strings.TrimSpace(c.Type)) }
+
+// Validate checks the configuration; messages name the key relative to the pipeline
+// ("source.kafka.brokers: empty").
 func (c Config) Validate() error {
-	c = c.WithDefaults()
-	switch c.Type {
+	switch c.kind() {
 	case "kafka":
 		return cfgerr.Prefix("source.kafka.", c.Kafka.Validate())
 	case "file":
@@ -120,8 +114,7 @@ func New(cfg Config, log *zap.Logger) (Source, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	cfg = cfg.WithDefaults()
-	switch cfg.Type {
+	switch cfg.kind() {
 	case "kafka":
 		return NewKafka(cfg.Kafka, log.With(zap.String("connector", "kafka")))
 	case "file":

@@ -41,28 +41,22 @@ type FileConfig struct {
 	MaxFileBytes int64 `mapstructure:"max_file_bytes"`
 }
 
-// WithDefaults fills zero fields.
-func (c FileConfig) WithDefaults() FileConfig {
-	if c.PollInterval == 0 {
-		c.PollInterval = time.Second
-	}
-	if c.MaxFileBytes == 0 {
-		c.MaxFileBytes = 64 << 20
-	}
-	return c
+// DefaultFileConfig returns the file source's defaults: poll every second, files up to
+// 64 MiB; no directory.
+func DefaultFileConfig() FileConfig {
+	return FileConfig{PollInterval: time.Second, MaxFileBytes: 64 << 20}
 }
 
 // Validate checks the configuration; keys are relative to source.file.
 func (c FileConfig) Validate() error {
-	c = c.WithDefaults()
 	if c.Dir == "" {
 		return cfgerr.New("dir", "empty")
 	}
-	if c.PollInterval < 0 {
-		return cfgerr.New("poll_interval", "negative")
+	if c.PollInterval <= 0 {
+		return cfgerr.New("poll_interval", "must be positive")
 	}
-	if c.MaxFileBytes < 0 {
-		return cfgerr.New("max_file_bytes", "negative")
+	if c.MaxFileBytes <= 0 {
+		return cfgerr.New("max_file_bytes", "must be positive")
 	}
 	return nil
 }
@@ -105,7 +99,7 @@ func NewFile(cfg FileConfig, log *zap.Logger) (*File, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &File{cfg: cfg.WithDefaults(), log: log}, nil
+	return &File{cfg: cfg, log: log}, nil
 }
 
 // Connect checks Dir and creates the subdirectories; files already in processing/

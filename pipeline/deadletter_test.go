@@ -47,8 +47,8 @@ func TestDeadLetterPermanentRefusalDoesNotStallPartition(t *testing.T) {
 	defer dlq.Close()
 
 	cfg := kafkaPipeline("dlq-refused", brokers, "in", "", "", "g-dlq-refused")
-	cfg.Sinks = []publishers.Config{{Type: "webhook", Webhook: publishers.WebhookConfig{URL: sink.URL, Timeout: 2 * time.Second}}}
-	cfg.DeadLetter = publishers.Config{Type: "webhook", Webhook: publishers.WebhookConfig{URL: dlq.URL, Timeout: 2 * time.Second}}
+	cfg.Sinks = []publishers.Config{{Type: "webhook", Webhook: set(publishers.DefaultWebhookConfig(), func(c *publishers.WebhookConfig) { c.URL = sink.URL; c.Timeout = 2 * time.Second })}}
+	cfg.DeadLetter = publishers.Config{Type: "webhook", Webhook: set(publishers.DefaultWebhookConfig(), func(c *publishers.WebhookConfig) { c.URL = dlq.URL; c.Timeout = 2 * time.Second })}
 	cfg.Concurrency = 2
 	_, stop := startManager(t, []Config{cfg}, newPool(t, 2))
 
@@ -74,12 +74,12 @@ func TestClosedPoolDoesNotAckInput(t *testing.T) {
 	_, err = pool.DoWait(context.Background(), jobs.DefaultSimulateRequest())
 	require.ErrorIs(t, err, jobs.ErrClosed)
 
-	cfg := Config{
-		Name:        "closed",
-		Source:      connectors.Config{Type: "file", File: connectors.FileConfig{Dir: in, PollInterval: 20 * time.Millisecond}},
-		Sinks:       []publishers.Config{{Type: "file", File: publishers.FileConfig{Dir: out}}},
-		GracePeriod: time.Second,
-	}
+	cfg := set(DefaultConfig(), func(c *Config) {
+		c.Name = "closed"
+		c.Source = connectors.Config{Type: "file", File: set(connectors.DefaultFileConfig(), func(c *connectors.FileConfig) { c.Dir = in; c.PollInterval = 20 * time.Millisecond })}
+		c.Sinks = []publishers.Config{{Type: "file", File: set(publishers.DefaultFileConfig(), func(c *publishers.FileConfig) { c.Dir = out })}}
+		c.GracePeriod = time.Second
+	})
 	writeFile(t, in, "job.json", string(simJob("never-ran", 1)))
 	refused := &refusalRunner{Runner: pool, refused: make(chan struct{}, 1)}
 	_, stop := startManager(t, []Config{cfg}, refused)

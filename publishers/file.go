@@ -40,40 +40,31 @@ type FileConfig struct {
 	FlushInterval time.Duration `mapstructure:"flush_interval"`
 }
 
-// WithDefaults fills zero fields.
-func (c FileConfig) WithDefaults() FileConfig {
-	if c.Prefix == "" {
-		c.Prefix = "results"
-	}
-	if c.MaxBytes == 0 {
-		c.MaxBytes = 64 << 20
-	}
-	if c.MaxAge == 0 {
-		c.MaxAge = time.Minute
-	}
-	if c.FlushInterval == 0 {
-		c.FlushInterval = time.Second
-	}
-	return c
+// DefaultFileConfig returns the file sink's defaults: prefix "results", files up to
+// 64 MiB or a minute old, made visible after 1s without a new line; no directory.
+func DefaultFileConfig() FileConfig {
+	return FileConfig{Prefix: "results", MaxBytes: 64 << 20, MaxAge: time.Minute, FlushInterval: time.Second}
 }
 
 // Validate checks the configuration; keys are relative to file.
 func (c FileConfig) Validate() error {
-	c = c.WithDefaults()
 	if c.Dir == "" {
 		return cfgerr.New("dir", "empty")
+	}
+	if c.Prefix == "" {
+		return cfgerr.New("prefix", "empty")
 	}
 	if strings.ContainsAny(c.Prefix, `/\`) || strings.Contains(c.Prefix, "..") || strings.HasPrefix(c.Prefix, ".") {
 		return cfgerr.New("prefix", "%q must be a plain file name prefix", c.Prefix)
 	}
-	if c.MaxBytes < 0 {
-		return cfgerr.New("max_bytes", "negative")
+	if c.MaxBytes <= 0 {
+		return cfgerr.New("max_bytes", "must be positive")
 	}
-	if c.MaxAge < 0 {
-		return cfgerr.New("max_age", "negative")
+	if c.MaxAge <= 0 {
+		return cfgerr.New("max_age", "must be positive")
 	}
-	if c.FlushInterval < 0 {
-		return cfgerr.New("flush_interval", "negative")
+	if c.FlushInterval <= 0 {
+		return cfgerr.New("flush_interval", "must be positive")
 	}
 	return nil
 }
@@ -107,7 +98,7 @@ func NewFile(cfg FileConfig, log *zap.Logger) (*File, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &File{cfg: cfg.WithDefaults(), log: log, now: time.Now}, nil
+	return &File{cfg: cfg, log: log, now: time.Now}, nil
 }
 
 // Start creates Dir and finishes the .tmp files of a previous run, so results that a

@@ -15,7 +15,12 @@ import (
 
 func TestFileRotationAndAtomicRename(t *testing.T) {
 	dir := t.TempDir()
-	f, err := NewFile(FileConfig{Dir: dir, Prefix: "out", MaxBytes: 100, MaxAge: time.Hour}, nil)
+	f, err := NewFile(set(DefaultFileConfig(), func(c *FileConfig) {
+		c.Dir = dir
+		c.Prefix = "out"
+		c.MaxBytes = 100
+		c.MaxAge = time.Hour
+	}), nil)
 	require.NoError(t, err)
 	ctx := context.Background()
 	for i := range 10 {
@@ -49,7 +54,7 @@ func TestFileRecoversTornTmp(t *testing.T) {
 	dir := t.TempDir()
 	torn := filepath.Join(dir, "results-20260101T000000.000Z-000001.jsonl.tmp")
 	require.NoError(t, os.WriteFile(torn, []byte("{\"a\":1}\n{\"a\":"), 0o644))
-	f, err := NewFile(FileConfig{Dir: dir}, nil)
+	f, err := NewFile(set(DefaultFileConfig(), func(c *FileConfig) { c.Dir = dir }), nil)
 	require.NoError(t, err)
 	require.NoError(t, f.Publish(context.Background(), Record{Body: []byte(`{"b":2}`)}))
 	require.NoError(t, f.Close(context.Background()))
@@ -64,7 +69,11 @@ func TestFileRecoversTornTmp(t *testing.T) {
 func TestFileMaxAgeRotatesWithoutPublish(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		dir := t.TempDir()
-		f, err := NewFile(FileConfig{Dir: dir, MaxAge: 30 * time.Second, FlushInterval: time.Hour}, nil)
+		f, err := NewFile(set(DefaultFileConfig(), func(c *FileConfig) {
+			c.Dir = dir
+			c.MaxAge = 30 * time.Second
+			c.FlushInterval = time.Hour
+		}), nil)
 		require.NoError(t, err)
 		require.NoError(t, f.Publish(context.Background(), Record{Body: []byte(`{}`)}))
 		time.Sleep(30*time.Second - time.Nanosecond)
@@ -83,7 +92,11 @@ func TestFileMaxAgeRotatesWithoutPublish(t *testing.T) {
 func TestFileFlushIntervalAndStart(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		dir := t.TempDir()
-		f, err := NewFile(FileConfig{Dir: dir, MaxAge: time.Hour, FlushInterval: 20 * time.Second}, nil)
+		f, err := NewFile(set(DefaultFileConfig(), func(c *FileConfig) {
+			c.Dir = dir
+			c.MaxAge = time.Hour
+			c.FlushInterval = 20 * time.Second
+		}), nil)
 		require.NoError(t, err)
 		require.NoError(t, f.Publish(context.Background(), Record{Body: []byte(`{"a":1}`)}))
 		time.Sleep(15 * time.Second)
@@ -99,7 +112,7 @@ func TestFileFlushIntervalAndStart(t *testing.T) {
 	dir := t.TempDir()
 	// What a SIGKILL leaves: an open file with an acknowledged line and a torn one.
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "results-crash.jsonl.tmp"), []byte("{\"a\":3}\n{\"a\""), 0o600))
-	g, err := NewFile(FileConfig{Dir: dir, MaxAge: time.Hour}, nil)
+	g, err := NewFile(set(DefaultFileConfig(), func(c *FileConfig) { c.Dir = dir; c.MaxAge = time.Hour }), nil)
 	require.NoError(t, err)
 	require.NoError(t, g.Start(context.Background()))
 	require.Empty(t, globN(t, dir, "*.tmp"))
@@ -147,15 +160,32 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"no type", Config{}, "type: empty"},
 		{"kafka brokers", Config{Type: "kafka"}, "kafka.brokers: empty"},
-		{"kafka topic", Config{Type: "kafka", Kafka: KafkaConfig{Brokers: []string{"a:1"}}}, "kafka.topic: empty"},
-		{"kafka version", Config{Type: "kafka", Kafka: KafkaConfig{Brokers: []string{"a:1"}, Topic: "t", Version: "0.10.2.0"}}, "kafka.version"},
-		{"webhook url", Config{Type: "webhook", Webhook: WebhookConfig{URL: "ftp://x"}}, "webhook.url"},
-		{"file prefix", Config{Type: "file", File: FileConfig{Dir: "/tmp", Prefix: "../x"}}, "file.prefix"},
-		{"file flush_interval", Config{Type: "file", File: FileConfig{Dir: "/tmp", FlushInterval: -1}}, "file.flush_interval: negative"},
-		{"kafka linger", Config{Type: "kafka", Kafka: KafkaConfig{Brokers: []string{"a:1"}, Topic: "t", Linger: -1}}, "kafka.linger: negative"},
-		{"kafka batch_size alone", Config{Type: "kafka", Kafka: KafkaConfig{Brokers: []string{"a:1"}, Topic: "t", BatchSize: 100}}, "kafka.batch_size: needs linger"},
-		{"kafka batching ok", Config{Type: "kafka", Kafka: KafkaConfig{Brokers: []string{"a:1"}, Topic: "t", BatchSize: 100, Linger: 5 * time.Millisecond}}, ""},
-		{"ok", Config{Type: "file", File: FileConfig{Dir: "/tmp"}}, ""},
+		{"kafka topic", Config{Type: "kafka", Kafka: set(DefaultKafkaConfig(), func(c *KafkaConfig) { c.Brokers = []string{"a:1"} })}, "kafka.topic: empty"},
+		{"kafka version", Config{Type: "kafka", Kafka: set(DefaultKafkaConfig(), func(c *KafkaConfig) {
+			c.Brokers = []string{"a:1"}
+			c.Topic = "t"
+			c.Version = "0.10.2.0"
+		})}, "kafka.version"},
+		{"webhook url", Config{Type: "webhook", Webhook: set(DefaultWebhookConfig(), func(c *WebhookConfig) { c.URL = "ftp://x" })}, "webhook.url"},
+		{"file prefix", Config{Type: "file", File: set(DefaultFileConfig(), func(c *FileConfig) { c.Dir = "/tmp"; c.Prefix = "../x" })}, "file.prefix"},
+		{"file flush_interval", Config{Type: "file", File: set(DefaultFileConfig(), func(c *FileConfig) { c.Dir = "/tmp"; c.FlushInterval = -1 })}, "file.flush_interval: must be positive"},
+		{"kafka linger", Config{Type: "kafka", Kafka: set(DefaultKafkaConfig(), func(c *KafkaConfig) {
+			c.Brokers = []string{"a:1"}
+			c.Topic = "t"
+			c.Linger = -1
+		})}, "kafka.linger: negative"},
+		{"kafka batch_size alone", Config{Type: "kafka", Kafka: set(DefaultKafkaConfig(), func(c *KafkaConfig) {
+			c.Brokers = []string{"a:1"}
+			c.Topic = "t"
+			c.BatchSize = 100
+		})}, "kafka.batch_size: needs linger"},
+		{"kafka batching ok", Config{Type: "kafka", Kafka: set(DefaultKafkaConfig(), func(c *KafkaConfig) {
+			c.Brokers = []string{"a:1"}
+			c.Topic = "t"
+			c.BatchSize = 100
+			c.Linger = 5 * time.Millisecond
+		})}, ""},
+		{"ok", Config{Type: "file", File: set(DefaultFileConfig(), func(c *FileConfig) { c.Dir = "/tmp" })}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.cfg.Validate()
@@ -173,7 +203,7 @@ func TestConfigValidate(t *testing.T) {
 // complete lines and renamed into place at once, and the next Publish starts afresh.
 func TestFileWriteErrorKeepsEarlierLinesVisible(t *testing.T) {
 	dir := t.TempDir()
-	f, err := NewFile(FileConfig{Dir: dir, MaxAge: time.Hour}, nil)
+	f, err := NewFile(set(DefaultFileConfig(), func(c *FileConfig) { c.Dir = dir; c.MaxAge = time.Hour }), nil)
 	require.NoError(t, err)
 	ctx := context.Background()
 	require.NoError(t, f.Publish(ctx, Record{Body: []byte(`{"n":1}`)}))

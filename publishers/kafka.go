@@ -49,28 +49,19 @@ type KafkaConfig struct {
 	SASL      SASLConfig    `mapstructure:"sasl"`
 }
 
-// WithDefaults fills zero fields.
-func (c KafkaConfig) WithDefaults() KafkaConfig {
-	if c.ClientID == "" {
-		c.ClientID = "mfn"
-	}
-	if c.Version == "" {
-		c.Version = "2.1.0"
-	}
-	if c.Timeout == 0 {
-		c.Timeout = 30 * time.Second
-	}
-	if c.MaxMessageBytes == 0 {
-		c.MaxMessageBytes = 1000000
-	}
-	return c
+// DefaultKafkaConfig returns the sink's defaults: client id "mfn", version 2.1.0,
+// 30s per publish, records up to 1000000 bytes, no linger; no brokers or topic.
+func DefaultKafkaConfig() KafkaConfig {
+	return KafkaConfig{ClientID: "mfn", Version: "2.1.0", Timeout: 30 * time.Second, MaxMessageBytes: 1000000}
 }
 
 // Validate checks the configuration; keys are relative to kafka.
 func (c KafkaConfig) Validate() error {
-	c = c.WithDefaults()
 	if err := kafkanet.ValidateBrokers(c.Brokers); err != nil {
 		return err
+	}
+	if c.ClientID == "" {
+		return cfgerr.New("client_id", "empty")
 	}
 	if c.Topic == "" {
 		return cfgerr.New("topic", "empty")
@@ -81,8 +72,8 @@ func (c KafkaConfig) Validate() error {
 	if c.Timeout <= 0 {
 		return cfgerr.New("timeout", "must be positive")
 	}
-	if c.MaxMessageBytes < 0 {
-		return cfgerr.New("max_message_bytes", "negative")
+	if c.MaxMessageBytes <= 0 {
+		return cfgerr.New("max_message_bytes", "must be positive")
 	}
 	if c.Linger < 0 {
 		return cfgerr.New("linger", "negative")
@@ -150,7 +141,7 @@ func NewKafka(cfg KafkaConfig, log *zap.Logger) (*Kafka, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Kafka{cfg: cfg.WithDefaults(), log: log}, nil
+	return &Kafka{cfg: cfg, log: log}, nil
 }
 
 // acquire returns the current producer, building it if needed, with one send counted

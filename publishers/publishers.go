@@ -86,25 +86,19 @@ type Config struct {
 	File    FileConfig    `mapstructure:"file"`
 }
 
-// WithDefaults fills zero fields of the selected type.
-func (c Config) WithDefaults() Config {
-	c.Type = strings.ToLower(strings.TrimSpace(c.Type))
-	switch c.Type {
-	case "kafka":
-		c.Kafka = c.Kafka.WithDefaults()
-	case "webhook":
-		c.Webhook = c.Webhook.WithDefaults()
-	case "file":
-		c.File = c.File.WithDefaults()
-	}
-	return c
+// DefaultConfig returns every sink type's defaults, no type and no name: decoding a
+// sink's section over it leaves the defaults of every key it does not name.
+func DefaultConfig() Config {
+	return Config{Kafka: DefaultKafkaConfig(), Webhook: DefaultWebhookConfig(), File: DefaultFileConfig()}
 }
 
-// Validate checks the configuration after defaults; keys are relative to the sink
+// kind is the sink type as written, trimmed and lower-cased.
+func (c Config) kind() string { return strings.ToLower(strings.TrimSpace(c.Type)) }
+
+// Validate checks the configuration; keys are relative to the sink
 // ("kafka.topic: empty"); the pipeline adds "sinks[j]." or "dead_letter.".
 func (c Config) Validate() error {
-	c = c.WithDefaults()
-	switch c.Type {
+	switch c.kind() {
 	case "kafka":
 		return cfgerr.Prefix("kafka.", c.Kafka.Validate())
 	case "webhook":
@@ -128,9 +122,8 @@ func New(cfg Config, log *zap.Logger) (Sink, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	cfg = cfg.WithDefaults()
-	log = log.With(zap.String("publisher", cfg.Type))
-	switch cfg.Type {
+	log = log.With(zap.String("publisher", cfg.kind()))
+	switch cfg.kind() {
 	case "kafka":
 		return NewKafka(cfg.Kafka, log)
 	case "webhook":

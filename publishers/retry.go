@@ -30,27 +30,8 @@ func DefaultRetryConfig() RetryConfig {
 	return RetryConfig{MaxAttempts: 5, InitialBackoff: 200 * time.Millisecond, MaxBackoff: 10 * time.Second, Jitter: 0.5}
 }
 
-// WithDefaults fills zero fields (Jitter 0 stays 0 only if the rest is set too).
-func (c RetryConfig) WithDefaults() RetryConfig {
-	d := DefaultRetryConfig()
-	if c == (RetryConfig{}) {
-		return d
-	}
-	if c.MaxAttempts == 0 {
-		c.MaxAttempts = d.MaxAttempts
-	}
-	if c.InitialBackoff == 0 {
-		c.InitialBackoff = d.InitialBackoff
-	}
-	if c.MaxBackoff == 0 {
-		c.MaxBackoff = max(d.MaxBackoff, c.InitialBackoff)
-	}
-	return c
-}
-
 // Validate checks the policy; keys are relative to retry.
 func (c RetryConfig) Validate() error {
-	c = c.WithDefaults()
 	switch {
 	case c.MaxAttempts < 1:
 		return cfgerr.New("max_attempts", "%d is below 1", c.MaxAttempts)
@@ -76,7 +57,6 @@ const RetryForever = -1
 // and a done ctx. onRetry (may be nil) is called before each retry with the error.
 // maxAttempts overrides cfg.MaxAttempts when not 0 (RetryForever: until ctx is done).
 func Retry(s Sink, cfg RetryConfig, maxAttempts int, onRetry func(error)) Sink {
-	cfg = cfg.WithDefaults()
 	if maxAttempts != 0 {
 		cfg.MaxAttempts = maxAttempts
 	}

@@ -38,17 +38,11 @@ type WebhookConfig struct {
 	Timeout time.Duration `mapstructure:"timeout"`
 }
 
-// WithDefaults fills zero fields.
-func (c WebhookConfig) WithDefaults() WebhookConfig {
-	if c.Timeout == 0 {
-		c.Timeout = 10 * time.Second
-	}
-	return c
-}
+// DefaultWebhookConfig returns the webhook sink's defaults: 10s per request; no URL.
+func DefaultWebhookConfig() WebhookConfig { return WebhookConfig{Timeout: 10 * time.Second} }
 
 // Validate checks the configuration; keys are relative to webhook.
 func (c WebhookConfig) Validate() error {
-	c = c.WithDefaults()
 	if c.URL == "" {
 		return cfgerr.New("url", "empty")
 	}
@@ -77,7 +71,6 @@ func NewWebhook(cfg WebhookConfig, log *zap.Logger) (*Webhook, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	cfg = cfg.WithDefaults()
 	return &Webhook{cfg: cfg, log: log, client: &http.Client{Timeout: cfg.Timeout, CheckRedirect: checkRedirect}}, nil
 }
 
