@@ -2,8 +2,11 @@
 //
 // It owns one Request/Result type per operation (simulate, validate, nernst,
 // federated_aggregate), their defaults (Default*Request: the reference's REST defaults)
-// and the only validation rule set (Validate on each request). Transports decode into a
-// Default*Request value, so absent fields keep their defaults, and call Pool.Do.
+// and the only validation rule set (Validate on each request). kinds.go is the one list
+// of kinds: Kinds, Kind.Known, and NewRequest, which decodes a client's fields over the
+// kind's Default*Request (absent fields keep their defaults); each request type runs
+// itself (an unexported run method), so the pool has no list of types. Transports
+// decode with NewRequest and call Pool.Do.
 //
 // Errors a transport maps:
 //   - *ValidationError: a schema failure (REST 422 with a FastAPI-style item built from

@@ -54,5 +54,11 @@
 // sink's directory unusable), a sink being retried with its last error and the current
 // window, the source not connected, or a failed ping.
 //
+// Configuration: Defaults (one DefaultConfig per `pipelines:` entry, one
+// publishers.DefaultConfig per sink) is what a decoder writes the file's keys over, so
+// an explicit 0 survives; Validate returns *cfgerr.Error keys relative to the pipeline.
+// Decode asks jobs.NewRequest for each kind's request, so a new kind needs no change
+// here.
+//
 // A Manager's Run may be called once; Ready is safe for concurrent use.
 package pipeline
