@@ -163,7 +163,7 @@ func runSimulate(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "%s: render png: %v\n", name, err)
 			return 1
 		}
-		if err := os.WriteFile(*pngPath, buf.Bytes(), 0o644); err != nil {
+		if err := os.WriteFile(*pngPath, buf.Bytes(), 0o644); err != nil { // #nosec G306 -- the user's own output file, readable like any other; the umask narrows it
 			fmt.Fprintf(stderr, "%s: --png: %v\n", name, err)
 			return 1
 		}

@@ -188,8 +188,11 @@ func ensureBuildImage(ctx context.Context, t *testing.T) string {
 	if _, err := docker(ctx, "image", "inspect", tag); err == nil {
 		return tag
 	}
-	goroot := runtime.GOROOT()
-	if goroot == "" {
+	// The toolchain running this test is the one `go env` names (runtime.GOROOT is the
+	// build machine's and deprecated).
+	env, err := exec.CommandContext(ctx, "go", "env", "GOROOT").Output()
+	goroot := strings.TrimSpace(string(env))
+	if err != nil || goroot == "" {
 		t.Skip("no GOROOT to make a build image from")
 	}
 	sh, err := exec.LookPath("sh")

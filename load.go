@@ -64,13 +64,15 @@ func loadConfig(path string, getenv func(string) (string, bool)) (config.Config,
 		return config.Config{}, err
 	}
 
+	// Defaults before decoding: every other key has its default bound above, and the
+	// pipelines (a list, which viper cannot default) start from their DefaultConfig.
 	var cfg config.Config
+	cfg.SeedPipelines(v.Get("pipelines"))
 	if err := v.UnmarshalExact(&cfg, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
 		boolHook, listHook, mapstructure.StringToTimeDurationHookFunc(),
 	))); err != nil {
 		return config.Config{}, fmt.Errorf("config: %w", err)
 	}
-	cfg.Normalize()
 	if err := cfg.Validate(); err != nil {
 		return config.Config{}, err
 	}

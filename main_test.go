@@ -31,19 +31,21 @@ func envOf(m map[string]string) func(string) (string, bool) {
 
 func TestConfigFiles(t *testing.T) {
 	wantErr := map[string]string{
-		"unknown-env.bad.yaml":  `env: "production" is not dev, staging or prod`,
-		"auth-no-keys.bad.yaml": "server.auth.keys: empty while auth.required is true",
-		"bad-port.bad.yaml":     "server.addr:",
-		"rate-zero.bad.yaml":    "server.rate_limit.requests: must be > 0",
-		"typo.bad.yaml":         "invalid keys: adr",
-		"bad-bool.bad.yaml":     "server.rate_limit.enabled",
-		"grpc.bad.yaml":         "grpc.max_recv_bytes",
-		"ws.bad.yaml":           "server.ws.max_connections",
-		"log.bad.yaml":          "log.level",
-		"pool.bad.yaml":         "pool.workers",
-		"crypto.bad.yaml":       "server.crypto.algorithm",
-		"pipeline.bad.yaml":     "pipelines[0].",
-		"notyaml.bad.yaml":      "config file",
+		"unknown-env.bad.yaml":   `env: "production" is not dev, staging or prod`,
+		"auth-no-keys.bad.yaml":  "server.auth.keys: empty while auth.required is true",
+		"bad-port.bad.yaml":      "server.addr:",
+		"rate-zero.bad.yaml":     "server.rate_limit.requests: must be > 0",
+		"typo.bad.yaml":          "invalid keys: adr",
+		"bad-bool.bad.yaml":      "server.rate_limit.enabled",
+		"grpc.bad.yaml":          "grpc.max_recv_bytes",
+		"ws.bad.yaml":            "server.ws.max_connections",
+		"log.bad.yaml":           "log.level",
+		"pool.bad.yaml":          "pool.workers",
+		"crypto.bad.yaml":        "server.crypto.algorithm",
+		"pipeline.bad.yaml":      "pipelines[0].source.type: unknown",
+		"pipeline-zero.bad.yaml": "pipelines[0].source.kafka.commit_interval: must be positive",
+		"pipeline-sink.bad.yaml": "pipelines[1].sinks[1].kafka.brokers: empty",
+		"notyaml.bad.yaml":       "config file",
 	}
 	files, err := filepath.Glob("config/testdata/*.yaml")
 	require.NoError(t, err)
@@ -71,6 +73,21 @@ func TestConfigFiles(t *testing.T) {
 	require.Equal(t, "json", cfg.Log.Format)
 	require.True(t, cfg.Server.Auth.Required)
 	require.Empty(t, cfg.Server.CORS.Origins)
+
+	// Defaults before decoding: unwritten keys keep theirs, explicit zeros survive.
+	cfg, err = loadConfig("config/testdata/pipeline-zero.good.yaml", envOf(nil))
+	require.NoError(t, err)
+	p := cfg.Pipelines[0]
+	require.Equal(t, 10*time.Second, p.Source.Kafka.SessionTimeout)
+	require.Equal(t, 200*time.Millisecond, p.Source.Kafka.CommitInterval)
+	require.Equal(t, int64(64<<20), p.Sinks[0].File.MaxBytes)
+	require.Equal(t, "results", p.Sinks[0].File.Prefix)
+	require.Equal(t, 30*time.Second, p.Sinks[1].Kafka.Timeout)
+	require.Equal(t, 5, p.Retry.MaxAttempts)
+	require.Zero(t, p.Retry.InitialBackoff)
+	require.Zero(t, p.Retry.Jitter)
+	require.Zero(t, p.GracePeriod)
+	require.Equal(t, 500*time.Millisecond, p.ReconnectBackoff)
 }
 
 func TestDefaultsNeedNoFile(t *testing.T) {

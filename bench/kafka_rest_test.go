@@ -190,11 +190,15 @@ func benchKafka(b *testing.B, pool *jobs.Pool, n int) (rate float64, lat []time.
 	brokers := cl.ListenAddrs()
 
 	// The default pipeline configuration: only the addresses, topics and group are set.
-	cfg := pipeline.Config{
-		Name:   "bench",
-		Source: connectors.Config{Type: "kafka", Kafka: connectors.KafkaConfig{Brokers: brokers, Topics: []string{"in"}, Group: "bench"}},
-		Sinks:  []publishers.Config{{Type: "kafka", Kafka: publishers.KafkaConfig{Brokers: brokers, Topic: "out"}}},
-	}
+	cfg := set(pipeline.DefaultConfig(), func(c *pipeline.Config) {
+		c.Name = "bench"
+		c.Source = connectors.Config{Type: "kafka", Kafka: set(connectors.DefaultKafkaConfig(), func(c *connectors.KafkaConfig) {
+			c.Brokers = brokers
+			c.Topics = []string{"in"}
+			c.Group = "bench"
+		})}
+		c.Sinks = []publishers.Config{{Type: "kafka", Kafka: set(publishers.DefaultKafkaConfig(), func(c *publishers.KafkaConfig) { c.Brokers = brokers; c.Topic = "out" })}}
+	})
 
 	m, err := pipeline.New([]pipeline.Config{cfg}, pool, zap.NewNop(), nil)
 	require.NoError(b, err)
@@ -331,4 +335,11 @@ func producer(b *testing.B, brokers []string) sarama.SyncProducer {
 	p, err := sarama.NewSyncProducer(brokers, sc)
 	require.NoError(b, err)
 	return p
+}
+
+// set returns c changed by f: test configs start from a Default*Config, as decoding
+// does, and name only what they change.
+func set[T any](c T, f func(*T)) T {
+	f(&c)
+	return c
 }

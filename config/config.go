@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"mfn/internal/cfgerr"
 	"mfn/jobs"
 	"mfn/pipeline"
 	"mfn/server"
@@ -74,56 +75,42 @@ func Default(env string) (Config, error) {
 		c.Server.CORS.Origins = nil
 		c.Log.Format = "json"
 	default:
-		return Config{}, fmt.Errorf("env: %q is not dev, staging or prod", env)
+		return Config{}, cfgerr.New("env", "%q is not dev, staging or prod", env)
 	}
 	return c, nil
 }
 
-// Normalize fills the pipelines' defaults; call it after decoding, before Validate.
-func (c *Config) Normalize() {
-	for i := range c.Pipelines {
-		c.Pipelines[i] = c.Pipelines[i].WithDefaults()
-	}
-}
+// SeedPipelines starts c.Pipelines from their defaults before decoding:
+// pipeline.Defaults(raw) for raw, the `pipelines:` list as read from the file. Decoding
+// then writes each entry's keys over its defaults.
+func (c *Config) SeedPipelines(raw any) { c.Pipelines = pipeline.Defaults(raw) }
 
-// Validate checks every section; each message starts with the full key.
+// Validate checks every section; each message starts with the full key, and the
+// sections' *cfgerr.Error values come back (joined) with their full key paths.
 func (c Config) Validate() error {
 	switch c.Env {
 	case EnvDev, EnvStaging, EnvProd:
 	default:
-		return fmt.Errorf("env: %q is not dev, staging or prod", c.Env)
+		return cfgerr.New("env", "%q is not dev, staging or prod", c.Env)
 	}
 	var errs []error
-	if err := c.Server.Config.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("server.%w", err))
-	}
-	if err := c.Server.WS.Validate(); err != nil {
-		errs = append(errs, err) // already "server.ws.<key>: ..."
-	}
-	if err := c.GRPC.Validate(); err != nil {
-		errs = append(errs, err) // already "grpc.<key>: ..."
-	}
-	if err := c.Pool.Validate(); err != nil {
-		var ve *jobs.ValidationError
-		if errors.As(err, &ve) {
-			errs = append(errs, fmt.Errorf("pool.%s: %s", ve.Field, ve.Reason))
-		} else {
-			errs = append(errs, fmt.Errorf("pool: %w", err))
-		}
-	}
+	errs = append(errs,
+		cfgerr.Prefix("server.", c.Server.Config.Validate()),
+		c.Server.WS.Validate(), // server's sections still write their own path: "server.ws.<key>: ..."
+		c.GRPC.Validate(),      // "grpc.<key>: ..."
+		cfgerr.Prefix("pool.", c.Pool.Validate()),
+	)
 	if _, err := ParseLevel(c.Log.Level); err != nil {
-		errs = append(errs, fmt.Errorf("log.level: %w", err))
+		errs = append(errs, cfgerr.New("log.level", "%v", err))
 	}
 	if f := strings.ToLower(c.Log.Format); f != "json" && f != "text" {
-		errs = append(errs, fmt.Errorf("log.format: %q is not json or text", c.Log.Format))
+		errs = append(errs, cfgerr.New("log.format", "%q is not json or text", c.Log.Format))
 	}
 	names := map[string]bool{}
 	for i, p := range c.Pipelines {
-		if err := p.Validate(); err != nil {
-			errs = append(errs, fmt.Errorf("pipelines[%d].%w", i, err))
-		}
+		errs = append(errs, cfgerr.Prefix(fmt.Sprintf("pipelines[%d].", i), p.Validate()))
 		if names[p.Name] {
-			errs = append(errs, fmt.Errorf("pipelines[%d].name: %q repeated", i, p.Name))
+			errs = append(errs, cfgerr.New(fmt.Sprintf("pipelines[%d].name", i), "%q repeated", p.Name))
 		}
 		names[p.Name] = true
 	}

@@ -3,12 +3,11 @@ package connectors
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 
 	"go.uber.org/zap"
 
-	"mfn/internal/kafkanet"
+	"mfn/internal/cfgerr"
 )
 
 var (
@@ -91,35 +90,29 @@ type Config struct {
 	REST  RESTConfig  `mapstructure:"rest"`
 }
 
-// WithDefaults fills zero fields of the selected type with their defaults.
-func (c Config) WithDefaults() Config {
-	c.Type = strings.ToLower(strings.TrimSpace(c.Type))
-	switch c.Type {
-	case "kafka":
-		c.Kafka = c.Kafka.WithDefaults()
-	case "file":
-		c.File = c.File.WithDefaults()
-	case "rest":
-		c.REST = c.REST.WithDefaults()
-	}
-	return c
+// DefaultConfig returns every source type's defaults and no type: decoding a
+// `source:` section over it leaves the defaults of every key it does not name.
+func DefaultConfig() Config {
+	return Config{Kafka: DefaultKafkaConfig(), File: DefaultFileConfig(), REST: DefaultRESTConfig()}
 }
 
-// Validate checks the configuration after defaults; messages name the key relative
-// to the source ("source.kafka.brokers: empty").
+// kind is the source type as written, trimmed and lower-cased.
+func (c Config) kind() string { return strings.ToLower(strings.TrimSpace(c.Type)) }
+
+// Validate checks the configuration; messages name the key relative to the pipeline
+// ("source.kafka.brokers: empty").
 func (c Config) Validate() error {
-	c = c.WithDefaults()
-	switch c.Type {
+	switch c.kind() {
 	case "kafka":
-		return prefix("source.kafka.", c.Kafka.Validate())
+		return cfgerr.Prefix("source.kafka.", c.Kafka.Validate())
 	case "file":
-		return prefix("source.file.", c.File.Validate())
+		return cfgerr.Prefix("source.file.", c.File.Validate())
 	case "rest":
-		return prefix("source.rest.", c.REST.Validate())
+		return cfgerr.Prefix("source.rest.", c.REST.Validate())
 	case "":
-		return errors.New("source.type: empty (want kafka, file or rest)")
+		return cfgerr.New("source.type", "empty (want kafka, file or rest)")
 	default:
-		return fmt.Errorf("source.type: unknown %q (want kafka, file or rest)", c.Type)
+		return cfgerr.New("source.type", "unknown %q (want kafka, file or rest)", c.Type)
 	}
 }
 
@@ -131,8 +124,7 @@ func New(cfg Config, log *zap.Logger) (Source, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	cfg = cfg.WithDefaults()
-	switch cfg.Type {
+	switch cfg.kind() {
 	case "kafka":
 		return NewKafka(cfg.Kafka, log.With(zap.String("connector", "kafka")))
 	case "file":
@@ -140,14 +132,5 @@ func New(cfg Config, log *zap.Logger) (Source, error) {
 	case "rest":
 		return NewREST(cfg.REST, log.With(zap.String("connector", "rest")))
 	}
-	return nil, fmt.Errorf("source.type: unknown %q", cfg.Type)
+	return nil, cfgerr.New("source.type", "unknown %q", cfg.Type)
 }
-
-// ConfigError names a bad configuration key (Key "source.kafka.brokers", Reason "empty"). It is
-// shared with the Kafka network settings (mfn/internal/kafkanet), so TLS and SASL
-// errors carry the same type.
-type ConfigError = kafkanet.ConfigError
-
-func prefix(p string, err error) error { return kafkanet.Prefix(p, err) }
-
-func cfgErr(key, format string, args ...any) error { return kafkanet.Errorf(key, format, args...) }

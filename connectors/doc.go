@@ -10,6 +10,8 @@
 // advance).
 //
 // Sources are built by New with an explicit switch on Config.Type; there is no registry.
-// Read and the AckFuncs are safe for concurrent use; Connect and Close are called by
+// Configuration starts from DefaultConfig (every type's defaults) and is decoded over
+// it, so a zero in a Config is a zero, validated as such; Validate returns
+// *cfgerr.Error keys relative to the pipeline ("source.kafka.brokers"). Read and the AckFuncs are safe for concurrent use; Connect and Close are called by
 // one owner (the pipeline). Durations are Go durations ("5s"); sizes are bytes.
 package connectors

@@ -31,7 +31,7 @@ func readOne(t *testing.T, f *File) (Message, AckFunc) {
 // yet, and after a crash processing/ is all that is left of them.
 func TestFileFeedReusedNameKeepsBothCopies(t *testing.T) {
 	dir := t.TempDir()
-	f, err := NewFile(FileConfig{Dir: dir, PollInterval: 10 * time.Millisecond}, nil)
+	f, err := NewFile(set(DefaultFileConfig(), func(c *FileConfig) { c.Dir = dir; c.PollInterval = 10 * time.Millisecond }), nil)
 	require.NoError(t, err)
 	require.NoError(t, f.Connect(context.Background()))
 
@@ -54,7 +54,7 @@ func TestFileFeedReusedNameKeepsBothCopies(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, `{"request_id":"one"}`, string(b), "done/ must hold the settled job, not the one in flight")
 
-	g, err := NewFile(FileConfig{Dir: dir, PollInterval: 10 * time.Millisecond}, nil)
+	g, err := NewFile(set(DefaultFileConfig(), func(c *FileConfig) { c.Dir = dir; c.PollInterval = 10 * time.Millisecond }), nil)
 	require.NoError(t, err)
 	require.NoError(t, g.Connect(context.Background()))
 	m, ack := readOne(t, g)

@@ -12,6 +12,7 @@ import (
 	"github.com/IBM/sarama"
 	"go.uber.org/zap"
 
+	"mfn/internal/cfgerr"
 	"mfn/internal/kafkanet"
 	"mfn/internal/retry"
 )
@@ -41,7 +42,8 @@ type KafkaConfig struct {
 	// Rebalance is the assignment strategy: range (default), roundrobin, sticky or
 	// cooperative-sticky (needs version ≥ 2.4.0).
 	Rebalance string `mapstructure:"rebalance"`
-	// SessionTimeout and Heartbeat are the group timeouts (default 10s and 3s).
+	// SessionTimeout and Heartbeat are the group timeouts (default 10s and 3s; the
+	// heartbeat must be shorter).
 	SessionTimeout time.Duration `mapstructure:"session_timeout"`
 	Heartbeat      time.Duration `mapstructure:"heartbeat"`
 	// RebalanceTimeout bounds how long a member may take to give up its partitions
@@ -71,58 +73,40 @@ type KafkaConfig struct {
 	SASL              SASLConfig    `mapstructure:"sasl"`
 }
 
-// WithDefaults fills zero fields.
-func (c KafkaConfig) WithDefaults() KafkaConfig {
-	if c.ClientID == "" {
-		c.ClientID = "mfn"
+// DefaultKafkaConfig returns the source's defaults: client id "mfn", version 2.1.0,
+// oldest, range, session 10s, heartbeat 3s, rebalance 60s, drain 20s, retry backoff
+// 500ms, commits every 50ms, fetch wait 100ms, processing time 10s; no brokers,
+// topics or group.
+func DefaultKafkaConfig() KafkaConfig {
+	return KafkaConfig{
+		ClientID:          "mfn",
+		Version:           "2.1.0",
+		Initial:           "oldest",
+		Rebalance:         "range",
+		SessionTimeout:    10 * time.Second,
+		Heartbeat:         3 * time.Second,
+		RebalanceTimeout:  60 * time.Second,
+		DrainTimeout:      20 * time.Second,
+		RetryBackoff:      500 * time.Millisecond,
+		CommitInterval:    50 * time.Millisecond,
+		FetchMaxWait:      100 * time.Millisecond,
+		MaxProcessingTime: 10 * time.Second,
 	}
-	if c.Version == "" {
-		c.Version = "2.1.0"
-	}
-	if c.Initial == "" {
-		c.Initial = "oldest"
-	}
-	if c.Rebalance == "" {
-		c.Rebalance = "range"
-	}
-	if c.SessionTimeout == 0 {
-		c.SessionTimeout = 10 * time.Second
-	}
-	if c.Heartbeat == 0 {
-		c.Heartbeat = 3 * time.Second
-	}
-	if c.RebalanceTimeout == 0 {
-		c.RebalanceTimeout = 60 * time.Second
-	}
-	if c.DrainTimeout == 0 {
-		c.DrainTimeout = 20 * time.Second
-	}
-	if c.RetryBackoff == 0 {
-		c.RetryBackoff = 500 * time.Millisecond
-	}
-	if c.CommitInterval == 0 {
-		c.CommitInterval = 50 * time.Millisecond
-	}
-	if c.FetchMaxWait == 0 {
-		c.FetchMaxWait = 100 * time.Millisecond
-	}
-	if c.MaxProcessingTime == 0 {
-		c.MaxProcessingTime = 10 * time.Second
-	}
-	return c
 }
 
 // Validate checks the configuration; keys are relative to source.kafka.
 func (c KafkaConfig) Validate() error {
-	c = c.WithDefaults()
 	if err := kafkanet.ValidateBrokers(c.Brokers); err != nil {
 		return err
 	}
+	if c.ClientID == "" {
+		return cfgerr.New("client_id", "empty")
+	}
 	if len(c.Topics) == 0 {
-		return cfgErr("topics", "empty")
+		return cfgerr.New("topics", "empty")
 	}
 	if c.Group == "" {
-		return cfgErr("group", "empty")
+		return cfgerr.New("group", "empty")
 	}
 	v, err := kafkanet.ParseVersion(c.Version, "record batches v2 are needed")
 	if err != nil {
@@ -131,31 +115,34 @@ func (c KafkaConfig) Validate() error {
 	switch strings.ToLower(c.Initial) {
 	case "oldest", "newest":
 	default:
-		return cfgErr("initial", "unknown %q (want oldest or newest)", c.Initial)
+		return cfgerr.New("initial", "unknown %q (want oldest or newest)", c.Initial)
 	}
 	if _, err := strategy(c.Rebalance); err != nil {
-		return cfgErr("rebalance", "%v", err)
+		return cfgerr.New("rebalance", "%v", err)
 	}
 	if strings.EqualFold(c.Rebalance, "cooperative-sticky") && !v.IsAtLeast(sarama.V2_4_0_0) {
-		return cfgErr("rebalance", "cooperative-sticky needs version >= 2.4.0")
+		return cfgerr.New("rebalance", "cooperative-sticky needs version >= 2.4.0")
 	}
-	if c.Heartbeat >= c.SessionTimeout || c.Heartbeat < 0 {
-		return cfgErr("heartbeat", "%s must be below session_timeout %s", c.Heartbeat, c.SessionTimeout)
+	if c.SessionTimeout <= 0 {
+		return cfgerr.New("session_timeout", "must be positive")
+	}
+	if c.Heartbeat >= c.SessionTimeout || c.Heartbeat <= 0 {
+		return cfgerr.New("heartbeat", "%s must be below session_timeout %s", c.Heartbeat, c.SessionTimeout)
 	}
 	if c.DrainTimeout < 0 || c.DrainTimeout >= c.RebalanceTimeout {
-		return cfgErr("drain_timeout", "%s must be below rebalance_timeout %s", c.DrainTimeout, c.RebalanceTimeout)
+		return cfgerr.New("drain_timeout", "%s must be below rebalance_timeout %s", c.DrainTimeout, c.RebalanceTimeout)
 	}
-	if c.RetryBackoff < 0 {
-		return cfgErr("retry_backoff", "negative")
+	if c.RetryBackoff <= 0 {
+		return cfgerr.New("retry_backoff", "must be positive")
 	}
-	if c.CommitInterval < 0 {
-		return cfgErr("commit_interval", "negative")
+	if c.CommitInterval <= 0 {
+		return cfgerr.New("commit_interval", "must be positive (there is no commit-per-message mode)")
 	}
 	if c.FetchMaxWait < time.Millisecond {
-		return cfgErr("fetch_max_wait", "%s is below 1ms", c.FetchMaxWait)
+		return cfgerr.New("fetch_max_wait", "%s is below 1ms", c.FetchMaxWait)
 	}
 	if c.MaxProcessingTime <= 0 {
-		return cfgErr("max_processing_time", "must be positive")
+		return cfgerr.New("max_processing_time", "must be positive")
 	}
 	if err := c.TLS.Validate(); err != nil {
 		return err
@@ -266,7 +253,7 @@ func NewKafka(cfg KafkaConfig, log *zap.Logger) (*Kafka, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Kafka{cfg: cfg.WithDefaults(), log: log, out: make(chan delivery), lag: map[string]int64{},
+	return &Kafka{cfg: cfg, log: log, out: make(chan delivery), lag: map[string]int64{},
 		stopping: make(chan struct{})}, nil
 }
 

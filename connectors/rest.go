@@ -18,6 +18,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"mfn/internal/cfgerr"
 	"mfn/internal/retry"
 )
 
@@ -63,44 +64,35 @@ type RESTConfig struct {
 	StateFile string `mapstructure:"state_file"`
 }
 
-// WithDefaults fills zero fields.
-func (c RESTConfig) WithDefaults() RESTConfig {
-	if c.Interval == 0 {
-		c.Interval = 5 * time.Second
-	}
-	if c.Timeout == 0 {
-		c.Timeout = 30 * time.Second
-	}
-	if c.MaxBackoff == 0 {
-		c.MaxBackoff = time.Minute
-	}
-	if c.CursorParam == "" {
-		c.CursorParam = "cursor"
-	}
-	return c
+// DefaultRESTConfig returns the REST source's defaults: poll every 5s, 30s timeout,
+// backoff up to a minute, cursor parameter "cursor"; no URL.
+func DefaultRESTConfig() RESTConfig {
+	return RESTConfig{Interval: 5 * time.Second, Timeout: 30 * time.Second, MaxBackoff: time.Minute, CursorParam: "cursor"}
 }
 
 // Validate checks the configuration; keys are relative to source.rest.
 func (c RESTConfig) Validate() error {
-	c = c.WithDefaults()
 	if c.URL == "" {
-		return cfgErr("url", "empty")
+		return cfgerr.New("url", "empty")
 	}
 	u, err := url.Parse(c.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return cfgErr("url", "%q is not an http(s) URL", c.URL)
+		return cfgerr.New("url", "%q is not an http(s) URL", c.URL)
 	}
-	if c.Interval < 0 {
-		return cfgErr("interval", "negative")
+	if c.Interval <= 0 {
+		return cfgerr.New("interval", "must be positive")
+	}
+	if c.CursorParam == "" {
+		return cfgerr.New("cursor_param", "empty")
 	}
 	if c.Timeout <= 0 {
-		return cfgErr("timeout", "must be positive")
+		return cfgerr.New("timeout", "must be positive")
 	}
 	if c.MaxBackoff < c.Interval {
-		return cfgErr("max_backoff", "%s is below interval %s", c.MaxBackoff, c.Interval)
+		return cfgerr.New("max_backoff", "%s is below interval %s", c.MaxBackoff, c.Interval)
 	}
 	if c.StateFile != "" && (strings.HasSuffix(c.StateFile, "/") || filepath.Base(c.StateFile) == ".") {
-		return cfgErr("state_file", "%q names a directory, not a file", c.StateFile)
+		return cfgerr.New("state_file", "%q names a directory, not a file", c.StateFile)
 	}
 	return nil
 }
@@ -161,7 +153,6 @@ func NewREST(cfg RESTConfig, log *zap.Logger) (*REST, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	cfg = cfg.WithDefaults()
 	return &REST{cfg: cfg, log: log, client: &http.Client{Timeout: cfg.Timeout}, pos: restState{Cursor: cfg.StartCursor},
 		backoff: retry.Policy{Initial: max(cfg.Interval, 10*time.Millisecond), Max: cfg.MaxBackoff, Jitter: 0.5}.New()}, nil
 }
@@ -324,7 +315,7 @@ func writeFileAtomic(path string, data []byte) error {
 		_ = os.Remove(tmp)
 		return err
 	}
-	d, err := os.Open(dir)
+	d, err := os.Open(dir) // #nosec G304 -- the path comes from the operator's configuration
 	if err != nil {
 		return err
 	}

@@ -33,8 +33,12 @@ func TestRESTPollerPagesCursorAndBackoff(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	r, err := NewREST(RESTConfig{URL: srv.URL, Interval: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
-		Headers: map[string]string{"Authorization": "Bearer x"}}, nil)
+	r, err := NewREST(set(DefaultRESTConfig(), func(c *RESTConfig) {
+		c.URL = srv.URL
+		c.Interval = 10 * time.Millisecond
+		c.MaxBackoff = 50 * time.Millisecond
+		c.Headers = map[string]string{"Authorization": "Bearer x"}
+	}), nil)
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -72,7 +76,12 @@ func TestRESTStateFileResumes(t *testing.T) {
 	}))
 	defer srv.Close()
 	state := filepath.Join(t.TempDir(), "rest.state")
-	cfg := RESTConfig{URL: srv.URL, Interval: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, StateFile: state}
+	cfg := set(DefaultRESTConfig(), func(c *RESTConfig) {
+		c.URL = srv.URL
+		c.Interval = 10 * time.Millisecond
+		c.MaxBackoff = 50 * time.Millisecond
+		c.StateFile = state
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	read := func(r *REST, n int) ([]string, []AckFunc) {

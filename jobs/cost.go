@@ -6,6 +6,7 @@ import (
 	"math/bits"
 
 	"mfn/federated"
+	"mfn/internal/cfgerr"
 	"mfn/validation"
 )
 
@@ -120,7 +121,7 @@ func federatedCost(r FederatedRequest) Cost {
 	pairs := float64(ns)*float64(ns) + float64(reps)*float64(reps)
 	work := secPerJob + values*secPerGradValue +
 		pairs/2*float64(dim)*secPerDistValue +
-		pairs*float64(bits.Len64(uint64(ns)))*secPerSortCmp
+		pairs*float64(bits.Len64(uint64(ns)))*secPerSortCmp // #nosec G115 -- ns counts rows, never negative
 	return Cost{Memory: mem, Work: work}
 }
 
@@ -174,11 +175,11 @@ func DefaultLimits() Limits {
 func (l Limits) Validate() error {
 	switch {
 	case l.MaxJobMemoryBytes <= 0:
-		return &ValidationError{Field: "limits.max_job_memory_bytes", Reason: "must be > 0"}
+		return cfgerr.New("limits.max_job_memory_bytes", "must be > 0")
 	case l.MaxGradients <= 0:
-		return &ValidationError{Field: "limits.max_gradients", Reason: "must be > 0"}
+		return cfgerr.New("limits.max_gradients", "must be > 0")
 	case l.MaxGradientValues <= 0:
-		return &ValidationError{Field: "limits.max_gradient_values", Reason: "must be > 0"}
+		return cfgerr.New("limits.max_gradient_values", "must be > 0")
 	}
 	return nil
 }

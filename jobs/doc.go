@@ -1,12 +1,15 @@
 // Package jobs is the job model and the worker pool behind every transport.
 //
 // It owns one Request/Result type per operation (simulate, validate, nernst,
-// federated_aggregate, and dataset: one sample of a dataset per job), their defaults (Default*Request: the reference's REST defaults)
-// and the only validation rule set (Validate on each request; ValidateStream for a live
-// stream; the /api/* bodies' rules in crypto.go). Transports that carry JSON decode with
-// Decode (exact keys, no nulls, JSON types; a *BodyError lists every problem as a
-// FastAPI-style Item) into a Default*Request value, so absent fields keep their
-// defaults, and call Pool.Do.
+// federated_aggregate, and dataset: one sample of a dataset per job), their defaults
+// (Default*Request: the reference's REST defaults) and the only validation rule set
+// (Validate on each request; ValidateStream for a live stream; the /api/* bodies' rules
+// in crypto.go). kinds.go is the one list of kinds: Kinds, Kind.Known, and NewRequest,
+// which decodes a client's fields over the kind's Default*Request (absent fields keep
+// their defaults) with Decode (exact keys, no nulls, JSON types; a *BodyError lists every
+// problem as a FastAPI-style Item); each request type runs itself (an unexported run
+// method), so the pool has no list of types. Transports decode with NewRequest (or Decode
+// into a Default*Request value) and call Pool.Do.
 //
 // Errors a transport maps:
 //   - *ValidationError: a schema failure (REST 422 with a FastAPI-style item built from

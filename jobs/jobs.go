@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"context"
 	"errors"
 	"fmt"
 )
@@ -61,10 +62,14 @@ func (e *RequestError) Error() string {
 }
 
 // Request is one job. Decode JSON into the Default*Request value so absent fields keep defaults.
+//
+// Only this package's types implement it: run executes an already validated request on
+// the calling goroutine, so the pool needs no list of request types (see kinds.go).
 type Request interface {
 	Kind() Kind
 	// Validate returns a *ValidationError for the first bad field.
 	Validate() error
+	run(ctx context.Context) (Result, error)
 }
 
 // Result is a job's outcome; its JSON encoding is the REST response body.

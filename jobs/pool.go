@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"mfn/internal/cfgerr"
 )
 
 // QueuePerWorker sizes the default queues: QueueSize 0 means QueuePerWorker × workers
@@ -76,26 +78,26 @@ func DefaultPoolConfig() PoolConfig {
 func (c PoolConfig) Validate() error {
 	switch {
 	case c.Workers < 0 || c.Workers > maxWorkers:
-		return &ValidationError{Field: "workers", Reason: "must be between 0 (GOMAXPROCS) and 10000"}
+		return cfgerr.New("workers", "must be between 0 (GOMAXPROCS) and 10000")
 	case c.QueueSize < 0 || c.QueueSize > maxQueueSize:
-		return &ValidationError{Field: "queue_size", Reason: "must be between 0 (1024 × workers) and 1000000"}
+		return cfgerr.New("queue_size", "must be between 0 (1024 × workers) and 1000000")
 	case !(c.MaxQueueSeconds >= 0 && c.MaxQueueSeconds <= 86400):
-		return &ValidationError{Field: "max_queue_seconds", Reason: "must be between 0 (10 s) and 86400"}
+		return cfgerr.New("max_queue_seconds", "must be between 0 (10 s) and 86400")
 	case !(c.CheapJobSeconds >= 0 && c.CheapJobSeconds <= 3600):
-		return &ValidationError{Field: "cheap_job_seconds", Reason: "must be between 0 (0.02 s) and 3600"}
+		return cfgerr.New("cheap_job_seconds", "must be between 0 (0.02 s) and 3600")
 	case c.MemoryLimitBytes < 0:
-		return &ValidationError{Field: "memory_limit_bytes", Reason: "must be >= 0 (0: from the container limit)"}
+		return cfgerr.New("memory_limit_bytes", "must be >= 0 (0: from the container limit)")
 	case c.MemoryBudgetBytes < 0:
-		return &ValidationError{Field: "memory_budget_bytes", Reason: "must be >= 0 (0: half the memory limit)"}
+		return cfgerr.New("memory_budget_bytes", "must be >= 0 (0: half the memory limit)")
 	}
 	l := c.Limits
 	switch {
 	case l.MaxJobMemoryBytes < 0:
-		return &ValidationError{Field: "limits.max_job_memory_bytes", Reason: "must be >= 0 (0: 256 MiB)"}
+		return cfgerr.New("limits.max_job_memory_bytes", "must be >= 0 (0: 256 MiB)")
 	case l.MaxGradients < 0:
-		return &ValidationError{Field: "limits.max_gradients", Reason: "must be >= 0 (0: 50000)"}
+		return cfgerr.New("limits.max_gradients", "must be >= 0 (0: 50000)")
 	case l.MaxGradientValues < 0:
-		return &ValidationError{Field: "limits.max_gradient_values", Reason: "must be >= 0 (0: 4194304)"}
+		return cfgerr.New("limits.max_gradient_values", "must be >= 0 (0: 4194304)")
 	}
 	if err := c.Wide.Validate(); err != nil {
 		var ve *ValidationError

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"mfn/internal/cfgerr"
 )
 
 func fp(v float64) *float64 { return &v }
@@ -216,9 +218,9 @@ func TestPoolConfigValidate(t *testing.T) {
 		{PoolConfig{Limits: Limits{MaxGradientValues: -1}}, "limits.max_gradient_values"},
 	} {
 		err := tc.cfg.Validate()
-		var ve *ValidationError
-		require.True(t, errors.As(err, &ve))
-		require.Equal(t, tc.field, ve.Field)
+		var ce *cfgerr.Error
+		require.True(t, errors.As(err, &ce))
+		require.Equal(t, tc.field, ce.Key)
 		require.Contains(t, err.Error(), tc.field)
 	}
 	eff := PoolConfig{Workers: 3, MemoryBudgetBytes: 1 << 30}.Effective()

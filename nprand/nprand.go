@@ -46,7 +46,7 @@ func seedWords(seed uint64) []uint32 {
 	if seed>>32 == 0 {
 		return []uint32{uint32(seed)}
 	}
-	return []uint32{uint32(seed), uint32(seed >> 32)}
+	return []uint32{uint32(seed), uint32(seed >> 32)} // #nosec G115 -- numpy bit-exact: the truncation or reinterpretation is the algorithm
 }
 
 // seed is pcg64_set_seed: initstate = w0:w1, initseq = w2:w3.
@@ -97,7 +97,7 @@ func (g *Generator) fill32() uint32 {
 	v := g.Uint64()
 	g.hasU32 = true
 	g.u32 = uint32(v >> 32)
-	return uint32(v)
+	return uint32(v) // #nosec G115 -- numpy bit-exact: the truncation or reinterpretation is the algorithm
 }
 
 // Random is rng.random(): a double in [0, 1) with 53 random bits.
@@ -178,7 +178,7 @@ func (g *Generator) Integers(lo, hi int64) int64 {
 		return lo
 	}
 	// hi−lo fits in a uint64 even when it overflows int64; the sum wraps back into range.
-	return lo + int64(g.bounded(uint64(hi)-uint64(lo)-1))
+	return lo + int64(g.bounded(uint64(hi)-uint64(lo)-1)) // #nosec G115 -- numpy bit-exact: the truncation or reinterpretation is the algorithm
 }
 
 // bounded is numpy's random_bounded_uint64 (unmasked): a value in [0, rng], rng inclusive.
@@ -202,10 +202,10 @@ func (g *Generator) bounded(rng uint64) uint64 {
 func (g *Generator) lemire32(rng uint32) uint32 {
 	excl := rng + 1
 	m := uint64(g.Uint32()) * uint64(excl)
-	if uint32(m) < excl {
+	if uint32(m) < excl { // #nosec G115 -- numpy bit-exact: the truncation or reinterpretation is the algorithm
 		// excl is a cheap upper bound of the threshold; compute it only when needed.
 		thr := (math.MaxUint32 - rng) % excl
-		for uint32(m) < thr {
+		for uint32(m) < thr { // #nosec G115 -- numpy bit-exact: the truncation or reinterpretation is the algorithm
 			m = uint64(g.Uint32()) * uint64(excl)
 		}
 	}
@@ -246,7 +246,7 @@ func (g *Generator) Choice(n, m int, replace bool) []int {
 		out := make([]int, m)
 		rng := uint64(n - 1)
 		for i := range out {
-			out[i] = int(g.bounded(rng))
+			out[i] = int(g.bounded(rng)) // #nosec G115 -- numpy bit-exact: the truncation or reinterpretation is the algorithm
 		}
 		return out
 	}
@@ -264,7 +264,7 @@ func (g *Generator) tailShuffle(n, m int) []int {
 		idx[i] = i
 	}
 	for i := n - 1; i >= max(n-m, 1); i-- {
-		j := g.bounded(uint64(i))
+		j := g.bounded(uint64(i)) // #nosec G115 -- numpy bit-exact: the truncation or reinterpretation is the algorithm
 		idx[i], idx[j] = idx[j], idx[i]
 	}
 	// Copy so the caller does not keep the n-sized array alive (numpy copies too).
@@ -283,21 +283,21 @@ func (g *Generator) floyd(n, m int) []int {
 	}
 	out := make([]int, m)
 	for j := n - m; j < n; j++ {
-		v := g.bounded(uint64(j))
+		v := g.bounded(uint64(j)) // #nosec G115 -- numpy bit-exact: the truncation or reinterpretation is the algorithm
 		loc := v & mask
 		for set[loc] != empty && set[loc] != v {
 			loc = (loc + 1) & mask
 		}
 		if set[loc] == empty {
 			set[loc] = v
-			out[j-n+m] = int(v)
+			out[j-n+m] = int(v) // #nosec G115 -- numpy bit-exact: the truncation or reinterpretation is the algorithm
 			continue
 		}
-		loc = uint64(j) & mask
+		loc = uint64(j) & mask // #nosec G115 -- numpy bit-exact: the truncation or reinterpretation is the algorithm
 		for set[loc] != empty {
 			loc = (loc + 1) & mask
 		}
-		set[loc] = uint64(j)
+		set[loc] = uint64(j) // #nosec G115 -- numpy bit-exact: the truncation or reinterpretation is the algorithm
 		out[j-n+m] = j
 	}
 	for i := m - 1; i >= 1; i-- {

@@ -1,18 +1,20 @@
 package pipeline
 
 import (
-	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	"mfn/connectors"
+	"mfn/internal/cfgerr"
 	"mfn/publishers"
 )
 
 // Config declares one pipeline (an entry of the mfn.yaml `pipelines:` list); see
-// testdata/example.yaml for every key with its default. Zero values mean "default", so
-// a config decoded from YAML needs no further defaulting.
+// testdata/example.yaml for every key with its default. Start from DefaultConfig: a
+// zero value means zero (only concurrency 0 = auto and job_timeout 0 = none are
+// documented as values).
 type Config struct {
 	// Name labels logs and metrics (pipeline="name"); letters, digits, '-', '_', '.'.
 	Name string `mapstructure:"name"`
@@ -47,36 +49,59 @@ type Config struct {
 	ReconnectMaxBackoff time.Duration `mapstructure:"reconnect_max_backoff"`
 }
 
-// DefaultConfig returns a pipeline with every default filled and no source or sinks.
-func DefaultConfig() Config { return Config{}.WithDefaults() }
+// DefaultConfig returns a pipeline with every default and no name, source type or
+// sinks. Decoding a `pipelines:` entry over it (and each `sinks:` entry over
+// publishers.DefaultConfig()) keeps the defaults of the keys it does not name, while an
+// explicit 0 survives and is validated as written.
+func DefaultConfig() Config {
+	return Config{
+		Source:              connectors.DefaultConfig(),
+		DeadLetter:          publishers.DefaultConfig(),
+		Retry:               publishers.DefaultRetryConfig(),
+		GracePeriod:         20 * time.Second,
+		ReconnectBackoff:    500 * time.Millisecond,
+		ReconnectMaxBackoff: 30 * time.Second,
+	}
+}
 
-// WithDefaults fills zero fields with their defaults.
-func (c Config) WithDefaults() Config {
-	c.Source = c.Source.WithDefaults()
+// Defaults returns one DefaultConfig per entry of raw, the `pipelines:` list as read
+// from YAML (a []any of maps), each with one publishers.DefaultConfig per entry of its
+// `sinks:` list. Decoding raw into the result writes each entry's keys over its
+// defaults (mapstructure fills existing list elements), so defaults are set before
+// decoding and an explicit 0 or false survives. What is not a list or map is left for
+// the decoder to report.
+func Defaults(raw any) []Config {
+	list, _ := raw.([]any)
+	out := make([]Config, len(list))
+	for i, e := range list {
+		c := DefaultConfig()
+		if m, ok := e.(map[string]any); ok {
+			if sinks, ok := m["sinks"].([]any); ok {
+				c.Sinks = make([]publishers.Config, len(sinks))
+				for j := range c.Sinks {
+					c.Sinks[j] = publishers.DefaultConfig()
+				}
+			}
+		}
+		out[i] = c
+	}
+	return out
+}
+
+// withNames names the unnamed sinks "<type>-<index>" and an unnamed dead-letter sink
+// "dead_letter": an empty name stands for these, as the docs say; they are derived
+// from the list, so no default could hold them.
+func (c Config) withNames() Config {
 	sinks := make([]publishers.Config, len(c.Sinks))
 	for i, s := range c.Sinks {
-		s = s.WithDefaults()
 		if s.Name == "" {
-			s.Name = fmt.Sprintf("%s-%d", s.Type, i)
+			s.Name = fmt.Sprintf("%s-%d", strings.ToLower(strings.TrimSpace(s.Type)), i)
 		}
 		sinks[i] = s
 	}
 	c.Sinks = sinks
-	if c.DeadLetter.Type != "" {
-		c.DeadLetter = c.DeadLetter.WithDefaults()
-		if c.DeadLetter.Name == "" {
-			c.DeadLetter.Name = "dead_letter"
-		}
-	}
-	c.Retry = c.Retry.WithDefaults()
-	if c.GracePeriod == 0 {
-		c.GracePeriod = 20 * time.Second
-	}
-	if c.ReconnectBackoff == 0 {
-		c.ReconnectBackoff = 500 * time.Millisecond
-	}
-	if c.ReconnectMaxBackoff == 0 {
-		c.ReconnectMaxBackoff = max(30*time.Second, c.ReconnectBackoff)
+	if c.DeadLetter.Name == "" {
+		c.DeadLetter.Name = "dead_letter"
 	}
 	return c
 }
@@ -86,48 +111,51 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 // Validate names the bad key (prefix "pipelines[i]." is added by the caller), e.g.
 // "source.kafka.brokers: empty".
 func (c Config) Validate() error {
-	c = c.WithDefaults()
+	c = c.withNames()
 	if c.Name == "" {
-		return errors.New("name: empty")
+		return cfgerr.New("name", "empty")
 	}
 	if !nameRE.MatchString(c.Name) {
-		return fmt.Errorf("name: %q may only hold letters, digits, '-', '_' and '.'", c.Name)
+		return cfgerr.New("name", "%q may only hold letters, digits, '-', '_' and '.'", c.Name)
 	}
 	if err := c.Source.Validate(); err != nil {
 		return err
 	}
 	if len(c.Sinks) == 0 {
-		return errors.New("sinks: empty (at least one sink is needed)")
+		return cfgerr.New("sinks", "empty (at least one sink is needed)")
 	}
 	seen := map[string]bool{}
 	for i, s := range c.Sinks {
 		if err := s.Validate(); err != nil {
-			return fmt.Errorf("sinks[%d].%w", i, err)
+			return cfgerr.Prefix(fmt.Sprintf("sinks[%d].", i), err)
 		}
 		if seen[s.Name] {
-			return fmt.Errorf("sinks[%d].name: duplicate %q", i, s.Name)
+			return cfgerr.New(fmt.Sprintf("sinks[%d].name", i), "duplicate %q", s.Name)
 		}
 		seen[s.Name] = true
 	}
 	if c.DeadLetter.Type != "" {
 		if err := c.DeadLetter.Validate(); err != nil {
-			return fmt.Errorf("dead_letter.%w", err)
+			return cfgerr.Prefix("dead_letter.", err)
 		}
 	}
 	if c.Concurrency < 0 {
-		return fmt.Errorf("concurrency: %d is negative (0 = auto)", c.Concurrency)
+		return cfgerr.New("concurrency", "%d is negative (0 = auto)", c.Concurrency)
 	}
 	if err := c.Retry.Validate(); err != nil {
-		return fmt.Errorf("retry.%w", err)
+		return cfgerr.Prefix("retry.", err)
 	}
 	if c.GracePeriod < 0 {
-		return errors.New("grace_period: negative")
+		return cfgerr.New("grace_period", "negative")
 	}
 	if c.JobTimeout < 0 {
-		return errors.New("job_timeout: negative")
+		return cfgerr.New("job_timeout", "negative")
 	}
-	if c.ReconnectBackoff < 0 || c.ReconnectMaxBackoff < c.ReconnectBackoff {
-		return errors.New("reconnect_max_backoff: must be at least reconnect_backoff")
+	if c.ReconnectBackoff <= 0 {
+		return cfgerr.New("reconnect_backoff", "must be positive")
+	}
+	if c.ReconnectMaxBackoff < c.ReconnectBackoff {
+		return cfgerr.New("reconnect_max_backoff", "must be at least reconnect_backoff")
 	}
 	return nil
 }

@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/viper"
 	"github.com/stretchr/testify/require"
 
-	"mfn/connectors"
 	"mfn/publishers"
 )
 
@@ -18,28 +17,32 @@ func TestExampleConfig(t *testing.T) {
 	v := viper.New()
 	v.SetConfigFile("testdata/example.yaml")
 	require.NoError(t, v.ReadInConfig())
-	var cfgs []Config
+	cfgs := Defaults(v.Get("pipelines"))
 	require.NoError(t, v.UnmarshalKey("pipelines", &cfgs))
 	require.Len(t, cfgs, 3)
 	for i, c := range cfgs {
 		require.NoError(t, c.Validate(), "pipelines[%d]", i)
 	}
-	c := cfgs[0].WithDefaults()
+	c := cfgs[0]
 	require.Equal(t, []string{"mfn-simulation-requests"}, c.Source.Kafka.Topics)
 	require.Equal(t, 20*time.Second, c.Source.Kafka.DrainTimeout)
 	require.Equal(t, "callback", c.Sinks[1].Name)
 	require.Equal(t, "change-me", c.Sinks[1].Webhook.Secret)
 	require.Equal(t, "mfn-dead-letter", c.DeadLetter.Kafka.Topic)
 	require.Equal(t, 0.5, c.Retry.Jitter)
-	require.Equal(t, "file-0", cfgs[1].WithDefaults().Sinks[0].Name)
+	require.Equal(t, "file-0", cfgs[1].withNames().Sinks[0].Name)
 	_, err := New(cfgs, newPool(t, 1), nil, nil)
 	require.NoError(t, err)
 }
 
 func TestConfigValidate(t *testing.T) {
 	good := func() Config {
-		return Config{Name: "p", Source: connectors.Config{Type: "file", File: connectors.FileConfig{Dir: "/in"}},
-			Sinks: []publishers.Config{{Type: "file", File: publishers.FileConfig{Dir: "/out"}}}}
+		c := DefaultConfig()
+		c.Name = "p"
+		c.Source.Type, c.Source.File.Dir = "file", "/in"
+		c.Sinks = []publishers.Config{publishers.DefaultConfig()}
+		c.Sinks[0].Type, c.Sinks[0].File.Dir = "file", "/out"
+		return c
 	}
 	for _, tc := range []struct {
 		name string
@@ -49,14 +52,19 @@ func TestConfigValidate(t *testing.T) {
 		{"ok", func(*Config) {}, ""},
 		{"name", func(c *Config) { c.Name = "" }, "name: empty"},
 		{"name chars", func(c *Config) { c.Name = "a b" }, "name:"},
-		{"source", func(c *Config) { c.Source = connectors.Config{Type: "kafka"} }, "source.kafka.brokers: empty"},
+		{"source", func(c *Config) { c.Source.Type = "kafka" }, "source.kafka.brokers: empty"},
 		{"no sinks", func(c *Config) { c.Sinks = nil }, "sinks: empty"},
 		{"sink", func(c *Config) { c.Sinks = append(c.Sinks, publishers.Config{Type: "webhook"}) }, "sinks[1].webhook.url: empty"},
+		{"sink zero timeout", func(c *Config) {
+			c.Sinks = append(c.Sinks, publishers.Config{Type: "webhook", Webhook: publishers.WebhookConfig{URL: "http://x"}})
+		}, "sinks[1].webhook.timeout: must be positive"},
 		{"dup sink", func(c *Config) { c.Sinks = append(c.Sinks, c.Sinks[0]); c.Sinks[0].Name, c.Sinks[1].Name = "x", "x" }, "sinks[1].name: duplicate"},
-		{"dead letter", func(c *Config) { c.DeadLetter = publishers.Config{Type: "kafka"} }, "dead_letter.kafka.brokers: empty"},
+		{"dead letter", func(c *Config) { c.DeadLetter.Type = "kafka" }, "dead_letter.kafka.brokers: empty"},
 		{"concurrency", func(c *Config) { c.Concurrency = -1 }, "concurrency"},
-		{"retry", func(c *Config) { c.Retry = publishers.RetryConfig{MaxAttempts: -2} }, "retry.max_attempts"},
-		{"jitter", func(c *Config) { c.Retry = publishers.RetryConfig{Jitter: 2} }, "retry.jitter"},
+		{"retry", func(c *Config) { c.Retry.MaxAttempts = -2 }, "retry.max_attempts"},
+		{"jitter", func(c *Config) { c.Retry.Jitter = 2 }, "retry.jitter"},
+		{"no jitter, no first wait", func(c *Config) { c.Retry.Jitter, c.Retry.InitialBackoff = 0, 0 }, ""},
+		{"reconnect backoff", func(c *Config) { c.ReconnectBackoff = 0 }, "reconnect_backoff: must be positive"},
 		{"grace", func(c *Config) { c.GracePeriod = -time.Second }, "grace_period"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -70,7 +78,7 @@ func TestConfigValidate(t *testing.T) {
 			require.ErrorContains(t, err, tc.want)
 		})
 	}
-	_, err := New([]Config{good(), func() Config { c := good(); c.Source = connectors.Config{Type: "rest"}; return c }()}, newPool(t, 1), nil, nil)
+	_, err := New([]Config{good(), func() Config { c := good(); c.Source.Type = "rest"; return c }()}, newPool(t, 1), nil, nil)
 	require.ErrorContains(t, err, "pipelines[1].source.rest.url: empty")
 }
 

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -46,23 +47,17 @@ func TestDeadLetterPermanentRefusalDoesNotStallPartition(t *testing.T) {
 	defer dlq.Close()
 
 	cfg := kafkaPipeline("dlq-refused", brokers, "in", "", "", "g-dlq-refused")
-	cfg.Sinks = []publishers.Config{{Type: "webhook", Webhook: publishers.WebhookConfig{URL: sink.URL, Timeout: 2 * time.Second}}}
-	cfg.DeadLetter = publishers.Config{Type: "webhook", Webhook: publishers.WebhookConfig{URL: dlq.URL, Timeout: 2 * time.Second}}
+	cfg.Sinks = []publishers.Config{{Type: "webhook", Webhook: set(publishers.DefaultWebhookConfig(), func(c *publishers.WebhookConfig) { c.URL = sink.URL; c.Timeout = 2 * time.Second })}}
+	cfg.DeadLetter = publishers.Config{Type: "webhook", Webhook: set(publishers.DefaultWebhookConfig(), func(c *publishers.WebhookConfig) { c.URL = dlq.URL; c.Timeout = 2 * time.Second })}
 	cfg.Concurrency = 2
 	_, stop := startManager(t, []Config{cfg}, newPool(t, 2))
 
 	produce(t, brokers, "in", simJob("bad", 1), simJob("g1", 2), simJob("g2", 3))
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	waitFor(t, 30*time.Second, func() bool {
 		mu.Lock()
-		ok := delivered["g1"] && delivered["g2"]
-		mu.Unlock()
-		if ok {
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "good results not delivered")
-		time.Sleep(20 * time.Millisecond)
-	}
+		defer mu.Unlock()
+		return delivered["g1"] && delivered["g2"]
+	})
 	stop()
 	require.Equal(t, int64(3), committed(t, brokers, "g-dlq-refused", "in", 0), "the refused input must not hold back the partition's commit")
 }
@@ -79,21 +74,41 @@ func TestClosedPoolDoesNotAckInput(t *testing.T) {
 	_, err = pool.DoWait(context.Background(), jobs.DefaultSimulateRequest())
 	require.ErrorIs(t, err, jobs.ErrClosed)
 
-	cfg := Config{
-		Name:        "closed",
-		Source:      connectors.Config{Type: "file", File: connectors.FileConfig{Dir: in, PollInterval: 20 * time.Millisecond}},
-		Sinks:       []publishers.Config{{Type: "file", File: publishers.FileConfig{Dir: out}}},
-		GracePeriod: time.Second,
-	}
-	writeFile(t, in, "job.json", string(simJob("never-ran", 1)))
-	_, stop := startManager(t, []Config{cfg}, pool)
-	waitFor(t, 10*time.Second, func() bool {
-		_, err := os.Stat(filepath.Join(in, connectors.ProcessingDir, "job.json"))
-		return err == nil
+	cfg := set(DefaultConfig(), func(c *Config) {
+		c.Name = "closed"
+		c.Source = connectors.Config{Type: "file", File: set(connectors.DefaultFileConfig(), func(c *connectors.FileConfig) { c.Dir = in; c.PollInterval = 20 * time.Millisecond })}
+		c.Sinks = []publishers.Config{{Type: "file", File: set(publishers.DefaultFileConfig(), func(c *publishers.FileConfig) { c.Dir = out })}}
+		c.GracePeriod = time.Second
 	})
-	time.Sleep(200 * time.Millisecond) // time for a wrong ack to move it
+	writeFile(t, in, "job.json", string(simJob("never-ran", 1)))
+	refused := &refusalRunner{Runner: pool, refused: make(chan struct{}, 1)}
+	_, stop := startManager(t, []Config{cfg}, refused)
+	select {
+	case <-refused.refused:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the job never reached the closed pool")
+	}
+	// stop returns once every in-flight message is settled or abandoned, so a wrong ack
+	// would have moved the file by now.
 	stop()
 	_, err = os.Stat(filepath.Join(in, connectors.ProcessingDir, "job.json"))
 	require.NoError(t, err, "the input must stay in processing/ for redelivery")
 	require.Empty(t, readLines(t, out), "no result for a job that never ran")
+}
+
+// refusalRunner signals when its Runner refused a job with jobs.ErrClosed.
+type refusalRunner struct {
+	Runner
+	refused chan struct{}
+}
+
+func (r *refusalRunner) DoWait(ctx context.Context, req jobs.Request) (jobs.Result, error) {
+	res, err := r.Runner.DoWait(ctx, req)
+	if errors.Is(err, jobs.ErrClosed) {
+		select {
+		case r.refused <- struct{}{}:
+		default:
+		}
+	}
+	return res, err
 }

@@ -57,5 +57,11 @@
 // window, the source not connected, or a failed ping (for Kafka also an offset commit
 // that keeps failing: acked messages then hold the window until one succeeds).
 //
+// Configuration: Defaults (one DefaultConfig per `pipelines:` entry, one
+// publishers.DefaultConfig per sink) is what a decoder writes the file's keys over, so
+// an explicit 0 survives; Validate returns *cfgerr.Error keys relative to the pipeline.
+// Decode asks jobs.NewRequest for each kind's request, so a new kind needs no change
+// here.
+//
 // A Manager's Run may be called once; Ready is safe for concurrent use.
 package pipeline

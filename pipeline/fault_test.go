@@ -66,7 +66,13 @@ func TestWebhookThroughNetworkFaults(t *testing.T) {
 	err = m.Ready()
 	require.ErrorContains(t, err, "sink webhook-0: retrying")
 	t.Logf("during the partition: %v", err)
-	time.Sleep(1500 * time.Millisecond) // the partition lasts this long: there is no event to wait for
+	// The partition lasts until the sink has failed several more attempts (timeouts of
+	// 300ms each), so the window shrinks and the retries back off before it heals.
+	retries, _ := metricValue(t, reg, "mfn_pipeline_sink_retries_total")
+	waitFor(t, 10*time.Second, func() bool {
+		v, _ := metricValue(t, reg, "mfn_pipeline_sink_retries_total")
+		return v >= retries+4
+	})
 	px.Blackhole(false)
 	px.ResetAll() // the half-open connections of the partition
 

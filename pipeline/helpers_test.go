@@ -47,20 +47,34 @@ func newCluster(t testing.TB, opts ...kfake.Opt) *kfake.Cluster {
 
 // kafkaPipeline is a Kafka→Kafka config with test-sized timeouts.
 func kafkaPipeline(name string, brokers []string, in, out, dlq, group string) Config {
-	c := Config{
-		Name: name,
-		Source: connectors.Config{Type: "kafka", Kafka: connectors.KafkaConfig{
-			Brokers: brokers, Topics: []string{in}, Group: group,
-			SessionTimeout: 1500 * time.Millisecond, Heartbeat: 300 * time.Millisecond,
-			RebalanceTimeout: 5 * time.Second, DrainTimeout: 3 * time.Second, RetryBackoff: 100 * time.Millisecond,
-		}},
-		Sinks:            []publishers.Config{{Type: "kafka", Kafka: publishers.KafkaConfig{Brokers: brokers, Topic: out, Timeout: 5 * time.Second}}},
-		Retry:            publishers.RetryConfig{MaxAttempts: 100, InitialBackoff: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond, Jitter: 0.5},
-		GracePeriod:      10 * time.Second,
-		ReconnectBackoff: 100 * time.Millisecond, ReconnectMaxBackoff: time.Second,
-	}
+	c := set(DefaultConfig(), func(c *Config) {
+		c.Name = name
+		c.Source = connectors.Config{Type: "kafka", Kafka: set(connectors.DefaultKafkaConfig(), func(c *connectors.KafkaConfig) {
+			c.Brokers = brokers
+			c.Topics = []string{in}
+			c.Group = group
+			c.SessionTimeout = 1500 * time.Millisecond
+			c.Heartbeat = 300 * time.Millisecond
+			c.RebalanceTimeout = 5 * time.Second
+			c.DrainTimeout = 3 * time.Second
+			c.RetryBackoff = 100 * time.Millisecond
+		})}
+		c.Sinks = []publishers.Config{{Type: "kafka", Kafka: set(publishers.DefaultKafkaConfig(), func(c *publishers.KafkaConfig) {
+			c.Brokers = brokers
+			c.Topic = out
+			c.Timeout = 5 * time.Second
+		})}}
+		c.Retry = publishers.RetryConfig{MaxAttempts: 100, InitialBackoff: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond, Jitter: 0.5}
+		c.GracePeriod = 10 * time.Second
+		c.ReconnectBackoff = 100 * time.Millisecond
+		c.ReconnectMaxBackoff = time.Second
+	})
 	if dlq != "" {
-		c.DeadLetter = publishers.Config{Type: "kafka", Kafka: publishers.KafkaConfig{Brokers: brokers, Topic: dlq, Timeout: 5 * time.Second}}
+		c.DeadLetter = publishers.Config{Type: "kafka", Kafka: set(publishers.DefaultKafkaConfig(), func(c *publishers.KafkaConfig) {
+			c.Brokers = brokers
+			c.Topic = dlq
+			c.Timeout = 5 * time.Second
+		})}
 	}
 	return c
 }
@@ -207,4 +221,11 @@ func metricValue(t testing.TB, reg *prometheus.Registry, name string) (v float64
 		return v, len(mf.GetMetric()) > 0
 	}
 	return 0, false
+}
+
+// set returns c changed by f: test configs start from a Default*Config, as decoding
+// does, and name only what they change.
+func set[T any](c T, f func(*T)) T {
+	f(&c)
+	return c
 }

@@ -33,7 +33,7 @@ func TestKafkaRebalanceBetweenTwoPipelines(t *testing.T) {
 	produce(t, brokers, "in", batch(0, 12)...)
 	readTopic(t, brokers, "out", 60*time.Second, atLeast(2))
 	_, stopB := startManagerReg(t, []Config{kafkaPipeline("shared", brokers, "in", "out", "", "g-shared")}, pool, regB)
-	time.Sleep(2 * time.Second) // let B join the group
+	waitGroupStable(t, brokers, "g-shared", 2) // B joined and the partitions are shared out
 	produce(t, brokers, "in", batch(12, 40)...)
 
 	out := distinct(readTopic(t, brokers, "out", 90*time.Second, atLeast(40)))
@@ -147,4 +147,18 @@ func committed(t testing.TB, brokers []string, group, topic string, part int32) 
 	b := resp.GetBlock(topic, part)
 	require.NotNil(t, b, fmt.Sprintf("no offset block for %s/%d", topic, part))
 	return b.Offset
+}
+
+// waitGroupStable waits until group has members members and has finished rebalancing.
+func waitGroupStable(t *testing.T, brokers []string, group string, members int) {
+	t.Helper()
+	sc := sarama.NewConfig()
+	sc.Version = sarama.V2_1_0_0
+	adm, err := sarama.NewClusterAdmin(brokers, sc)
+	require.NoError(t, err)
+	defer adm.Close()
+	waitFor(t, 30*time.Second, func() bool {
+		gs, err := adm.DescribeConsumerGroups([]string{group})
+		return err == nil && len(gs) == 1 && gs[0].State == "Stable" && len(gs[0].Members) == members
+	})
 }

@@ -71,7 +71,7 @@ func TestKafkaBrokerRestart(t *testing.T) {
 	require.NoError(t, err)
 	brokers := cl.ListenAddrs()
 	pool := newPool(t, 2)
-	_, stop := startManager(t, []Config{kafkaPipeline("restart", brokers, "in", "out", "", "g-restart")}, pool)
+	m, stop := startManager(t, []Config{kafkaPipeline("restart", brokers, "in", "out", "", "g-restart")}, pool)
 
 	const n = 30
 	var msgs [][]byte
@@ -81,7 +81,8 @@ func TestKafkaBrokerRestart(t *testing.T) {
 	produce(t, brokers, "in", msgs...)
 	readTopic(t, brokers, "out", 60*time.Second, atLeast(3)) // mid-run
 	cl.Close()
-	time.Sleep(time.Second)
+	// The restart must happen while the pipeline knows the broker is gone.
+	waitFor(t, 10*time.Second, func() bool { return m.Ready() != nil })
 	cl2, err := kfake.NewCluster(opts...)
 	require.NoError(t, err, "restart on port %d", port)
 	t.Cleanup(cl2.Close)

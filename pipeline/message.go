@@ -3,12 +3,12 @@ package pipeline
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/sha1" //nolint:gosec // name-based UUID (RFC 9562 v5), not a security use
 	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/google/uuid"
 
 	"mfn/connectors"
 	"mfn/jobs"
@@ -154,25 +154,11 @@ func Decode(m connectors.Message) (j Job, err error) {
 		}
 		j.Kind = jobs.Kind(s)
 	}
-	var req jobs.Request
-	switch j.Kind {
-	case jobs.KindSimulate:
-		r := jobs.DefaultSimulateRequest()
-		req = &r
-	case jobs.KindValidate:
-		r := jobs.DefaultValidateRequest()
-		req = &r
-	case jobs.KindNernst:
-		r := jobs.DefaultNernstRequest()
-		req = &r
-	case jobs.KindFederated:
-		r := jobs.DefaultFederatedRequest()
-		req = &r
-	default:
+	if !j.Kind.Known() {
 		k := j.Kind
 		j.Kind = ""
 		return j, &jobError{body: ErrorBody{Code: CodeValidation, Field: "type",
-			Message: fmt.Sprintf("unknown job type %q (want simulate, validate, nernst or federated_aggregate)", k)}}
+			Message: fmt.Sprintf("unknown job type %q (want %s)", k, jobs.KindList())}}
 	}
 	params, hasParams := obj["params"]
 	flat := map[string]json.RawMessage{}
@@ -188,28 +174,23 @@ func Decode(m connectors.Message) (j Job, err error) {
 	if !hasParams {
 		params, _ = json.Marshal(flat)
 	}
-	if !isNull(params) {
-		// The decoder of every transport: exact keys, no nulls on fields, JSON types only.
-		if err := jobs.Decode(params, req); err != nil {
-			field, msg := "params", "params must be a JSON object"
-			var be *jobs.BodyError
-			if errors.As(err, &be) && len(be.Items) > 0 && be.Items[0].Field() != "" {
-				field, msg = be.Items[0].Field(), be.Items[0].Msg
-			}
-			return j, &jobError{body: ErrorBody{Code: CodeValidation, Field: field, Message: msg}}
+	// The decoder of every transport: exact keys, no nulls on fields, JSON types only,
+	// over the kind's defaults.
+	req, err := jobs.NewRequest(j.Kind, func(dst any) error {
+		if isNull(params) {
+			return nil
 		}
+		return jobs.Decode(params, dst)
+	})
+	if err != nil {
+		field, msg := "params", "params must be a JSON object"
+		var be *jobs.BodyError
+		if errors.As(err, &be) && len(be.Items) > 0 && be.Items[0].Field() != "" {
+			field, msg = be.Items[0].Field(), be.Items[0].Msg
+		}
+		return j, &jobError{body: ErrorBody{Code: CodeValidation, Field: field, Message: msg}}
 	}
-	// Store the value, not the pointer: the pool's dispatch switches on value types.
-	switch r := req.(type) {
-	case *jobs.SimulateRequest:
-		j.Request = *r
-	case *jobs.ValidateRequest:
-		j.Request = *r
-	case *jobs.NernstRequest:
-		j.Request = *r
-	case *jobs.FederatedRequest:
-		j.Request = *r
-	}
+	j.Request = req
 	if err := j.Request.Validate(); err != nil {
 		return j, classify(err)
 	}
@@ -235,21 +216,18 @@ func classify(err error) *jobError {
 	}
 }
 
-// deriveID makes a request id from an upstream position: a name-based UUID (version 5
-// layout over SHA-1), so a redelivered message gets the same id and receivers can
-// deduplicate. Without a position it is a random UUIDv4.
+// requestIDSpace is the UUID namespace of derived request ids (RFC 9562 §5.5): fixed,
+// so that the same upstream position maps to the same id in every release.
+var requestIDSpace = uuid.NewSHA1(uuid.NameSpaceURL, []byte("urn:mfn:request-id"))
+
+// deriveID makes a request id from an upstream position: a name-based UUID (version 5),
+// so a redelivered message gets the same id and receivers can deduplicate. Without a
+// position it is a random UUIDv4.
 func deriveID(pos string) string {
-	var b [16]byte
 	if pos == "" {
-		_, _ = rand.Read(b[:])
-		b[6] = b[6]&0x0f | 0x40
-	} else {
-		sum := sha1.Sum([]byte("mfn:" + pos)) //nolint:gosec // see above
-		copy(b[:], sum[:16])
-		b[6] = b[6]&0x0f | 0x50
+		return uuid.NewString()
 	}
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+	return uuid.NewSHA1(requestIDSpace, []byte(pos)).String()
 }
 
 func event(k jobs.Kind, ok bool) string {

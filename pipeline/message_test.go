@@ -83,3 +83,20 @@ func TestRecordNonFiniteBecomesError(t *testing.T) {
 }
 
 func inf() float64 { var z float64; return 1 / z }
+
+// BenchmarkDeriveID: the request id of a message without one, from its upstream
+// position (UUIDv5) or, without a position, at random (UUIDv4, crypto/rand).
+func BenchmarkDeriveID(b *testing.B) {
+	b.Run("position", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = deriveID("kafka:mfn-simulation-requests/3/1234567")
+		}
+	})
+	b.Run("random", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = deriveID("")
+		}
+	})
+}

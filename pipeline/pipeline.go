@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"mfn/connectors"
+	"mfn/internal/cfgerr"
 	"mfn/internal/retry"
 	"mfn/jobs"
 	"mfn/publishers"
@@ -105,16 +106,16 @@ func New(cfgs []Config, run Runner, log *zap.Logger, reg prometheus.Registerer) 
 	names := map[string]int{}
 	for i, c := range cfgs {
 		if err := c.Validate(); err != nil {
-			return nil, fmt.Errorf("pipelines[%d].%w", i, err)
+			return nil, cfgerr.Prefix(fmt.Sprintf("pipelines[%d].", i), err)
 		}
-		c = c.WithDefaults()
+		c = c.withNames()
 		if j, dup := names[c.Name]; dup {
-			return nil, fmt.Errorf("pipelines[%d].name: %q already used by pipelines[%d]", i, c.Name, j)
+			return nil, cfgerr.New(fmt.Sprintf("pipelines[%d].name", i), "%q already used by pipelines[%d]", c.Name, j)
 		}
 		names[c.Name] = i
 		p, err := newPipe(c, run, log.With(zap.String("component", "pipeline"), zap.String("pipeline", c.Name)), mt)
 		if err != nil {
-			return nil, fmt.Errorf("pipelines[%d].%w", i, err)
+			return nil, cfgerr.Prefix(fmt.Sprintf("pipelines[%d].", i), err)
 		}
 		m.pipes = append(m.pipes, p)
 	}

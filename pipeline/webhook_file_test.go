@@ -71,15 +71,19 @@ func writeFile(t *testing.T, dir, name, content string) {
 }
 
 func fileToWebhook(name, in, url, secret, dlqDir string) Config {
-	return Config{
-		Name:   name,
-		Source: connectors.Config{Type: "file", File: connectors.FileConfig{Dir: in, PollInterval: 20 * time.Millisecond}},
-		Sinks: []publishers.Config{{Type: "webhook", Webhook: publishers.WebhookConfig{
-			URL: url, Secret: secret, Timeout: 2 * time.Second, Headers: map[string]string{"Authorization": "Bearer t"}}}},
-		DeadLetter:  publishers.Config{Type: "file", File: publishers.FileConfig{Dir: dlqDir, MaxAge: 50 * time.Millisecond}},
-		Retry:       publishers.RetryConfig{MaxAttempts: 4, InitialBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, Jitter: 0.5},
-		GracePeriod: 5 * time.Second,
-	}
+	return set(DefaultConfig(), func(c *Config) {
+		c.Name = name
+		c.Source = connectors.Config{Type: "file", File: set(connectors.DefaultFileConfig(), func(c *connectors.FileConfig) { c.Dir = in; c.PollInterval = 20 * time.Millisecond })}
+		c.Sinks = []publishers.Config{{Type: "webhook", Webhook: set(publishers.DefaultWebhookConfig(), func(c *publishers.WebhookConfig) {
+			c.URL = url
+			c.Secret = secret
+			c.Timeout = 2 * time.Second
+			c.Headers = map[string]string{"Authorization": "Bearer t"}
+		})}}
+		c.DeadLetter = publishers.Config{Type: "file", File: set(publishers.DefaultFileConfig(), func(c *publishers.FileConfig) { c.Dir = dlqDir; c.MaxAge = 50 * time.Millisecond })}
+		c.Retry = publishers.RetryConfig{MaxAttempts: 4, InitialBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, Jitter: 0.5}
+		c.GracePeriod = 5 * time.Second
+	})
 }
 
 func waitFor(t *testing.T, timeout time.Duration, cond func() bool) {
@@ -159,12 +163,12 @@ func readLines(t *testing.T, dir string) []map[string]any {
 func TestFileFeedCrashRestart(t *testing.T) {
 	in, out := t.TempDir(), t.TempDir()
 	pool := newPool(t, 2)
-	cfg := Config{
-		Name:        "feed",
-		Source:      connectors.Config{Type: "file", File: connectors.FileConfig{Dir: in, PollInterval: 20 * time.Millisecond}},
-		Sinks:       []publishers.Config{{Type: "file", File: publishers.FileConfig{Dir: out, MaxAge: time.Hour}}},
-		GracePeriod: 200 * time.Millisecond,
-	}
+	cfg := set(DefaultConfig(), func(c *Config) {
+		c.Name = "feed"
+		c.Source = connectors.Config{Type: "file", File: set(connectors.DefaultFileConfig(), func(c *connectors.FileConfig) { c.Dir = in; c.PollInterval = 20 * time.Millisecond })}
+		c.Sinks = []publishers.Config{{Type: "file", File: set(publishers.DefaultFileConfig(), func(c *publishers.FileConfig) { c.Dir = out; c.MaxAge = time.Hour })}}
+		c.GracePeriod = 200 * time.Millisecond
+	})
 	var lines []string
 	for i := range 8 {
 		lines = append(lines, string(simJob(fmt.Sprintf("f%d", i), i)))
@@ -214,13 +218,13 @@ func TestFileFeedCrashRestart(t *testing.T) {
 func TestFileFeedPoisonGoesToFailed(t *testing.T) {
 	in, out, dlq := t.TempDir(), t.TempDir(), t.TempDir()
 	pool := newPool(t, 1)
-	cfg := Config{
-		Name:        "poison",
-		Source:      connectors.Config{Type: "file", File: connectors.FileConfig{Dir: in, PollInterval: 20 * time.Millisecond}},
-		Sinks:       []publishers.Config{{Type: "file", File: publishers.FileConfig{Dir: out}}},
-		DeadLetter:  publishers.Config{Type: "file", File: publishers.FileConfig{Dir: dlq}},
-		GracePeriod: time.Second,
-	}
+	cfg := set(DefaultConfig(), func(c *Config) {
+		c.Name = "poison"
+		c.Source = connectors.Config{Type: "file", File: set(connectors.DefaultFileConfig(), func(c *connectors.FileConfig) { c.Dir = in; c.PollInterval = 20 * time.Millisecond })}
+		c.Sinks = []publishers.Config{{Type: "file", File: set(publishers.DefaultFileConfig(), func(c *publishers.FileConfig) { c.Dir = out })}}
+		c.DeadLetter = publishers.Config{Type: "file", File: set(publishers.DefaultFileConfig(), func(c *publishers.FileConfig) { c.Dir = dlq })}
+		c.GracePeriod = time.Second
+	})
 	writeFile(t, in, "a-bad.json", `[1,2`)
 	writeFile(t, in, "b-good.json", string(simJob("good", 1)))
 	_, stop := startManager(t, []Config{cfg}, pool)

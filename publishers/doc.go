@@ -10,6 +10,8 @@
 // others with exponential backoff and jitter, honouring RetryAfter hints.
 //
 // Sinks are built by New with an explicit switch on Config.Type; there is no registry.
-// Publish is safe for concurrent use; Close is idempotent. Durations are Go durations,
+// Configuration starts from DefaultConfig (every type's defaults) and is decoded over
+// it, so a zero in a Config is a zero, validated as such; Validate returns
+// *cfgerr.Error keys relative to the sink ("kafka.topic"). Publish is safe for concurrent use; Close is idempotent. Durations are Go durations,
 // sizes are bytes.
 package publishers

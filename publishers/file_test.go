@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/require"
@@ -14,7 +15,12 @@ import (
 
 func TestFileRotationAndAtomicRename(t *testing.T) {
 	dir := t.TempDir()
-	f, err := NewFile(FileConfig{Dir: dir, Prefix: "out", MaxBytes: 100, MaxAge: time.Hour}, nil)
+	f, err := NewFile(set(DefaultFileConfig(), func(c *FileConfig) {
+		c.Dir = dir
+		c.Prefix = "out"
+		c.MaxBytes = 100
+		c.MaxAge = time.Hour
+	}), nil)
 	require.NoError(t, err)
 	ctx := context.Background()
 	for i := range 10 {
@@ -48,7 +54,7 @@ func TestFileRecoversTornTmp(t *testing.T) {
 	dir := t.TempDir()
 	torn := filepath.Join(dir, "results-20260101T000000.000Z-000001.jsonl.tmp")
 	require.NoError(t, os.WriteFile(torn, []byte("{\"a\":1}\n{\"a\":"), 0o644))
-	f, err := NewFile(FileConfig{Dir: dir}, nil)
+	f, err := NewFile(set(DefaultFileConfig(), func(c *FileConfig) { c.Dir = dir }), nil)
 	require.NoError(t, err)
 	require.NoError(t, f.Publish(context.Background(), Record{Body: []byte(`{"b":2}`)}))
 	require.NoError(t, f.Close(context.Background()))
@@ -57,43 +63,70 @@ func TestFileRecoversTornTmp(t *testing.T) {
 	require.Equal(t, "{\"a\":1}\n", string(b))
 }
 
+// The rotation tests run in a synctest bubble: time is their subject, so the clock is
+// the bubble's fake one and each assertion happens at an exact instant.
+
 func TestFileMaxAgeRotatesWithoutPublish(t *testing.T) {
-	dir := t.TempDir()
-	f, err := NewFile(FileConfig{Dir: dir, MaxAge: 30 * time.Millisecond}, nil)
-	require.NoError(t, err)
-	require.NoError(t, f.Publish(context.Background(), Record{Body: []byte(`{}`)}))
-	require.Eventually(t, func() bool {
-		done, _ := filepath.Glob(filepath.Join(dir, "*.jsonl"))
-		return len(done) == 1
-	}, 5*time.Second, 10*time.Millisecond)
-	require.NoError(t, f.Close(context.Background()))
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		f, err := NewFile(set(DefaultFileConfig(), func(c *FileConfig) {
+			c.Dir = dir
+			c.MaxAge = 30 * time.Second
+			c.FlushInterval = time.Hour
+		}), nil)
+		require.NoError(t, err)
+		require.NoError(t, f.Publish(context.Background(), Record{Body: []byte(`{}`)}))
+		time.Sleep(30*time.Second - time.Nanosecond)
+		synctest.Wait()
+		require.Empty(t, globN(t, dir, "*.jsonl"), "rotated before max_age")
+		time.Sleep(time.Nanosecond)
+		synctest.Wait()
+		require.Len(t, globN(t, dir, "*.jsonl"), 1, "not rotated at max_age")
+		require.NoError(t, f.Close(context.Background()))
+	})
 }
 
-// TestFileFlushIntervalRotatesIdleFile: a pause in the results makes the open file
-// visible after flush_interval, long before max_age; Start finishes a crash's .tmp
-// without any Publish.
+// TestFileFlushIntervalAndStart: a pause in the results makes the open file visible
+// after flush_interval, long before max_age; each new line restarts the wait; Start
+// finishes a crash's .tmp without any Publish.
 func TestFileFlushIntervalAndStart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		f, err := NewFile(set(DefaultFileConfig(), func(c *FileConfig) {
+			c.Dir = dir
+			c.MaxAge = time.Hour
+			c.FlushInterval = 20 * time.Second
+		}), nil)
+		require.NoError(t, err)
+		require.NoError(t, f.Publish(context.Background(), Record{Body: []byte(`{"a":1}`)}))
+		time.Sleep(15 * time.Second)
+		require.NoError(t, f.Publish(context.Background(), Record{Body: []byte(`{"a":2}`)}))
+		time.Sleep(20*time.Second - time.Nanosecond) // 35s after the first line
+		synctest.Wait()
+		require.Empty(t, globN(t, dir, "*.jsonl"), "the second line must restart the idle wait")
+		time.Sleep(time.Nanosecond)
+		synctest.Wait()
+		require.Len(t, globN(t, dir, "*.jsonl"), 1, "not rotated after flush_interval idle")
+		require.NoError(t, f.Close(context.Background()))
+	})
 	dir := t.TempDir()
-	f, err := NewFile(FileConfig{Dir: dir, MaxAge: time.Hour, FlushInterval: 20 * time.Millisecond}, nil)
-	require.NoError(t, err)
-	require.NoError(t, f.Publish(context.Background(), Record{Body: []byte(`{"a":1}`)}))
-	require.NoError(t, f.Publish(context.Background(), Record{Body: []byte(`{"a":2}`)}))
-	require.Eventually(t, func() bool {
-		done, _ := filepath.Glob(filepath.Join(dir, "*.jsonl"))
-		return len(done) == 1
-	}, 5*time.Second, 5*time.Millisecond)
-	require.NoError(t, f.Close(context.Background()))
 	// What a SIGKILL leaves: an open file with an acknowledged line and a torn one.
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "results-crash.jsonl.tmp"), []byte("{\"a\":3}\n{\"a\""), 0o644))
-	g, err := NewFile(FileConfig{Dir: dir, MaxAge: time.Hour}, nil)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "results-crash.jsonl.tmp"), []byte("{\"a\":3}\n{\"a\""), 0o600))
+	g, err := NewFile(set(DefaultFileConfig(), func(c *FileConfig) { c.Dir = dir; c.MaxAge = time.Hour }), nil)
 	require.NoError(t, err)
 	require.NoError(t, g.Start(context.Background()))
-	tmp, _ := filepath.Glob(filepath.Join(dir, "*.tmp"))
-	require.Empty(t, tmp)
+	require.Empty(t, globN(t, dir, "*.tmp"))
 	got, err := os.ReadFile(filepath.Join(dir, "results-crash.jsonl"))
 	require.NoError(t, err)
 	require.Equal(t, "{\"a\":3}\n", string(got))
 	require.NoError(t, g.Close(context.Background()))
+}
+
+func globN(t *testing.T, dir, pattern string) []string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(dir, pattern))
+	require.NoError(t, err)
+	return m
 }
 
 func TestRetryBackoffAndPermanent(t *testing.T) {
@@ -127,15 +160,32 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"no type", Config{}, "type: empty"},
 		{"kafka brokers", Config{Type: "kafka"}, "kafka.brokers: empty"},
-		{"kafka topic", Config{Type: "kafka", Kafka: KafkaConfig{Brokers: []string{"a:1"}}}, "kafka.topic: empty"},
-		{"kafka version", Config{Type: "kafka", Kafka: KafkaConfig{Brokers: []string{"a:1"}, Topic: "t", Version: "0.10.2.0"}}, "kafka.version"},
-		{"webhook url", Config{Type: "webhook", Webhook: WebhookConfig{URL: "ftp://x"}}, "webhook.url"},
-		{"file prefix", Config{Type: "file", File: FileConfig{Dir: "/tmp", Prefix: "../x"}}, "file.prefix"},
-		{"file flush_interval", Config{Type: "file", File: FileConfig{Dir: "/tmp", FlushInterval: -1}}, "file.flush_interval: negative"},
-		{"kafka linger", Config{Type: "kafka", Kafka: KafkaConfig{Brokers: []string{"a:1"}, Topic: "t", Linger: -1}}, "kafka.linger: negative"},
-		{"kafka batch_size alone", Config{Type: "kafka", Kafka: KafkaConfig{Brokers: []string{"a:1"}, Topic: "t", BatchSize: 100}}, "kafka.batch_size: needs linger"},
-		{"kafka batching ok", Config{Type: "kafka", Kafka: KafkaConfig{Brokers: []string{"a:1"}, Topic: "t", BatchSize: 100, Linger: 5 * time.Millisecond}}, ""},
-		{"ok", Config{Type: "file", File: FileConfig{Dir: "/tmp"}}, ""},
+		{"kafka topic", Config{Type: "kafka", Kafka: set(DefaultKafkaConfig(), func(c *KafkaConfig) { c.Brokers = []string{"a:1"} })}, "kafka.topic: empty"},
+		{"kafka version", Config{Type: "kafka", Kafka: set(DefaultKafkaConfig(), func(c *KafkaConfig) {
+			c.Brokers = []string{"a:1"}
+			c.Topic = "t"
+			c.Version = "0.10.2.0"
+		})}, "kafka.version"},
+		{"webhook url", Config{Type: "webhook", Webhook: set(DefaultWebhookConfig(), func(c *WebhookConfig) { c.URL = "ftp://x" })}, "webhook.url"},
+		{"file prefix", Config{Type: "file", File: set(DefaultFileConfig(), func(c *FileConfig) { c.Dir = "/tmp"; c.Prefix = "../x" })}, "file.prefix"},
+		{"file flush_interval", Config{Type: "file", File: set(DefaultFileConfig(), func(c *FileConfig) { c.Dir = "/tmp"; c.FlushInterval = -1 })}, "file.flush_interval: must be positive"},
+		{"kafka linger", Config{Type: "kafka", Kafka: set(DefaultKafkaConfig(), func(c *KafkaConfig) {
+			c.Brokers = []string{"a:1"}
+			c.Topic = "t"
+			c.Linger = -1
+		})}, "kafka.linger: negative"},
+		{"kafka batch_size alone", Config{Type: "kafka", Kafka: set(DefaultKafkaConfig(), func(c *KafkaConfig) {
+			c.Brokers = []string{"a:1"}
+			c.Topic = "t"
+			c.BatchSize = 100
+		})}, "kafka.batch_size: needs linger"},
+		{"kafka batching ok", Config{Type: "kafka", Kafka: set(DefaultKafkaConfig(), func(c *KafkaConfig) {
+			c.Brokers = []string{"a:1"}
+			c.Topic = "t"
+			c.BatchSize = 100
+			c.Linger = 5 * time.Millisecond
+		})}, ""},
+		{"ok", Config{Type: "file", File: set(DefaultFileConfig(), func(c *FileConfig) { c.Dir = "/tmp" })}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.cfg.Validate()
@@ -153,7 +203,7 @@ func TestConfigValidate(t *testing.T) {
 // complete lines and renamed into place at once, and the next Publish starts afresh.
 func TestFileWriteErrorKeepsEarlierLinesVisible(t *testing.T) {
 	dir := t.TempDir()
-	f, err := NewFile(FileConfig{Dir: dir, MaxAge: time.Hour}, nil)
+	f, err := NewFile(set(DefaultFileConfig(), func(c *FileConfig) { c.Dir = dir; c.MaxAge = time.Hour }), nil)
 	require.NoError(t, err)
 	ctx := context.Background()
 	require.NoError(t, f.Publish(ctx, Record{Body: []byte(`{"n":1}`)}))

@@ -11,6 +11,7 @@ import (
 	"github.com/IBM/sarama"
 	"go.uber.org/zap"
 
+	"mfn/internal/cfgerr"
 	"mfn/internal/kafkanet"
 	"mfn/internal/version"
 )
@@ -48,50 +49,41 @@ type KafkaConfig struct {
 	SASL      SASLConfig    `mapstructure:"sasl"`
 }
 
-// WithDefaults fills zero fields.
-func (c KafkaConfig) WithDefaults() KafkaConfig {
-	if c.ClientID == "" {
-		c.ClientID = "mfn"
-	}
-	if c.Version == "" {
-		c.Version = "2.1.0"
-	}
-	if c.Timeout == 0 {
-		c.Timeout = 30 * time.Second
-	}
-	if c.MaxMessageBytes == 0 {
-		c.MaxMessageBytes = 1000000
-	}
-	return c
+// DefaultKafkaConfig returns the sink's defaults: client id "mfn", version 2.1.0,
+// 30s per publish, records up to 1000000 bytes, no linger; no brokers or topic.
+func DefaultKafkaConfig() KafkaConfig {
+	return KafkaConfig{ClientID: "mfn", Version: "2.1.0", Timeout: 30 * time.Second, MaxMessageBytes: 1000000}
 }
 
 // Validate checks the configuration; keys are relative to kafka.
 func (c KafkaConfig) Validate() error {
-	c = c.WithDefaults()
 	if err := kafkanet.ValidateBrokers(c.Brokers); err != nil {
 		return err
 	}
+	if c.ClientID == "" {
+		return cfgerr.New("client_id", "empty")
+	}
 	if c.Topic == "" {
-		return cfgErr("topic", "empty")
+		return cfgerr.New("topic", "empty")
 	}
 	if _, err := kafkanet.ParseVersion(c.Version, "the idempotent producer needs it"); err != nil {
 		return err
 	}
 	if c.Timeout <= 0 {
-		return cfgErr("timeout", "must be positive")
+		return cfgerr.New("timeout", "must be positive")
 	}
-	if c.MaxMessageBytes < 0 {
-		return cfgErr("max_message_bytes", "negative")
+	if c.MaxMessageBytes <= 0 {
+		return cfgerr.New("max_message_bytes", "must be positive")
 	}
 	if c.Linger < 0 {
-		return cfgErr("linger", "negative")
+		return cfgerr.New("linger", "negative")
 	}
 	if c.BatchSize < 0 {
-		return cfgErr("batch_size", "negative")
+		return cfgerr.New("batch_size", "negative")
 	}
 	if c.BatchSize > 0 && c.Linger == 0 {
 		// sarama would hold a partial batch until BatchSize records arrive: maybe never.
-		return cfgErr("batch_size", "needs linger > 0 (else a partial batch waits forever)")
+		return cfgerr.New("batch_size", "needs linger > 0 (else a partial batch waits forever)")
 	}
 	if err := c.TLS.Validate(); err != nil {
 		return err
@@ -156,7 +148,7 @@ func NewKafka(cfg KafkaConfig, log *zap.Logger) (*Kafka, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Kafka{cfg: cfg.WithDefaults(), log: log}, nil
+	return &Kafka{cfg: cfg, log: log}, nil
 }
 
 // acquire returns the current producer, building it if needed, with one send counted

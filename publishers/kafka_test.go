@@ -17,7 +17,12 @@ func TestKafkaOversizedRecordIsPermanent(t *testing.T) {
 	cl, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "out"))
 	require.NoError(t, err)
 	defer cl.Close()
-	k, err := NewKafka(KafkaConfig{Brokers: cl.ListenAddrs(), Topic: "out", MaxMessageBytes: 2048, Timeout: 10 * time.Second}, nil)
+	k, err := NewKafka(set(DefaultKafkaConfig(), func(c *KafkaConfig) {
+		c.Brokers = cl.ListenAddrs()
+		c.Topic = "out"
+		c.MaxMessageBytes = 2048
+		c.Timeout = 10 * time.Second
+	}), nil)
 	require.NoError(t, err)
 	defer func() { require.NoError(t, k.Close(context.Background())) }()
 	ctx := context.Background()

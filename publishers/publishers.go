@@ -3,13 +3,12 @@ package publishers
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
-	"mfn/internal/kafkanet"
+	"mfn/internal/cfgerr"
 )
 
 // Record is one encoded result on its way out.
@@ -87,35 +86,29 @@ type Config struct {
 	File    FileConfig    `mapstructure:"file"`
 }
 
-// WithDefaults fills zero fields of the selected type.
-func (c Config) WithDefaults() Config {
-	c.Type = strings.ToLower(strings.TrimSpace(c.Type))
-	switch c.Type {
-	case "kafka":
-		c.Kafka = c.Kafka.WithDefaults()
-	case "webhook":
-		c.Webhook = c.Webhook.WithDefaults()
-	case "file":
-		c.File = c.File.WithDefaults()
-	}
-	return c
+// DefaultConfig returns every sink type's defaults, no type and no name: decoding a
+// sink's section over it leaves the defaults of every key it does not name.
+func DefaultConfig() Config {
+	return Config{Kafka: DefaultKafkaConfig(), Webhook: DefaultWebhookConfig(), File: DefaultFileConfig()}
 }
 
-// Validate checks the configuration after defaults; keys are relative to the sink
+// kind is the sink type as written, trimmed and lower-cased.
+func (c Config) kind() string { return strings.ToLower(strings.TrimSpace(c.Type)) }
+
+// Validate checks the configuration; keys are relative to the sink
 // ("kafka.topic: empty"); the pipeline adds "sinks[j]." or "dead_letter.".
 func (c Config) Validate() error {
-	c = c.WithDefaults()
-	switch c.Type {
+	switch c.kind() {
 	case "kafka":
-		return prefix("kafka.", c.Kafka.Validate())
+		return cfgerr.Prefix("kafka.", c.Kafka.Validate())
 	case "webhook":
-		return prefix("webhook.", c.Webhook.Validate())
+		return cfgerr.Prefix("webhook.", c.Webhook.Validate())
 	case "file":
-		return prefix("file.", c.File.Validate())
+		return cfgerr.Prefix("file.", c.File.Validate())
 	case "":
-		return errors.New("type: empty (want kafka, webhook or file)")
+		return cfgerr.New("type", "empty (want kafka, webhook or file)")
 	default:
-		return fmt.Errorf("type: unknown %q (want kafka, webhook or file)", c.Type)
+		return cfgerr.New("type", "unknown %q (want kafka, webhook or file)", c.Type)
 	}
 }
 
@@ -129,9 +122,8 @@ func New(cfg Config, log *zap.Logger) (Sink, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	cfg = cfg.WithDefaults()
-	log = log.With(zap.String("publisher", cfg.Type))
-	switch cfg.Type {
+	log = log.With(zap.String("publisher", cfg.kind()))
+	switch cfg.kind() {
 	case "kafka":
 		return NewKafka(cfg.Kafka, log)
 	case "webhook":
@@ -139,14 +131,5 @@ func New(cfg Config, log *zap.Logger) (Sink, error) {
 	case "file":
 		return NewFile(cfg.File, log)
 	}
-	return nil, fmt.Errorf("type: unknown %q", cfg.Type)
+	return nil, cfgerr.New("type", "unknown %q", cfg.Type)
 }
-
-// ConfigError names a bad configuration key (Key "kafka.topic", Reason "empty"). It is
-// shared with the Kafka network settings (mfn/internal/kafkanet), so TLS and SASL
-// errors carry the same type.
-type ConfigError = kafkanet.ConfigError
-
-func prefix(p string, err error) error { return kafkanet.Prefix(p, err) }
-
-func cfgErr(key, format string, args ...any) error { return kafkanet.Errorf(key, format, args...) }

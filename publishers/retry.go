@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"mfn/internal/cfgerr"
 	"mfn/internal/retry"
 )
 
@@ -29,36 +30,17 @@ func DefaultRetryConfig() RetryConfig {
 	return RetryConfig{MaxAttempts: 5, InitialBackoff: 200 * time.Millisecond, MaxBackoff: 10 * time.Second, Jitter: 0.5}
 }
 
-// WithDefaults fills zero fields (Jitter 0 stays 0 only if the rest is set too).
-func (c RetryConfig) WithDefaults() RetryConfig {
-	d := DefaultRetryConfig()
-	if c == (RetryConfig{}) {
-		return d
-	}
-	if c.MaxAttempts == 0 {
-		c.MaxAttempts = d.MaxAttempts
-	}
-	if c.InitialBackoff == 0 {
-		c.InitialBackoff = d.InitialBackoff
-	}
-	if c.MaxBackoff == 0 {
-		c.MaxBackoff = max(d.MaxBackoff, c.InitialBackoff)
-	}
-	return c
-}
-
 // Validate checks the policy; keys are relative to retry.
 func (c RetryConfig) Validate() error {
-	c = c.WithDefaults()
 	switch {
 	case c.MaxAttempts < 1:
-		return cfgErr("max_attempts", "%d is below 1", c.MaxAttempts)
+		return cfgerr.New("max_attempts", "%d is below 1", c.MaxAttempts)
 	case c.InitialBackoff < 0:
-		return cfgErr("initial_backoff", "negative")
+		return cfgerr.New("initial_backoff", "negative")
 	case c.MaxBackoff < c.InitialBackoff:
-		return cfgErr("max_backoff", "%s is below initial_backoff %s", c.MaxBackoff, c.InitialBackoff)
+		return cfgerr.New("max_backoff", "%s is below initial_backoff %s", c.MaxBackoff, c.InitialBackoff)
 	case !(c.Jitter >= 0 && c.Jitter <= 1):
-		return cfgErr("jitter", "%v is outside [0, 1]", c.Jitter)
+		return cfgerr.New("jitter", "%v is outside [0, 1]", c.Jitter)
 	}
 	return nil
 }
@@ -75,7 +57,6 @@ const RetryForever = -1
 // and a done ctx. onRetry (may be nil) is called before each retry with the error.
 // maxAttempts overrides cfg.MaxAttempts when not 0 (RetryForever: until ctx is done).
 func Retry(s Sink, cfg RetryConfig, maxAttempts int, onRetry func(error)) Sink {
-	cfg = cfg.WithDefaults()
 	if maxAttempts != 0 {
 		cfg.MaxAttempts = maxAttempts
 	}

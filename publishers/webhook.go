@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"mfn/internal/cfgerr"
 )
 
 // WebhookConfig configures the webhook sink (`webhook:` of a sink in mfn.yaml).
@@ -36,26 +38,20 @@ type WebhookConfig struct {
 	Timeout time.Duration `mapstructure:"timeout"`
 }
 
-// WithDefaults fills zero fields.
-func (c WebhookConfig) WithDefaults() WebhookConfig {
-	if c.Timeout == 0 {
-		c.Timeout = 10 * time.Second
-	}
-	return c
-}
+// DefaultWebhookConfig returns the webhook sink's defaults: 10s per request; no URL.
+func DefaultWebhookConfig() WebhookConfig { return WebhookConfig{Timeout: 10 * time.Second} }
 
 // Validate checks the configuration; keys are relative to webhook.
 func (c WebhookConfig) Validate() error {
-	c = c.WithDefaults()
 	if c.URL == "" {
-		return cfgErr("url", "empty")
+		return cfgerr.New("url", "empty")
 	}
 	u, err := url.Parse(c.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return cfgErr("url", "%q is not an http(s) URL", c.URL)
+		return cfgerr.New("url", "%q is not an http(s) URL", c.URL)
 	}
 	if c.Timeout <= 0 {
-		return cfgErr("timeout", "must be positive")
+		return cfgerr.New("timeout", "must be positive")
 	}
 	return nil
 }
@@ -75,7 +71,6 @@ func NewWebhook(cfg WebhookConfig, log *zap.Logger) (*Webhook, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	cfg = cfg.WithDefaults()
 	return &Webhook{cfg: cfg, log: log, client: &http.Client{Timeout: cfg.Timeout, CheckRedirect: checkRedirect}}, nil
 }
 

@@ -42,16 +42,23 @@ func TestWebhookRedirects(t *testing.T) {
 	defer srv.Close()
 	rec := Record{RequestID: "r1", Body: []byte(`{"request_id":"r1"}`)}
 
-	w, err := NewWebhook(WebhookConfig{URL: srv.URL + "/see-other", Timeout: 2 * time.Second}, nil)
+	w, err := NewWebhook(set(DefaultWebhookConfig(), func(c *WebhookConfig) { c.URL = srv.URL + "/see-other"; c.Timeout = 2 * time.Second }), nil)
 	require.NoError(t, err)
 	err = w.Publish(context.Background(), rec)
 	require.Error(t, err, "a 302 to a login page delivered nothing")
 	require.True(t, errors.Is(err, ErrPermanent), "retrying the same redirect cannot help: %v", err)
 
-	w, err = NewWebhook(WebhookConfig{URL: srv.URL + "/moved", Timeout: 2 * time.Second}, nil)
+	w, err = NewWebhook(set(DefaultWebhookConfig(), func(c *WebhookConfig) { c.URL = srv.URL + "/moved"; c.Timeout = 2 * time.Second }), nil)
 	require.NoError(t, err)
 	require.NoError(t, w.Publish(context.Background(), rec))
 	mu.Lock()
 	defer mu.Unlock()
 	require.Equal(t, string(rec.Body), posted["/hook"])
+}
+
+// set returns c changed by f: test configs start from a Default*Config, as decoding
+// does, and name only what they change.
+func set[T any](c T, f func(*T)) T {
+	f(&c)
+	return c
 }

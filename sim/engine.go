@@ -275,7 +275,7 @@ func (e *Engine) step(rng *nprand.Generator, step int, v, a, in []float64, turin
 	}
 	if c.Boundary == Periodic {
 		// The legacy Turing-off kernel is exactly V + α·L(V) on the torus.
-		stepPlain(e.lv, v, n, c.Alpha, false)
+		stepPlainRows(e.lv, v, n, c.Alpha, false, 0, n)
 		copy(v, e.lv)
 	} else {
 		laplacianBC(e.lv, v, n, c.Boundary)

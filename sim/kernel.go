@@ -162,11 +162,6 @@ func plainCell(vu, vd, vl, vr, vc, alpha float64, clampV bool) float64 {
 	return v
 }
 
-// stepPlain writes the next V into dv from v (Turing off).
-func stepPlain(dv, v []float64, n int, alpha float64, clampV bool) {
-	stepPlainRows(dv, v, n, alpha, clampV, 0, n)
-}
-
 // stepPlainRows writes rows r0…r1−1 of the next V (Turing off).
 func stepPlainRows(dv, v []float64, n int, alpha float64, clampV bool, r0, r1 int) {
 	if n < 3 {

@@ -5,7 +5,6 @@ import (
 	"crypto/sha512"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -13,31 +12,9 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"mfn/internal/cfgerr"
 )
-
-// ConfigError names a bad configuration key. Keys are relative to the struct that was
-// validated ("tls.cert_file"); callers put their own path in front with Prefix.
-type ConfigError struct {
-	Key    string // e.g. "source.kafka.brokers"
-	Reason string // e.g. "empty"
-}
-
-func (e *ConfigError) Error() string { return e.Key + ": " + e.Reason }
-
-// Errorf returns a *ConfigError for key with a formatted reason.
-func Errorf(key, format string, args ...any) error {
-	return &ConfigError{Key: key, Reason: fmt.Sprintf(format, args...)}
-}
-
-// Prefix puts p in front of the key of a *ConfigError in err's chain (a new error is
-// returned; err itself is not changed). Other errors and nil pass through.
-func Prefix(p string, err error) error {
-	var ce *ConfigError
-	if errors.As(err, &ce) {
-		return &ConfigError{Key: p + ce.Key, Reason: ce.Reason}
-	}
-	return err
-}
 
 // TLSConfig enables TLS to the brokers (`tls:` under a kafka source or sink).
 type TLSConfig struct {
@@ -63,7 +40,7 @@ type SASLConfig struct {
 // Validate checks t; the error names "tls.<key>". Files are read only by Apply.
 func (t TLSConfig) Validate() error {
 	if (t.CertFile == "") != (t.KeyFile == "") {
-		return Errorf("tls.cert_file", "cert_file and key_file must be set together")
+		return cfgerr.New("tls.cert_file", "cert_file and key_file must be set together")
 	}
 	return nil
 }
@@ -75,11 +52,11 @@ func (s SASLConfig) Validate() error {
 		return nil
 	case sarama.SASLTypePlaintext, sarama.SASLTypeSCRAMSHA256, sarama.SASLTypeSCRAMSHA512:
 		if s.User == "" {
-			return Errorf("sasl.user", "empty")
+			return cfgerr.New("sasl.user", "empty")
 		}
 		return nil
 	default:
-		return Errorf("sasl.mechanism", "unknown %q (want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)", s.Mechanism)
+		return cfgerr.New("sasl.mechanism", "unknown %q (want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)", s.Mechanism)
 	}
 }
 
@@ -87,11 +64,11 @@ func (s SASLConfig) Validate() error {
 // errors name "brokers" or "brokers[i]".
 func ValidateBrokers(brokers []string) error {
 	if len(brokers) == 0 {
-		return Errorf("brokers", "empty")
+		return cfgerr.New("brokers", "empty")
 	}
 	for i, b := range brokers {
 		if _, _, err := net.SplitHostPort(b); err != nil {
-			return Errorf(fmt.Sprintf("brokers[%d]", i), "%q is not host:port", b)
+			return cfgerr.New(fmt.Sprintf("brokers[%d]", i), "%q is not host:port", b)
 		}
 	}
 	return nil
@@ -103,10 +80,10 @@ func ValidateBrokers(brokers []string) error {
 func ParseVersion(version, why string) (sarama.KafkaVersion, error) {
 	v, err := sarama.ParseKafkaVersion(version)
 	if err != nil {
-		return v, Errorf("version", "%v", err)
+		return v, cfgerr.New("version", "%v", err)
 	}
 	if !v.IsAtLeast(sarama.V0_11_0_0) {
-		return v, Errorf("version", "%s is older than 0.11.0.0 (%s)", version, why)
+		return v, cfgerr.New("version", "%s is older than 0.11.0.0 (%s)", version, why)
 	}
 	return v, nil
 }
@@ -136,7 +113,7 @@ func NewSaramaConfig(clientID, version string, t TLSConfig, s SASLConfig) (*sara
 // files named in t.
 func Apply(c *sarama.Config, t TLSConfig, s SASLConfig) error {
 	if t.Enabled {
-		tc := &tls.Config{ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify, MinVersion: tls.VersionTLS12} //nolint:gosec // opt-in by config
+		tc := &tls.Config{ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify, MinVersion: tls.VersionTLS12} // #nosec G402 -- InsecureSkipVerify is an explicit opt-in by config
 		if t.CAFile != "" {
 			pem, err := os.ReadFile(t.CAFile)
 			if err != nil {

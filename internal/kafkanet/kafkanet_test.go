@@ -8,6 +8,8 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/stretchr/testify/require"
+
+	"mfn/internal/cfgerr"
 )
 
 // rfcServerFirst is the server-first-message of RFC 7677 §3.
@@ -76,7 +78,7 @@ func TestValidate(t *testing.T) {
 				return
 			}
 			require.ErrorContains(t, tc.err, tc.want)
-			require.ErrorContains(t, Prefix("source.kafka.", tc.err), "source.kafka."+tc.want)
+			require.ErrorContains(t, cfgerr.Prefix("source.kafka.", tc.err), "source.kafka."+tc.want)
 		})
 	}
 }
@@ -88,7 +90,7 @@ func TestParseVersion(t *testing.T) {
 	_, err = ParseVersion("0.10.2.0", "idempotence needs it")
 	require.EqualError(t, err, "version: 0.10.2.0 is older than 0.11.0.0 (idempotence needs it)")
 	_, err = ParseVersion("banana", "x")
-	var ce *ConfigError
+	var ce *cfgerr.Error
 	require.ErrorAs(t, err, &ce)
 	require.Equal(t, "version", ce.Key)
 }

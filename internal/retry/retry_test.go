@@ -3,6 +3,7 @@ package retry
 import (
 	"context"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/require"
@@ -29,9 +30,21 @@ func TestBackoffGrowsCapsAndHonoursHints(t *testing.T) {
 	require.Greater(t, len(seen), 1, "jitter spreads the waits")
 }
 
-func TestSleepStopsOnCancel(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	require.False(t, Sleep(ctx, time.Hour))
-	require.True(t, Sleep(context.Background(), time.Microsecond))
+// TestSleep runs on synctest's fake clock: Sleep waits exactly d, or returns when ctx
+// ends, at that instant.
+func TestSleep(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		require.True(t, Sleep(context.Background(), time.Hour))
+		require.Equal(t, time.Hour, time.Since(start))
+
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(time.Minute, cancel)
+		start = time.Now()
+		require.False(t, Sleep(ctx, time.Hour))
+		require.Equal(t, time.Minute, time.Since(start))
+
+		require.False(t, Sleep(ctx, time.Hour), "an ended ctx returns at once")
+		require.Equal(t, time.Minute, time.Since(start))
+	})
 }
