@@ -39,8 +39,11 @@ func TestKafkaWindowHoldsUncommitted(t *testing.T) {
 	}
 	require.NoError(t, prod.Close())
 
-	k, err := NewKafka(KafkaConfig{Brokers: brokers, Topics: []string{"in"}, Group: "w", SessionTimeout: time.Second,
-		Heartbeat: 200 * time.Millisecond, CommitInterval: time.Hour}, nil) // only the batch trigger and release commit
+	cfg := DefaultKafkaConfig()
+	cfg.Brokers, cfg.Topics, cfg.Group = brokers, []string{"in"}, "w"
+	cfg.SessionTimeout, cfg.Heartbeat = time.Second, 200*time.Millisecond
+	cfg.CommitInterval = time.Hour // only the batch trigger and release commit
+	k, err := NewKafka(cfg, nil)
 	require.NoError(t, err)
 	k.SetWindow(window)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -119,8 +122,10 @@ func TestKafkaPingReportsFailingCommits(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, prod.Close())
 
-	k, err := NewKafka(KafkaConfig{Brokers: brokers, Topics: []string{"in"}, Group: "p", SessionTimeout: time.Second,
-		Heartbeat: 200 * time.Millisecond, CommitInterval: 20 * time.Millisecond}, nil)
+	cfg := DefaultKafkaConfig()
+	cfg.Brokers, cfg.Topics, cfg.Group = brokers, []string{"in"}, "p"
+	cfg.SessionTimeout, cfg.Heartbeat, cfg.CommitInterval = time.Second, 200*time.Millisecond, 20*time.Millisecond
+	k, err := NewKafka(cfg, nil)
 	require.NoError(t, err)
 	k.SetWindow(4)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
