@@ -17,7 +17,7 @@ import (
 	"mfn/internal/cfgerr"
 )
 
-// FileConfig configures the JSON-lines file sink (`file:` of a sink in mfn.yaml).
+// FileConfig configures the JSON-lines or Parquet file sink (`file:` of a sink in mfn.yaml).
 //
 // Results are appended, one compact JSON envelope per line, to
 // Dir/<prefix>-<UTC yyyymmddThhmmss.fffZ>-<seq>.jsonl.tmp and fsynced before Publish
@@ -38,12 +38,18 @@ type FileConfig struct {
 	// FlushInterval rotates a non-empty file once no line was added for this long, so
 	// results appear promptly when the input pauses. Default 1s.
 	FlushInterval time.Duration `mapstructure:"flush_interval"`
+	// Format is jsonl (default) or parquet. A Parquet file cannot be appended to, so
+	// in parquet format the .tmp file is a JSON-lines journal (fsynced per result as in
+	// jsonl format, and counted by MaxBytes) that is turned into <name>.parquet, one
+	// ParquetRow per result, when the file rotates; recovery at start does the same
+	// for the journals a crash left.
+	Format string `mapstructure:"format"`
 }
 
 // DefaultFileConfig returns the file sink's defaults: prefix "results", files up to
 // 64 MiB or a minute old, made visible after 1s without a new line; no directory.
 func DefaultFileConfig() FileConfig {
-	return FileConfig{Prefix: "results", MaxBytes: 64 << 20, MaxAge: time.Minute, FlushInterval: time.Second}
+	return FileConfig{Prefix: "results", MaxBytes: 64 << 20, MaxAge: time.Minute, FlushInterval: time.Second, Format: FormatJSONL}
 }
 
 // Validate checks the configuration; keys are relative to file.
@@ -65,6 +71,9 @@ func (c FileConfig) Validate() error {
 	}
 	if c.FlushInterval <= 0 {
 		return cfgerr.New("flush_interval", "must be positive")
+	}
+	if c.Format != FormatJSONL && c.Format != FormatParquet {
+		return cfgerr.New("format", "unknown %q (want jsonl or parquet)", c.Format)
 	}
 	return nil
 }
@@ -118,12 +127,15 @@ func (f *File) start() error {
 	if err := os.MkdirAll(f.cfg.Dir, 0o755); err != nil { // #nosec G301 -- shared with the producers/consumers of the files; the umask narrows it
 		return fmt.Errorf("file sink: %w", err)
 	}
-	leftovers, err := filepath.Glob(filepath.Join(f.cfg.Dir, f.cfg.Prefix+"-*.jsonl"+tmpSuffix))
+	if err := removeParts(f.cfg.Dir, f.cfg.Prefix); err != nil {
+		return err
+	}
+	leftovers, err := filepath.Glob(filepath.Join(f.cfg.Dir, f.cfg.Prefix+"-*"+ext(f.cfg.Format)+tmpSuffix))
 	if err != nil {
 		return fmt.Errorf("file sink: %w", err)
 	}
 	for _, p := range leftovers {
-		if err := recoverTmp(p); err != nil {
+		if err := recoverTmp(p, f.cfg.Format); err != nil {
 			return err
 		}
 		f.log.Info("recovered unfinished result file", zap.String("file", strings.TrimSuffix(p, tmpSuffix)))
@@ -132,8 +144,8 @@ func (f *File) start() error {
 	return nil
 }
 
-// recoverTmp cuts a torn last line and renames the file into place.
-func recoverTmp(p string) error {
+// recoverTmp cuts a torn last line and finishes the file.
+func recoverTmp(p, format string) error {
 	data, err := os.ReadFile(p) // #nosec G304 -- the path comes from the operator's configuration
 	if err != nil {
 		return fmt.Errorf("file sink: recover %s: %w", p, err)
@@ -143,16 +155,34 @@ func recoverTmp(p string) error {
 			return fmt.Errorf("file sink: recover %s: %w", p, err)
 		}
 	}
-	if err := os.Rename(p, strings.TrimSuffix(p, tmpSuffix)); err != nil {
+	if err := finish(strings.TrimSuffix(p, tmpSuffix), format); err != nil {
 		return fmt.Errorf("file sink: recover %s: %w", p, err)
 	}
-	return syncDir(filepath.Dir(p))
+	return nil
+}
+
+// finish makes name from its complete name+".tmp": a rename for JSON lines, a
+// conversion for Parquet.
+func finish(name, format string) error {
+	if format == FormatParquet {
+		return writeParquet(name)
+	}
+	if err := os.Rename(name+tmpSuffix, name); err != nil {
+		return fmt.Errorf("file sink: %w", err)
+	}
+	return syncDir(filepath.Dir(name))
 }
 
 // Publish appends rec.Body as one line and fsyncs it.
 func (f *File) Publish(_ context.Context, rec Record) error {
 	if bytes.ContainsAny(rec.Body, "\n\r") {
 		return Permanent(errors.New("file sink: record body contains a newline; JSON lines need compact JSON"))
+	}
+	if f.cfg.Format == FormatParquet {
+		// Only records that make a row enter the journal, so the conversion cannot fail on one.
+		if _, err := parquetRow(rec.Body); err != nil {
+			return Permanent(err)
+		}
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -206,9 +236,7 @@ func (f *File) abandon(complete int64) {
 	case complete == 0:
 		err = os.Remove(tmp)
 	default:
-		if err = os.Rename(tmp, f.name); err == nil {
-			err = syncDir(f.cfg.Dir)
-		}
+		err = finish(f.name, f.cfg.Format)
 	}
 	if err != nil {
 		f.log.Warn("file sink: cannot finish the file after a failed write; it is recovered at the next start",
@@ -220,7 +248,7 @@ func (f *File) abandon(complete int64) {
 func (f *File) open() error {
 	f.seq++
 	now := f.now().UTC()
-	f.name = filepath.Join(f.cfg.Dir, fmt.Sprintf("%s-%s-%06d.jsonl", f.cfg.Prefix, now.Format("20060102T150405.000Z"), f.seq))
+	f.name = filepath.Join(f.cfg.Dir, fmt.Sprintf("%s-%s-%06d%s", f.cfg.Prefix, now.Format("20060102T150405.000Z"), f.seq, ext(f.cfg.Format)))
 	fh, err := os.OpenFile(f.name+tmpSuffix, os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o644) // #nosec G302 -- results are for downstream readers; the umask narrows it
 	if err != nil {
 		return fmt.Errorf("file sink: %w", err)
@@ -274,10 +302,7 @@ func (f *File) rotate() error {
 	if f.size == 0 {
 		return os.Remove(f.name + tmpSuffix)
 	}
-	if err := os.Rename(f.name+tmpSuffix, f.name); err != nil {
-		return fmt.Errorf("file sink: %w", err)
-	}
-	return syncDir(f.cfg.Dir)
+	return finish(f.name, f.cfg.Format)
 }
 
 func syncDir(dir string) error {
