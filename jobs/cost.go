@@ -49,10 +49,10 @@ func EstimateCost(req Request) Cost {
 			return simulateCost(r.GridSize, r.Steps)
 		}
 	case ObservedSimulation:
-		return simulateCost(r.GridSize, r.Steps)
+		return observedCost(r)
 	case *ObservedSimulation:
 		if r != nil {
-			return simulateCost(r.GridSize, r.Steps)
+			return observedCost(*r)
 		}
 	case ValidateRequest:
 		return validateCost(r)
@@ -78,6 +78,19 @@ func simulateCost(grid, steps int) Cost {
 		Memory: satMul(int64(bytesPerSimCell), cells),
 		Work:   secPerJob + cells*(secPerCell+float64(max(steps, 0))*secPerCellStep),
 	}
+}
+
+// observedCost is the simulation's plus the history its observer keeps.
+func observedCost(r ObservedSimulation) Cost {
+	c := simulateCost(r.GridSize, r.Steps)
+	c.Memory = satAdd(c.Memory, historyBytes(r))
+	return c
+}
+
+// historyBytes is the memory of the fields an observer keeps: frames × N² × 8.
+func historyBytes(r ObservedSimulation) int64 {
+	n := float64(max(r.GridSize, 0))
+	return satMul(8*int64(max(r.HistoryFrames, 0)), n*n)
 }
 
 func validateCost(r ValidateRequest) Cost {
@@ -163,12 +176,17 @@ type Limits struct {
 	MaxGradients int `mapstructure:"max_gradients"`
 	// MaxGradientValues caps gradients × dimension of one federated request.
 	MaxGradientValues int64 `mapstructure:"max_gradient_values"`
+	// MaxFieldHistoryBytes caps the field history one run keeps (frames × N² × 8 bytes,
+	// POST /simulate/field with every); beyond it the request is refused naming every.
+	MaxFieldHistoryBytes int64 `mapstructure:"max_field_history_bytes"`
 }
 
 // DefaultLimits: 256 MiB per job, 50,000 gradients, 4,194,304 gradient values (what
-// the default 8 MiB REST body can carry at two bytes per value).
+// the default 8 MiB REST body can carry at two bytes per value), a 128 MiB field history
+// (256 frames of the largest grid, 256×256).
 func DefaultLimits() Limits {
-	return Limits{MaxJobMemoryBytes: 256 << 20, MaxGradients: 50_000, MaxGradientValues: 4 << 20}
+	return Limits{MaxJobMemoryBytes: 256 << 20, MaxGradients: 50_000, MaxGradientValues: 4 << 20,
+		MaxFieldHistoryBytes: 128 << 20}
 }
 
 // Validate reports a non-positive limit, naming the key under pool.limits.
@@ -180,6 +198,8 @@ func (l Limits) Validate() error {
 		return cfgerr.New("limits.max_gradients", "must be > 0")
 	case l.MaxGradientValues <= 0:
 		return cfgerr.New("limits.max_gradient_values", "must be > 0")
+	case l.MaxFieldHistoryBytes <= 0:
+		return cfgerr.New("limits.max_field_history_bytes", "must be > 0")
 	}
 	return nil
 }
@@ -188,6 +208,7 @@ func (l Limits) Validate() error {
 // own Validate walks the gradient values, so it reads only lengths.
 func (l Limits) check(req Request, c Cost) error {
 	var n, dim int
+	var history int64
 	switch r := req.(type) {
 	case FederatedRequest:
 		n, dim = fedSize(r)
@@ -195,6 +216,18 @@ func (l Limits) check(req Request, c Cost) error {
 		if r != nil {
 			n, dim = fedSize(*r)
 		}
+	case ObservedSimulation:
+		history = historyBytes(r)
+	case *ObservedSimulation:
+		if r != nil {
+			history = historyBytes(*r)
+		}
+	}
+	if history > l.MaxFieldHistoryBytes {
+		return &ValidationError{Field: "every", Type: "value_error",
+			Ctx: map[string]any{"max_bytes": l.MaxFieldHistoryBytes, "bytes": history},
+			Reason: fmt.Sprintf("Value error, the field history needs %d MiB, more than the limit of %d MiB: raise every",
+				mib(history), mib(l.MaxFieldHistoryBytes))}
 	}
 	if n > l.MaxGradients {
 		return &ValidationError{Field: "gradients", Type: "too_long",
@@ -214,6 +247,9 @@ func (l Limits) check(req Request, c Cost) error {
 			field = "gradients"
 		case KindSimulate, KindValidate:
 			field = "grid_size"
+			if history > 0 {
+				field = "every"
+			}
 		}
 		return &ValidationError{Field: field, Type: "value_error",
 			Ctx: map[string]any{"max_bytes": l.MaxJobMemoryBytes, "bytes": c.Memory},

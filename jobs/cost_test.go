@@ -293,3 +293,22 @@ func FuzzCostLimits(f *testing.F) {
 }
 
 func clampInt(v, lo, hi int) int { return min(max(v, lo), hi) }
+
+// A field history over max_field_history_bytes is refused naming every, before it runs;
+// one frame fewer is admitted.
+func TestFieldHistoryLimit(t *testing.T) {
+	l := DefaultLimits()
+	l.MaxFieldHistoryBytes = 10 * 64 * 64 * 8
+	req := func(frames int) ObservedSimulation {
+		return ObservedSimulation{SimulateRequest: SimulateRequest{Seed: 1, GridSize: 64, Steps: 20, Alpha: 0.1}, Every: 1,
+			HistoryFrames: frames, Observe: func(Snapshot) bool { return true }}
+	}
+	_, err := admit(context.Background(), req(10), l)
+	require.NoError(t, err)
+	_, err = admit(context.Background(), req(11), l)
+	var ve *ValidationError
+	require.ErrorAs(t, err, &ve)
+	require.Equal(t, "every", ve.Field)
+	require.Equal(t, int64(11*64*64*8), ve.Ctx["bytes"])
+	require.Greater(t, EstimateCost(req(11)).Memory, EstimateCost(req(0)).Memory+11*64*64*8-1)
+}

@@ -118,6 +118,10 @@ type ObservedSimulation struct {
 	SimulateRequest
 	Every   int
 	Observe func(Snapshot) bool
+	// HistoryFrames is how many fields the observer keeps (GridSize² float64 each, e.g.
+	// POST /simulate/field's history): they count in the job's memory and are bounded
+	// by Limits.MaxFieldHistoryBytes, refused naming "every" before the job runs.
+	HistoryFrames int
 }
 
 // ValidateRequest is POST /validate.

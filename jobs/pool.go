@@ -98,6 +98,8 @@ func (c PoolConfig) Validate() error {
 		return cfgerr.New("limits.max_gradients", "must be >= 0 (0: 50000)")
 	case l.MaxGradientValues < 0:
 		return cfgerr.New("limits.max_gradient_values", "must be >= 0 (0: 4194304)")
+	case l.MaxFieldHistoryBytes < 0:
+		return cfgerr.New("limits.max_field_history_bytes", "must be >= 0 (0: 134217728)")
 	}
 	if err := c.Wide.Validate(); err != nil {
 		var ve *ValidationError
@@ -142,6 +144,9 @@ func (c PoolConfig) Effective() PoolConfig {
 	}
 	if c.Limits.MaxGradientValues == 0 {
 		c.Limits.MaxGradientValues = d.MaxGradientValues
+	}
+	if c.Limits.MaxFieldHistoryBytes == 0 {
+		c.Limits.MaxFieldHistoryBytes = d.MaxFieldHistoryBytes
 	}
 	return c
 }

@@ -85,7 +85,7 @@ func (s *metricSet) count(m *httpMetrics, endpoint, method string, status int) {
 var knownEndpoints = []string{
 	"/health", "/ready", "/validate", "/simulate", "/nernst", "/federated/aggregate", "/metrics",
 	"/openapi.json", "/api/encrypt", "/api/decrypt", "/api/sign", "/api/verify", "/api/keypair",
-	"/simulate/image", "/simulate/animation", "/ws/simulation_live", "/ws/stream_features", "/",
+	"/simulate/image", "/simulate/animation", "/simulate/field", "/datasets", "/ws/simulation_live", "/ws/stream_features", "/",
 }
 
 var knownEndpointSet = func() map[string]string {

@@ -79,6 +79,7 @@ func (a *API) Register(e *echo.Echo) {
 	e.POST("/federated/aggregate", a.federated)
 	e.POST("/simulate/image", a.image)
 	e.POST("/simulate/animation", a.animation)
+	e.POST("/simulate/field", a.field)
 	api := e.Group("/api")
 	api.POST("/encrypt", a.encrypt)
 	api.POST("/decrypt", a.decrypt)
