@@ -58,38 +58,51 @@ func (r Row) Values(withScenario bool) []any {
 // No value needs quoting (names and numbers only).
 func WriteCSV(w io.Writer, rows []Row, withScenario bool) error {
 	bw := bufio.NewWriter(w)
-	cols := Columns(withScenario)
-	for i, c := range cols {
-		if i > 0 {
-			bw.WriteByte(',')
-		}
-		bw.WriteString(c.Name)
-	}
-	bw.WriteByte('\n')
+	bw.Write(AppendCSVHeader(nil, withScenario))
 	var buf []byte
 	for _, r := range rows {
-		buf = buf[:0]
-		for i, v := range r.Values(withScenario) {
-			if i > 0 {
-				buf = append(buf, ',')
-			}
-			switch x := v.(type) {
-			case int64:
-				buf = strconv.AppendInt(buf, x, 10)
-			case float64:
-				buf = AppendPyFloat(buf, x)
-			case bool:
-				buf = append(buf, map[bool]string{true: "True", false: "False"}[x]...)
-			case string:
-				buf = append(buf, x...)
-			}
-		}
-		buf = append(buf, '\n')
+		buf = r.AppendCSV(buf[:0], withScenario)
 		if _, err := bw.Write(buf); err != nil {
 			return err
 		}
 	}
 	return bw.Flush()
+}
+
+// AppendCSVHeader appends WriteCSV's header line (with its newline).
+func AppendCSVHeader(buf []byte, withScenario bool) []byte {
+	for i, c := range Columns(withScenario) {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, c.Name...)
+	}
+	return append(buf, '\n')
+}
+
+// AppendCSV appends the row as one WriteCSV line (with its newline), so that a stream of
+// rows is the same bytes as WriteCSV.
+func (r Row) AppendCSV(buf []byte, withScenario bool) []byte {
+	for i, v := range r.Values(withScenario) {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		switch x := v.(type) {
+		case int64:
+			buf = strconv.AppendInt(buf, x, 10)
+		case float64:
+			buf = AppendPyFloat(buf, x)
+		case bool:
+			if x {
+				buf = append(buf, "True"...)
+			} else {
+				buf = append(buf, "False"...)
+			}
+		case string:
+			buf = append(buf, x...)
+		}
+	}
+	return append(buf, '\n')
 }
 
 // AppendPyFloat appends x as Python's repr(float) (and numpy's str of a float64) writes

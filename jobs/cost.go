@@ -22,19 +22,24 @@ type Cost struct {
 // Calibration of Work: seconds per unit of the dominant loops, measured on a 2-core
 // amd64 build box (see EstimateCost's test for the measurement) and rounded up.
 const (
-	secPerCellStep   = 6e-9   // one grid cell of one simulation step (Turing on)
-	secPerCell       = 40e-9  // per-cell work outside the steps: initial draws, statistics, fractal dimension
-	secPerJob        = 5e-6   // fixed cost of any queued job (hand-off, allocation)
-	secPerTrainRow   = 150e-6 // one sample of one validation training step (forward, backward, Adam)
-	secPerIFS        = 100e-6 // one 1000-point IFS draw of the validation cycle
-	secPerDistValue  = 4e-9   // one coordinate of one Krum distance
-	secPerSortCmp    = 3e-9   // one comparison while ranking a Krum distance row
-	secPerGradValue  = 2e-9   // widening and copying one gradient value
-	secNernst        = 2e-6   // a Nernst potential
-	bytesPerSimCell  = 10 * 8 // two states of V, A and I plus the fractal and statistics scratch
-	validationSims   = validation.NumSamples + 1
-	sliceHeaderBytes = 24
-	fixedJobBytes    = 64 << 10 // small allocations of any job (results, closures, network weights)
+	secPerCellStep  = 6e-9   // one grid cell of one simulation step (Turing on)
+	secPerCell      = 40e-9  // per-cell work outside the steps: initial draws, statistics, fractal dimension
+	secPerJob       = 5e-6   // fixed cost of any queued job (hand-off, allocation)
+	secPerTrainRow  = 150e-6 // one sample of one validation training step (forward, backward, Adam)
+	secPerIFS       = 100e-6 // one 1000-point IFS draw of the validation cycle
+	secPerDistValue = 4e-9   // one coordinate of one Krum distance
+	secPerSortCmp   = 3e-9   // one comparison while ranking a Krum distance row
+	secPerGradValue = 2e-9   // widening and copying one gradient value
+	secNernst       = 2e-6   // a Nernst potential
+	bytesPerSimCell = 10 * 8 // two states of V, A and I plus the fractal and statistics scratch
+	// The engine's step (three Laplacians, boundaries, clamping, metrics, the features'
+	// running statistics): 1000 steps at 256² take 1.6 s on one core here.
+	secPerEngineCellStep = 25e-9
+	bytesPerEngineCell   = 12 * 8 // the engine's fields and the features' scratch
+	bytesPerDatasetRow   = 512    // one dataset.Row kept for the result
+	validationSims       = validation.NumSamples + 1
+	sliceHeaderBytes     = 24
+	fixedJobBytes        = 64 << 10 // small allocations of any job (results, closures, network weights)
 )
 
 // EstimateCost returns the worst-case cost of a request. It only reads the request's
@@ -62,6 +67,10 @@ func EstimateCost(req Request) Cost {
 		}
 	case NernstRequest, *NernstRequest:
 		return Cost{Work: secNernst}
+	case DatasetSampleRequest:
+		return datasetSampleCost(r.Sample.GridSize, r.Sample.Steps)
+	case DatasetRequest:
+		return datasetCost(r)
 	case FederatedRequest:
 		return federatedCost(r)
 	case *FederatedRequest:
@@ -91,6 +100,27 @@ func observedCost(r ObservedSimulation) Cost {
 func historyBytes(r ObservedSimulation) int64 {
 	n := float64(max(r.GridSize, 0))
 	return satMul(8*int64(max(r.HistoryFrames, 0)), n*n)
+}
+
+func datasetSampleCost(grid, steps int) Cost {
+	cells := float64(max(grid, 0)) * float64(max(grid, 0))
+	return Cost{
+		Memory: satMul(bytesPerEngineCell, cells),
+		Work:   secPerJob + cells*(secPerCell+float64(max(steps, 0))*secPerEngineCellStep),
+	}
+}
+
+// datasetCost is the samples' work added up; the memory is the largest sample's (they
+// run one after the other, or each as its own job) plus the rows.
+func datasetCost(r DatasetRequest) Cost {
+	var c Cost
+	for _, s := range r.Samples {
+		sc := datasetSampleCost(s.GridSize, s.Steps)
+		c.Work += sc.Work
+		c.Memory = max(c.Memory, sc.Memory)
+	}
+	c.Memory = satAdd(c.Memory, satMul(bytesPerDatasetRow, float64(len(r.Samples))))
+	return c
 }
 
 func validateCost(r ValidateRequest) Cost {
@@ -179,6 +209,11 @@ type Limits struct {
 	// MaxFieldHistoryBytes caps the field history one run keeps (frames × N² × 8 bytes,
 	// POST /simulate/field with every); beyond it the request is refused naming every.
 	MaxFieldHistoryBytes int64 `mapstructure:"max_field_history_bytes"`
+	// MaxDatasetSamples caps the samples of one dataset (POST /datasets, a dataset job).
+	MaxDatasetSamples int `mapstructure:"max_dataset_samples"`
+	// MaxDatasetWorkSeconds caps a dataset's estimated CPU time (its samples' cost added
+	// up, in seconds on one core), so that one request cannot hold the workers for hours.
+	MaxDatasetWorkSeconds float64 `mapstructure:"max_dataset_work_seconds"`
 }
 
 // DefaultLimits: 256 MiB per job, 50,000 gradients, 4,194,304 gradient values (what
@@ -186,7 +221,7 @@ type Limits struct {
 // (256 frames of the largest grid, 256×256).
 func DefaultLimits() Limits {
 	return Limits{MaxJobMemoryBytes: 256 << 20, MaxGradients: 50_000, MaxGradientValues: 4 << 20,
-		MaxFieldHistoryBytes: 128 << 20}
+		MaxFieldHistoryBytes: 128 << 20, MaxDatasetSamples: 10_000, MaxDatasetWorkSeconds: 3600}
 }
 
 // Validate reports a non-positive limit, naming the key under pool.limits.
@@ -200,6 +235,10 @@ func (l Limits) Validate() error {
 		return cfgerr.New("limits.max_gradient_values", "must be > 0")
 	case l.MaxFieldHistoryBytes <= 0:
 		return cfgerr.New("limits.max_field_history_bytes", "must be > 0")
+	case l.MaxDatasetSamples <= 0:
+		return cfgerr.New("limits.max_dataset_samples", "must be > 0")
+	case !(l.MaxDatasetWorkSeconds > 0):
+		return cfgerr.New("limits.max_dataset_work_seconds", "must be > 0")
 	}
 	return nil
 }
@@ -221,6 +260,19 @@ func (l Limits) check(req Request, c Cost) error {
 	case *ObservedSimulation:
 		if r != nil {
 			history = historyBytes(*r)
+		}
+	}
+	if r, ok := req.(DatasetRequest); ok {
+		if len(r.Samples) > l.MaxDatasetSamples {
+			return &ValidationError{Field: r.field(), Type: "value_error",
+				Ctx:    map[string]any{"max_samples": l.MaxDatasetSamples, "samples": len(r.Samples)},
+				Reason: fmt.Sprintf("Value error, %d samples exceed the limit of %d", len(r.Samples), l.MaxDatasetSamples)}
+		}
+		if c.Work > l.MaxDatasetWorkSeconds {
+			return &ValidationError{Field: r.field(), Type: "value_error",
+				Ctx: map[string]any{"max_work_seconds": l.MaxDatasetWorkSeconds, "work_seconds": c.Work},
+				Reason: fmt.Sprintf("Value error, the dataset needs about %.0f s of CPU time, more than the limit of %.0f s: fewer or smaller samples",
+					c.Work, l.MaxDatasetWorkSeconds)}
 		}
 	}
 	if history > l.MaxFieldHistoryBytes {

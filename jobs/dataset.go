@@ -49,3 +49,67 @@ func runDatasetSample(ctx context.Context, r DatasetSampleRequest) (DatasetRowRe
 	}
 	return DatasetRowResult{Row: row}, nil
 }
+
+// DatasetRequest is a whole dataset (POST /datasets, a pipeline's dataset job): its
+// samples, in sim_id order. Transports that stream rows run each sample as its own
+// DatasetSampleRequest, so that the pool spreads them; they admit the DatasetRequest
+// first (Pool.Admit), so that a dataset beyond pool.limits is refused before any runs.
+// Run as one job, it computes the samples one after the other.
+type DatasetRequest struct {
+	Samples []dataset.Sample
+	// Field is the request field a limit error names ("preset", "sweep").
+	Field string
+}
+
+// Kind is KindDataset.
+func (DatasetRequest) Kind() Kind { return KindDataset }
+
+// Validate checks every sample, naming the field as samples[i].<field>.
+func (r DatasetRequest) Validate() error {
+	if len(r.Samples) == 0 {
+		return &ValidationError{Field: r.field(), Type: "value_error", Reason: "Value error, the dataset has no samples"}
+	}
+	for i, s := range r.Samples {
+		if err := (DatasetSampleRequest{Sample: s}).Validate(); err != nil {
+			var ve *ValidationError
+			if errors.As(err, &ve) {
+				ve.Field = fmt.Sprintf("%s[%d].%s", r.field(), i, ve.Field)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func (r DatasetRequest) field() string {
+	if r.Field == "" {
+		return "samples"
+	}
+	return r.Field
+}
+
+// DatasetResult is a whole dataset: the rows of the samples that succeeded, in sim_id
+// order, and how many failed (the reference skips a failing sample).
+type DatasetResult struct {
+	Rows   []dataset.Row `json:"rows"`
+	Failed int           `json:"failed"`
+}
+
+// Kind is KindDataset.
+func (DatasetResult) Kind() Kind { return KindDataset }
+
+func (r DatasetRequest) run(ctx context.Context) (Result, error) {
+	var out DatasetResult
+	for _, s := range r.Samples {
+		row, err := dataset.RunSample(ctx, s)
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, cerr
+		}
+		if err != nil {
+			out.Failed++
+			continue
+		}
+		out.Rows = append(out.Rows, row)
+	}
+	return out, nil
+}

@@ -100,6 +100,10 @@ func (c PoolConfig) Validate() error {
 		return cfgerr.New("limits.max_gradient_values", "must be >= 0 (0: 4194304)")
 	case l.MaxFieldHistoryBytes < 0:
 		return cfgerr.New("limits.max_field_history_bytes", "must be >= 0 (0: 134217728)")
+	case l.MaxDatasetSamples < 0:
+		return cfgerr.New("limits.max_dataset_samples", "must be >= 0 (0: 10000)")
+	case !(l.MaxDatasetWorkSeconds >= 0):
+		return cfgerr.New("limits.max_dataset_work_seconds", "must be >= 0 (0: 3600)")
 	}
 	if err := c.Wide.Validate(); err != nil {
 		var ve *ValidationError
@@ -147,6 +151,12 @@ func (c PoolConfig) Effective() PoolConfig {
 	}
 	if c.Limits.MaxFieldHistoryBytes == 0 {
 		c.Limits.MaxFieldHistoryBytes = d.MaxFieldHistoryBytes
+	}
+	if c.Limits.MaxDatasetSamples == 0 {
+		c.Limits.MaxDatasetSamples = d.MaxDatasetSamples
+	}
+	if c.Limits.MaxDatasetWorkSeconds == 0 {
+		c.Limits.MaxDatasetWorkSeconds = d.MaxDatasetWorkSeconds
 	}
 	return c
 }

@@ -80,6 +80,7 @@ func (a *API) Register(e *echo.Echo) {
 	e.POST("/simulate/image", a.image)
 	e.POST("/simulate/animation", a.animation)
 	e.POST("/simulate/field", a.field)
+	e.POST("/datasets", a.datasets)
 	api := e.Group("/api")
 	api.POST("/encrypt", a.encrypt)
 	api.POST("/decrypt", a.decrypt)
