@@ -113,11 +113,11 @@ type WSConfig = ws.Config
 func DefaultWSConfig() WSConfig { return ws.DefaultConfig() }
 
 // DefaultPerPathLimits are the reference's fixed per-endpoint bucket sizes, plus the
-// picture routes (not in the reference): they run a /simulate and then render it, so
-// their buckets are smaller than /simulate's 50, the animation's smallest.
+// picture, field and dataset routes (not in the reference): they run a /simulate or
+// many, so their buckets are smaller than /simulate's 50; the dataset's is smallest.
 func DefaultPerPathLimits() map[string]int {
 	return map[string]int{"/health": 1000, "/validate": 50, "/simulate": 50, "/nernst": 200, "/federated/aggregate": 50,
-		"/simulate/image": 20, "/simulate/animation": 10}
+		"/simulate/image": 20, "/simulate/animation": 10, "/simulate/field": 20, "/datasets": 5}
 }
 
 // DefaultConfig is the dev profile: :8000, auth and rate limiting off, CORS "*".
