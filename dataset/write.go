@@ -105,6 +105,35 @@ func (r Row) AppendCSV(buf []byte, withScenario bool) []byte {
 	return append(buf, '\n')
 }
 
+// AppendJSON appends the row as one JSON object, keys named and ordered as Columns; a
+// NaN or ±Inf feature (which JSON cannot hold) is null.
+func (r Row) AppendJSON(buf []byte, withScenario bool) []byte {
+	cols := Columns(withScenario)
+	buf = append(buf, '{')
+	for i, v := range r.Values(withScenario) {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = strconv.AppendQuote(buf, cols[i].Name)
+		buf = append(buf, ':')
+		switch x := v.(type) {
+		case int64:
+			buf = strconv.AppendInt(buf, x, 10)
+		case float64:
+			if math.IsNaN(x) || math.IsInf(x, 0) {
+				buf = append(buf, "null"...)
+			} else {
+				buf = strconv.AppendFloat(buf, x, 'g', -1, 64)
+			}
+		case bool:
+			buf = strconv.AppendBool(buf, x)
+		case string:
+			buf = strconv.AppendQuote(buf, x)
+		}
+	}
+	return append(buf, '}')
+}
+
 // AppendPyFloat appends x as Python's repr(float) (and numpy's str of a float64) writes
 // it: the shortest round-trip digits, positional for decimal exponents −4…15 with at
 // least one decimal ("1.0"), scientific otherwise ("1e-05", "1.5e+16"); NaN is written

@@ -22,6 +22,19 @@ var kinds = []struct {
 	{KindValidate, decodeOver(DefaultValidateRequest)},
 	{KindNernst, decodeOver(DefaultNernstRequest)},
 	{KindFederated, decodeOver(DefaultFederatedRequest)},
+	{KindDataset, decodeDataset},
+}
+
+// decodeDataset reads a DatasetSpec and resolves it to its samples; a spec that cannot
+// be resolved fails the request's Validate, naming the field.
+func decodeDataset(into func(any) error) (Request, error) {
+	var s DatasetSpec
+	if into != nil {
+		if err := into(&s); err != nil {
+			return DatasetRequest{}, err
+		}
+	}
+	return s.Request(), nil
 }
 
 func decodeOver[T Request](defaults func() T) func(func(any) error) (Request, error) {
@@ -55,7 +68,7 @@ func (k Kind) Known() bool {
 	return false
 }
 
-// KindList is the kinds for a message: "simulate, validate, nernst or federated_aggregate".
+// KindList is the kinds for a message: "simulate, validate, nernst, federated_aggregate or dataset".
 func KindList() string {
 	names := make([]string, len(kinds))
 	for i, k := range kinds {

@@ -24,7 +24,7 @@ func TestNewRequest(t *testing.T) {
 		{name: "fields over defaults", kind: KindSimulate, body: `{"steps": 3}`,
 			want: func() Request { r := DefaultSimulateRequest(); r.Steps = 3; return r }()},
 		{name: "decoder error passes through", kind: KindNernst, body: `{"z_valence": "x"}`, errContains: "z_valence"},
-		{name: "unknown kind", kind: "dance", errContains: `jobs: unknown kind "dance" (want simulate, validate, nernst or federated_aggregate)`},
+		{name: "unknown kind", kind: "dance", errContains: `jobs: unknown kind "dance" (want simulate, validate, nernst, federated_aggregate or dataset)`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -53,6 +53,7 @@ func TestEveryKindRuns(t *testing.T) {
 		KindValidate:  `{"grid_size": 8, "steps": 1, "batch_size": 1}`,
 		KindNernst:    `{"concentration_out_molar": 0.1, "concentration_in_molar": 0.01}`,
 		KindFederated: `{"gradients": [[1, 2], [1, 2], [1, 2]], "num_clusters": 1, "byzantine_fraction": 0}`,
+		KindDataset:   `{"sweep": {"grid_sizes": [8], "steps": [2], "seeds_per_config": 1}}`,
 	}
 	require.Len(t, Kinds(), len(bodies))
 	for _, k := range Kinds() {

@@ -21,7 +21,8 @@ import (
 //	 "type": "simulate", "params": {"seed": 7, "grid_size": 32}}
 //
 // All fields are optional. type (alias kind) defaults to "simulate" and may also be
-// "validate", "nernst" or "federated_aggregate". The parameters are either nested under
+// "validate", "nernst", "federated_aggregate" or "dataset" (params: a preset or an
+// explicit sweep and a seed, as POST /datasets; the result holds every row). The parameters are either nested under
 // params or written flat beside the envelope fields, not both; absent parameters take
 // the REST API's defaults (so steps defaults to 64, not the 100 of one doc example).
 // request_id falls back to the x-request-id transport header, then to a UUID derived

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -14,9 +15,11 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	parquetgo "github.com/parquet-go/parquet-go"
 	"github.com/stretchr/testify/require"
 
 	"mfn/connectors"
+	"mfn/dataset"
 	"mfn/publishers"
 )
 
@@ -147,4 +150,76 @@ func checkOptString(t *testing.T, a arrow.Array, i int, want any) {
 		return
 	}
 	require.Equal(t, want, s.Value(i))
+}
+
+// A job message of type dataset runs the whole dataset and the sinks receive its rows:
+// the JSON-lines sink as {"rows": [{column: value}], "failed": n}, the Parquet sink as
+// results_json; a bad spec is a VALIDATION_ERROR naming the field.
+func TestDatasetJobToSinks(t *testing.T) {
+	in, outJSON, outPQ := t.TempDir(), t.TempDir(), t.TempDir()
+	pool := newPool(t, 2)
+	cfg := set(DefaultConfig(), func(c *Config) {
+		c.Name = "ds"
+		c.Source = connectors.Config{Type: "file", File: set(connectors.DefaultFileConfig(), func(c *connectors.FileConfig) { c.Dir = in; c.PollInterval = 20 * time.Millisecond })}
+		c.Sinks = []publishers.Config{
+			{Type: "file", File: set(publishers.DefaultFileConfig(), func(c *publishers.FileConfig) { c.Dir = outJSON; c.MaxAge = time.Hour })},
+			{Type: "file", File: set(publishers.DefaultFileConfig(), func(c *publishers.FileConfig) {
+				c.Dir, c.MaxAge, c.Format = outPQ, time.Hour, publishers.FormatParquet
+			})},
+		}
+		c.GracePeriod = 5 * time.Second
+	})
+	writeFile(t, in, "jobs.jsonl", `{"request_id":"ds","type":"dataset","params":{"preset":"benchmark","seed":7}}
+{"request_id":"bad","type":"dataset","sweep":{"grid_sizes":[4]}}
+`)
+	_, stop := startManager(t, []Config{cfg}, pool)
+	waitFor(t, 30*time.Second, func() bool {
+		_, err := os.Stat(filepath.Join(in, "failed", "jobs.jsonl"))
+		return err == nil
+	})
+	stop()
+
+	envs := map[string]map[string]any{}
+	for _, r := range readLines(t, outJSON) {
+		envs[r["request_id"].(string)] = r
+	}
+	require.Equal(t, "dataset_complete", envs["ds"]["event"])
+	res := envs["ds"]["results"].(map[string]any)
+	require.Equal(t, 0.0, res["failed"])
+	rows := res["rows"].([]any)
+	p, err := dataset.Preset("benchmark")
+	require.NoError(t, err)
+	p.BaseSeed = 7
+	cols := dataset.Columns(true)
+	require.Len(t, rows, 5)
+	for i, s := range p.Samples() {
+		want, err := dataset.RunSample(context.Background(), s)
+		require.NoError(t, err)
+		got := rows[i].(map[string]any)
+		require.Len(t, got, len(cols))
+		for c, v := range want.Values(true) {
+			switch x := v.(type) {
+			case int64:
+				require.Equal(t, float64(x), got[cols[c].Name], cols[c].Name)
+			default:
+				require.Equal(t, x, got[cols[c].Name], cols[c].Name)
+			}
+		}
+	}
+	bad := envs["bad"]["error"].(map[string]any)
+	require.Equal(t, "VALIDATION_ERROR", bad["code"])
+	require.Equal(t, "sweep[0].grid_size", bad["field"])
+
+	files, err := filepath.Glob(filepath.Join(outPQ, "results-*.parquet"))
+	require.NoError(t, err)
+	require.Len(t, files, 1)
+	pq, err := parquetgo.ReadFile[publishers.ParquetRow](files[0])
+	require.NoError(t, err)
+	for _, r := range pq {
+		if r.RequestID == "ds" {
+			var back map[string]any
+			require.NoError(t, json.Unmarshal([]byte(*r.ResultsJSON), &back))
+			require.Equal(t, res, back)
+		}
+	}
 }

@@ -1,6 +1,6 @@
 // Package publishers holds the pipeline Sinks: a Kafka producer (IBM/sarama, idempotent,
-// acks=all), a webhook (HTTP POST with optional HMAC signature) and a JSON-lines file
-// writer with size rotation and atomic renames.
+// acks=all), a webhook (HTTP POST with optional HMAC signature) and a file writer (JSON
+// lines, or Parquet rows made from a JSON-lines journal) with rotation and atomic renames.
 //
 // A Sink receives a Record: the already encoded result envelope plus the ids that
 // transports put in keys and headers. Publish returns only once the record is durable

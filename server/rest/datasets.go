@@ -2,10 +2,8 @@ package rest
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"runtime"
 	"strconv"
@@ -17,24 +15,12 @@ import (
 	"mfn/jobs"
 )
 
-// datasetRequest is POST /datasets: a preset by name or an explicit sweep.
+// datasetRequest is POST /datasets: the dataset (a preset or an explicit sweep, and the
+// base seed) and the format of the download.
 type datasetRequest struct {
-	Preset *string      `json:"preset"`
-	Sweep  *sweepConfig `json:"sweep"`
-	// Seed is the base seed: sample i uses seed + i (`mfn dataset --seed`).
-	Seed *int64 `json:"seed"`
+	jobs.DatasetSpec
 	// Format is csv (default), ndjson or parquet.
 	Format *string `json:"format"`
-}
-
-// sweepConfig is an explicit sweep: the product grid_sizes × steps × alpha_values ×
-// turing_enabled, seeds_per_config samples each. Absent lists take the minimal sweep's.
-type sweepConfig struct {
-	GridSizes      []int     `json:"grid_sizes"`
-	Steps          []int     `json:"steps"`
-	AlphaValues    []float64 `json:"alpha_values"`
-	TuringEnabled  []bool    `json:"turing_enabled"`
-	SeedsPerConfig *int      `json:"seeds_per_config"`
 }
 
 // Admitter runs a pool's admission checks (cost model and limits) without running the
@@ -55,71 +41,6 @@ var datasetContentTypes = map[string]string{
 	"csv":     "text/csv; charset=utf-8",
 	"ndjson":  "application/x-ndjson",
 	"parquet": "application/vnd.apache.parquet",
-}
-
-// samples resolves the request to its samples, the name of the field that chose them
-// (for limit errors) and whether rows carry scenario_name (preset mode, as `mfn
-// dataset`).
-func (r datasetRequest) samples() ([]dataset.Sample, string, bool, error) {
-	seed := int64(dataset.DefaultSeed)
-	if r.Seed != nil {
-		if *r.Seed < 0 {
-			return nil, "", false, &jobs.ValidationError{Field: "seed", Type: "greater_than_equal", Input: *r.Seed,
-				Ctx: map[string]any{"ge": 0}, Reason: "Input should be greater than or equal to 0"}
-		}
-		seed = *r.Seed
-	}
-	switch {
-	case r.Preset != nil && r.Sweep != nil:
-		return nil, "", false, &jobs.ValidationError{Field: "sweep", Type: "value_error",
-			Reason: "Value error, give either preset or sweep, not both"}
-	case r.Preset != nil:
-		p, err := dataset.Preset(*r.Preset)
-		if err != nil {
-			return nil, "", false, &jobs.ValidationError{Field: "preset", Type: "value_error", Input: *r.Preset,
-				Reason: fmt.Sprintf("Value error, unknown preset %q (choose from small, medium, large, benchmark)", *r.Preset)}
-		}
-		p.BaseSeed = seed
-		return p.Samples(), "preset", true, nil
-	case r.Sweep != nil:
-		s, _ := dataset.SweepByName("minimal")
-		s.BaseSeed = seed
-		sc := r.Sweep
-		if sc.GridSizes != nil {
-			s.GridSizes = sc.GridSizes
-		}
-		if sc.Steps != nil {
-			s.Steps = sc.Steps
-		}
-		if sc.AlphaValues != nil {
-			s.Alphas = sc.AlphaValues
-		}
-		if sc.TuringEnabled != nil {
-			s.Turing = sc.TuringEnabled
-		}
-		if sc.SeedsPerConfig != nil {
-			s.SeedsPerConfig = *sc.SeedsPerConfig
-		}
-		// The product is checked before the samples are made: lists of a few thousand
-		// entries each would otherwise allocate billions of samples.
-		n := 1.0
-		for field, l := range map[string]int{"grid_sizes": len(s.GridSizes), "steps": len(s.Steps),
-			"alpha_values": len(s.Alphas), "turing_enabled": len(s.Turing), "seeds_per_config": s.SeedsPerConfig} {
-			if l < 1 {
-				return nil, "", false, &jobs.ValidationError{Field: "sweep." + field, Type: "value_error",
-					Reason: "Value error, must not be empty (seeds_per_config: at least 1)"}
-			}
-			n *= float64(l)
-		}
-		if n > dataset.MaxSamples {
-			return nil, "", false, &jobs.ValidationError{Field: "sweep", Type: "value_error",
-				Ctx:    map[string]any{"max_samples": dataset.MaxSamples},
-				Reason: fmt.Sprintf("Value error, the sweep has %.0f samples, more than %d", math.Min(n, 1e18), dataset.MaxSamples)}
-		}
-		return s.Samples(), "sweep", false, nil
-	}
-	return nil, "", false, &jobs.ValidationError{Field: "preset", Type: "missing",
-		Reason: "Field required: give a preset (small, medium, large, benchmark) or a sweep"}
 }
 
 // datasets answers POST /datasets: the rows `mfn dataset` writes for the same preset or
@@ -145,11 +66,7 @@ func (h *API) datasets(c echo.Context) error {
 		return &jobs.ValidationError{Field: "format", Type: "value_error", Input: format,
 			Reason: "Input should be 'csv', 'ndjson' or 'parquet'"}
 	}
-	samples, field, withScenario, err := req.samples()
-	if err != nil {
-		return err
-	}
-	whole := jobs.DatasetRequest{Samples: samples, Field: field}
+	whole := req.Request()
 	if a, ok := h.run.(Admitter); ok {
 		if _, err := a.Admit(whole); err != nil {
 			return err
@@ -158,6 +75,7 @@ func (h *API) datasets(c echo.Context) error {
 		return err
 	}
 
+	samples, withScenario := whole.Samples, whole.WithScenario
 	ctx, cancel := h.jobContext(c)
 	defer cancel()
 	rows, wait := h.runSamples(ctx, samples)
@@ -215,7 +133,7 @@ func (h *API) datasets(c echo.Context) error {
 		case "csv":
 			buf = r.row.AppendCSV(buf[:0], withScenario)
 		case "ndjson":
-			buf = appendNDJSON(buf[:0], r.row, withScenario)
+			buf = append(r.row.AppendJSON(buf[:0], withScenario), '\n')
 		}
 		if _, err := w.Write(buf); err != nil {
 			return nil
@@ -315,30 +233,4 @@ func (h *API) runSamples(ctx context.Context, samples []dataset.Sample) (<-chan 
 		once.Do(func() { cancel(); close(stop) })
 		wg.Wait()
 	}
-}
-
-// appendNDJSON appends the row as one JSON object, keys in column order; a NaN or ±Inf
-// feature (which JSON cannot hold) is null.
-func appendNDJSON(buf []byte, r dataset.Row, withScenario bool) []byte {
-	cols := dataset.Columns(withScenario)
-	buf = append(buf, '{')
-	for i, v := range r.Values(withScenario) {
-		if i > 0 {
-			buf = append(buf, ',')
-		}
-		buf = strconv.AppendQuote(buf, cols[i].Name)
-		buf = append(buf, ':')
-		switch x := v.(type) {
-		case float64:
-			if math.IsNaN(x) || math.IsInf(x, 0) {
-				buf = append(buf, "null"...)
-				continue
-			}
-			buf = strconv.AppendFloat(buf, x, 'g', -1, 64)
-		default:
-			b, _ := json.Marshal(x)
-			buf = append(buf, b...)
-		}
-	}
-	return append(buf, '}', '\n')
 }

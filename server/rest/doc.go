@@ -1,5 +1,6 @@
 // Package rest is the REST API: POST /validate, /simulate, /nernst, /federated/aggregate,
-// the pictures of a run (/simulate/image, /simulate/animation), the /api/* crypto
+// the pictures of a run (/simulate/image, /simulate/animation), its field as NumPy arrays
+// (/simulate/field), datasets (/datasets, streamed as the samples complete), the /api/* crypto
 // endpoints over crypto.Store, and /openapi.json. Bodies go through one Content-Type
 // rule and size limit, then jobs.Decode and the jobs rule set; handlers return errors
 // that envelope.From maps (422 keeps FastAPI's item list). It depends only on a Runner,
