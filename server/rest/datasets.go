@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
-	"sync"
 
 	"github.com/labstack/echo/v4"
 
@@ -78,8 +77,10 @@ func (h *API) datasets(c echo.Context) error {
 	samples, withScenario := whole.Samples, whole.WithScenario
 	ctx, cancel := h.jobContext(c)
 	defer cancel()
-	rows, wait := h.runSamples(ctx, samples)
-	defer wait()
+	run := h.run.Do
+	if w, ok := h.run.(Waiter); ok {
+		run = w.DoWait
+	}
 
 	name := "sweep"
 	if req.Preset != nil {
@@ -109,51 +110,55 @@ func (h *API) datasets(c echo.Context) error {
 
 	failed := 0
 	var kept []dataset.Row // parquet only
-	for r := range rows {
-		if r.err != nil {
-			if isSampleFailure(r.err) {
+	var streamErr error    // a failure of the server, not of a sample
+	jobs.StreamDataset(ctx, whole, run, runtime.GOMAXPROCS(0), func(row dataset.Row, err error) bool {
+		if err != nil {
+			if isSampleFailure(err) {
 				failed++
-				continue
+				return true
 			}
-			if !started {
-				return r.err // nothing sent yet: the error envelope
-			}
-			panic(http.ErrAbortHandler) // cut the stream: a partial dataset must not look whole
+			streamErr = err
+			return false
 		}
 		if format == "parquet" {
-			kept = append(kept, r.row)
-			continue
+			kept = append(kept, row)
+			return true
 		}
 		if !started {
-			if err := begin(); err != nil {
-				return nil // the client went away; wait stops the samples
+			if streamErr = begin(); streamErr != nil {
+				return false // the client went away
 			}
 		}
-		switch format {
-		case "csv":
-			buf = r.row.AppendCSV(buf[:0], withScenario)
-		case "ndjson":
-			buf = append(r.row.AppendJSON(buf[:0], withScenario), '\n')
+		if format == "csv" {
+			buf = row.AppendCSV(buf[:0], withScenario)
+		} else {
+			buf = append(row.AppendJSON(buf[:0], withScenario), '\n')
 		}
-		if _, err := w.Write(buf); err != nil {
-			return nil
+		if _, streamErr = w.Write(buf); streamErr != nil {
+			return false
 		}
 		w.Flush()
+		return true
+	})
+	if streamErr == nil {
+		streamErr = ctx.Err()
 	}
-	if err := ctx.Err(); err != nil {
+	if streamErr != nil {
 		if !started {
-			return err
+			return streamErr // nothing sent yet: the error envelope
 		}
-		panic(http.ErrAbortHandler)
+		panic(http.ErrAbortHandler) // cut the stream: a partial dataset must not look whole
 	}
-	if !started {
+	if format == "parquet" {
 		if err := begin(); err != nil {
 			return nil
 		}
-	}
-	if format == "parquet" {
 		if err := dataset.WriteParquet(w, kept, withScenario); err != nil {
 			panic(http.ErrAbortHandler)
+		}
+	} else if !started {
+		if err := begin(); err != nil {
+			return nil
 		}
 	}
 	w.Header().Set("X-MFN-Failed-Samples", strconv.Itoa(failed))
@@ -166,71 +171,4 @@ func (h *API) datasets(c echo.Context) error {
 func isSampleFailure(err error) bool {
 	return !errors.Is(err, jobs.ErrInternal) && !errors.Is(err, jobs.ErrClosed) && !errors.Is(err, jobs.ErrBusy) &&
 		!errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
-}
-
-type sampleOutcome struct {
-	row dataset.Row
-	err error
-}
-
-// runSamples runs the samples on the Runner, at most GOMAXPROCS at once for this
-// request, and yields their outcomes in sim_id order as they complete. wait cancels
-// what is left (a no-op once every row was read) and returns once every started sample
-// has returned; call it before the handler returns.
-func (h *API) runSamples(ctx context.Context, samples []dataset.Sample) (<-chan sampleOutcome, func()) {
-	ctx, cancel := context.WithCancel(ctx)
-	do := h.run.Do
-	if w, ok := h.run.(Waiter); ok {
-		do = w.DoWait
-	}
-	window := runtime.GOMAXPROCS(0)
-	type slot struct {
-		done chan struct{}
-		out  sampleOutcome
-	}
-	// The queue bounds the samples in flight: a slot enters it before its sample starts
-	// and leaves it when its row is yielded.
-	queue := make(chan *slot, window)
-	out := make(chan sampleOutcome)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		defer close(queue)
-		for _, s := range samples {
-			sl := &slot{done: make(chan struct{})}
-			select {
-			case queue <- sl:
-			case <-ctx.Done():
-				return
-			}
-			wg.Go(func() {
-				defer close(sl.done)
-				res, err := do(ctx, jobs.DatasetSampleRequest{Sample: s})
-				if err != nil {
-					sl.out.err = err
-					return
-				}
-				sl.out.row = res.(jobs.DatasetRowResult).Row
-			})
-		}
-	})
-	stop := make(chan struct{})
-	wg.Go(func() {
-		defer close(out)
-		for sl := range queue {
-			<-sl.done
-			select {
-			case out <- sl.out:
-			case <-stop:
-				// The handler stopped reading: drain the rest so the feeder ends.
-				for range queue {
-				}
-				return
-			}
-		}
-	})
-	var once sync.Once
-	return out, func() {
-		once.Do(func() { cancel(); close(stop) })
-		wg.Wait()
-	}
 }
