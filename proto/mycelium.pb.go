@@ -1013,6 +1013,275 @@ func (x *HealthCheckResponse) GetUptimeSeconds() int64 {
 	return 0
 }
 
+// Additive (mfn). DatasetRequest is a preset (small, medium, large, benchmark) or an
+// explicit sweep, exactly one of them, and the base seed (sample i uses seed + i; unset:
+// 42). Limits as REST POST /datasets (pool.limits.max_dataset_samples,
+// max_dataset_work_seconds): beyond them INVALID_ARGUMENT naming preset or sweep.
+type DatasetRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Preset        string                 `protobuf:"bytes,1,opt,name=preset,proto3" json:"preset,omitempty"`
+	Sweep         *DatasetSweep          `protobuf:"bytes,2,opt,name=sweep,proto3" json:"sweep,omitempty"`
+	Seed          *int64                 `protobuf:"varint,3,opt,name=seed,proto3,oneof" json:"seed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DatasetRequest) Reset() {
+	*x = DatasetRequest{}
+	mi := &file_mycelium_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DatasetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DatasetRequest) ProtoMessage() {}
+
+func (x *DatasetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mycelium_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DatasetRequest.ProtoReflect.Descriptor instead.
+func (*DatasetRequest) Descriptor() ([]byte, []int) {
+	return file_mycelium_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *DatasetRequest) GetPreset() string {
+	if x != nil {
+		return x.Preset
+	}
+	return ""
+}
+
+func (x *DatasetRequest) GetSweep() *DatasetSweep {
+	if x != nil {
+		return x.Sweep
+	}
+	return nil
+}
+
+func (x *DatasetRequest) GetSeed() int64 {
+	if x != nil && x.Seed != nil {
+		return *x.Seed
+	}
+	return 0
+}
+
+// DatasetSweep is the product grid_sizes x steps x alpha_values x turing_enabled,
+// seeds_per_config samples each; an empty list (or unset seeds_per_config) takes the
+// minimal sweep's value ([32], [50], [0.15], [true], 2).
+type DatasetSweep struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	GridSizes      []int32                `protobuf:"varint,1,rep,packed,name=grid_sizes,json=gridSizes,proto3" json:"grid_sizes,omitempty"`
+	Steps          []int32                `protobuf:"varint,2,rep,packed,name=steps,proto3" json:"steps,omitempty"`
+	AlphaValues    []float64              `protobuf:"fixed64,3,rep,packed,name=alpha_values,json=alphaValues,proto3" json:"alpha_values,omitempty"`
+	TuringEnabled  []bool                 `protobuf:"varint,4,rep,packed,name=turing_enabled,json=turingEnabled,proto3" json:"turing_enabled,omitempty"`
+	SeedsPerConfig *int32                 `protobuf:"varint,5,opt,name=seeds_per_config,json=seedsPerConfig,proto3,oneof" json:"seeds_per_config,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *DatasetSweep) Reset() {
+	*x = DatasetSweep{}
+	mi := &file_mycelium_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DatasetSweep) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DatasetSweep) ProtoMessage() {}
+
+func (x *DatasetSweep) ProtoReflect() protoreflect.Message {
+	mi := &file_mycelium_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DatasetSweep.ProtoReflect.Descriptor instead.
+func (*DatasetSweep) Descriptor() ([]byte, []int) {
+	return file_mycelium_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *DatasetSweep) GetGridSizes() []int32 {
+	if x != nil {
+		return x.GridSizes
+	}
+	return nil
+}
+
+func (x *DatasetSweep) GetSteps() []int32 {
+	if x != nil {
+		return x.Steps
+	}
+	return nil
+}
+
+func (x *DatasetSweep) GetAlphaValues() []float64 {
+	if x != nil {
+		return x.AlphaValues
+	}
+	return nil
+}
+
+func (x *DatasetSweep) GetTuringEnabled() []bool {
+	if x != nil {
+		return x.TuringEnabled
+	}
+	return nil
+}
+
+func (x *DatasetSweep) GetSeedsPerConfig() int32 {
+	if x != nil && x.SeedsPerConfig != nil {
+		return *x.SeedsPerConfig
+	}
+	return 0
+}
+
+// DatasetRow is one dataset row, the columns of `mfn dataset`: scenario_name is set for
+// a preset only; features holds the 18 features by name (D_box ... cluster_size_std).
+type DatasetRow struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	SimId             int64                  `protobuf:"varint,1,opt,name=sim_id,json=simId,proto3" json:"sim_id,omitempty"`
+	ScenarioName      string                 `protobuf:"bytes,2,opt,name=scenario_name,json=scenarioName,proto3" json:"scenario_name,omitempty"`
+	GridSize          int64                  `protobuf:"varint,3,opt,name=grid_size,json=gridSize,proto3" json:"grid_size,omitempty"`
+	Steps             int64                  `protobuf:"varint,4,opt,name=steps,proto3" json:"steps,omitempty"`
+	Alpha             float64                `protobuf:"fixed64,5,opt,name=alpha,proto3" json:"alpha,omitempty"`
+	TuringEnabled     bool                   `protobuf:"varint,6,opt,name=turing_enabled,json=turingEnabled,proto3" json:"turing_enabled,omitempty"`
+	RandomSeed        int64                  `protobuf:"varint,7,opt,name=random_seed,json=randomSeed,proto3" json:"random_seed,omitempty"`
+	Features          map[string]float64     `protobuf:"bytes,8,rep,name=features,proto3" json:"features,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
+	GrowthEvents      int64                  `protobuf:"varint,9,opt,name=growth_events,json=growthEvents,proto3" json:"growth_events,omitempty"`
+	TuringActivations int64                  `protobuf:"varint,10,opt,name=turing_activations,json=turingActivations,proto3" json:"turing_activations,omitempty"`
+	ClampingEvents    int64                  `protobuf:"varint,11,opt,name=clamping_events,json=clampingEvents,proto3" json:"clamping_events,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *DatasetRow) Reset() {
+	*x = DatasetRow{}
+	mi := &file_mycelium_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DatasetRow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DatasetRow) ProtoMessage() {}
+
+func (x *DatasetRow) ProtoReflect() protoreflect.Message {
+	mi := &file_mycelium_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DatasetRow.ProtoReflect.Descriptor instead.
+func (*DatasetRow) Descriptor() ([]byte, []int) {
+	return file_mycelium_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *DatasetRow) GetSimId() int64 {
+	if x != nil {
+		return x.SimId
+	}
+	return 0
+}
+
+func (x *DatasetRow) GetScenarioName() string {
+	if x != nil {
+		return x.ScenarioName
+	}
+	return ""
+}
+
+func (x *DatasetRow) GetGridSize() int64 {
+	if x != nil {
+		return x.GridSize
+	}
+	return 0
+}
+
+func (x *DatasetRow) GetSteps() int64 {
+	if x != nil {
+		return x.Steps
+	}
+	return 0
+}
+
+func (x *DatasetRow) GetAlpha() float64 {
+	if x != nil {
+		return x.Alpha
+	}
+	return 0
+}
+
+func (x *DatasetRow) GetTuringEnabled() bool {
+	if x != nil {
+		return x.TuringEnabled
+	}
+	return false
+}
+
+func (x *DatasetRow) GetRandomSeed() int64 {
+	if x != nil {
+		return x.RandomSeed
+	}
+	return 0
+}
+
+func (x *DatasetRow) GetFeatures() map[string]float64 {
+	if x != nil {
+		return x.Features
+	}
+	return nil
+}
+
+func (x *DatasetRow) GetGrowthEvents() int64 {
+	if x != nil {
+		return x.GrowthEvents
+	}
+	return 0
+}
+
+func (x *DatasetRow) GetTuringActivations() int64 {
+	if x != nil {
+		return x.TuringActivations
+	}
+	return 0
+}
+
+func (x *DatasetRow) GetClampingEvents() int64 {
+	if x != nil {
+		return x.ClampingEvents
+	}
+	return 0
+}
+
 var File_mycelium_proto protoreflect.FileDescriptor
 
 const file_mycelium_proto_rawDesc = "" +
@@ -1128,14 +1397,46 @@ const file_mycelium_proto_rawDesc = "" +
 	"\x13HealthCheckResponse\x12\x16\n" +
 	"\x06status\x18\x01 \x01(\tR\x06status\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12%\n" +
-	"\x0euptime_seconds\x18\x03 \x01(\x03R\ruptimeSeconds2\xd3\x03\n" +
+	"\x0euptime_seconds\x18\x03 \x01(\x03R\ruptimeSeconds\"x\n" +
+	"\x0eDatasetRequest\x12\x16\n" +
+	"\x06preset\x18\x01 \x01(\tR\x06preset\x12,\n" +
+	"\x05sweep\x18\x02 \x01(\v2\x16.mycelium.DatasetSweepR\x05sweep\x12\x17\n" +
+	"\x04seed\x18\x03 \x01(\x03H\x00R\x04seed\x88\x01\x01B\a\n" +
+	"\x05_seed\"\xd1\x01\n" +
+	"\fDatasetSweep\x12\x1d\n" +
+	"\n" +
+	"grid_sizes\x18\x01 \x03(\x05R\tgridSizes\x12\x14\n" +
+	"\x05steps\x18\x02 \x03(\x05R\x05steps\x12!\n" +
+	"\falpha_values\x18\x03 \x03(\x01R\valphaValues\x12%\n" +
+	"\x0eturing_enabled\x18\x04 \x03(\bR\rturingEnabled\x12-\n" +
+	"\x10seeds_per_config\x18\x05 \x01(\x05H\x00R\x0eseedsPerConfig\x88\x01\x01B\x13\n" +
+	"\x11_seeds_per_config\"\xd3\x03\n" +
+	"\n" +
+	"DatasetRow\x12\x15\n" +
+	"\x06sim_id\x18\x01 \x01(\x03R\x05simId\x12#\n" +
+	"\rscenario_name\x18\x02 \x01(\tR\fscenarioName\x12\x1b\n" +
+	"\tgrid_size\x18\x03 \x01(\x03R\bgridSize\x12\x14\n" +
+	"\x05steps\x18\x04 \x01(\x03R\x05steps\x12\x14\n" +
+	"\x05alpha\x18\x05 \x01(\x01R\x05alpha\x12%\n" +
+	"\x0eturing_enabled\x18\x06 \x01(\bR\rturingEnabled\x12\x1f\n" +
+	"\vrandom_seed\x18\a \x01(\x03R\n" +
+	"randomSeed\x12>\n" +
+	"\bfeatures\x18\b \x03(\v2\".mycelium.DatasetRow.FeaturesEntryR\bfeatures\x12#\n" +
+	"\rgrowth_events\x18\t \x01(\x03R\fgrowthEvents\x12-\n" +
+	"\x12turing_activations\x18\n" +
+	" \x01(\x03R\x11turingActivations\x12'\n" +
+	"\x0fclamping_events\x18\v \x01(\x03R\x0eclampingEvents\x1a;\n" +
+	"\rFeaturesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x012\x98\x04\n" +
 	"\x0fMyceliumService\x12A\n" +
 	"\bValidate\x12\x19.mycelium.ValidateRequest\x1a\x1a.mycelium.ValidateResponse\x12A\n" +
 	"\bSimulate\x12\x19.mycelium.SimulateRequest\x1a\x1a.mycelium.SimulateResponse\x12I\n" +
 	"\x0eSimulateStream\x12\x19.mycelium.SimulateRequest\x1a\x1a.mycelium.SimulationUpdate0\x01\x12B\n" +
 	"\rComputeNernst\x12\x17.mycelium.NernstRequest\x1a\x18.mycelium.NernstResponse\x12_\n" +
 	"\x12AggregateFederated\x12#.mycelium.FederatedAggregateRequest\x1a$.mycelium.FederatedAggregateResponse\x12J\n" +
-	"\vHealthCheck\x12\x1c.mycelium.HealthCheckRequest\x1a\x1d.mycelium.HealthCheckResponseB\x11Z\x0fmfn/proto;protob\x06proto3"
+	"\vHealthCheck\x12\x1c.mycelium.HealthCheckRequest\x1a\x1d.mycelium.HealthCheckResponse\x12C\n" +
+	"\x0fGenerateDataset\x12\x18.mycelium.DatasetRequest\x1a\x14.mycelium.DatasetRow0\x01B\x11Z\x0fmfn/proto;protob\x06proto3"
 
 var (
 	file_mycelium_proto_rawDescOnce sync.Once
@@ -1149,7 +1450,7 @@ func file_mycelium_proto_rawDescGZIP() []byte {
 	return file_mycelium_proto_rawDescData
 }
 
-var file_mycelium_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_mycelium_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_mycelium_proto_goTypes = []any{
 	(*ValidateRequest)(nil),            // 0: mycelium.ValidateRequest
 	(*ValidateResponse)(nil),           // 1: mycelium.ValidateResponse
@@ -1164,27 +1465,35 @@ var file_mycelium_proto_goTypes = []any{
 	(*FederatedAggregateResponse)(nil), // 10: mycelium.FederatedAggregateResponse
 	(*HealthCheckRequest)(nil),         // 11: mycelium.HealthCheckRequest
 	(*HealthCheckResponse)(nil),        // 12: mycelium.HealthCheckResponse
+	(*DatasetRequest)(nil),             // 13: mycelium.DatasetRequest
+	(*DatasetSweep)(nil),               // 14: mycelium.DatasetSweep
+	(*DatasetRow)(nil),                 // 15: mycelium.DatasetRow
+	nil,                                // 16: mycelium.DatasetRow.FeaturesEntry
 }
 var file_mycelium_proto_depIdxs = []int32{
 	5,  // 0: mycelium.SimulateResponse.field_stats:type_name -> mycelium.FieldStats
 	9,  // 1: mycelium.FederatedAggregateRequest.gradients:type_name -> mycelium.Gradient
-	0,  // 2: mycelium.MyceliumService.Validate:input_type -> mycelium.ValidateRequest
-	2,  // 3: mycelium.MyceliumService.Simulate:input_type -> mycelium.SimulateRequest
-	2,  // 4: mycelium.MyceliumService.SimulateStream:input_type -> mycelium.SimulateRequest
-	6,  // 5: mycelium.MyceliumService.ComputeNernst:input_type -> mycelium.NernstRequest
-	8,  // 6: mycelium.MyceliumService.AggregateFederated:input_type -> mycelium.FederatedAggregateRequest
-	11, // 7: mycelium.MyceliumService.HealthCheck:input_type -> mycelium.HealthCheckRequest
-	1,  // 8: mycelium.MyceliumService.Validate:output_type -> mycelium.ValidateResponse
-	3,  // 9: mycelium.MyceliumService.Simulate:output_type -> mycelium.SimulateResponse
-	4,  // 10: mycelium.MyceliumService.SimulateStream:output_type -> mycelium.SimulationUpdate
-	7,  // 11: mycelium.MyceliumService.ComputeNernst:output_type -> mycelium.NernstResponse
-	10, // 12: mycelium.MyceliumService.AggregateFederated:output_type -> mycelium.FederatedAggregateResponse
-	12, // 13: mycelium.MyceliumService.HealthCheck:output_type -> mycelium.HealthCheckResponse
-	8,  // [8:14] is the sub-list for method output_type
-	2,  // [2:8] is the sub-list for method input_type
-	2,  // [2:2] is the sub-list for extension type_name
-	2,  // [2:2] is the sub-list for extension extendee
-	0,  // [0:2] is the sub-list for field type_name
+	14, // 2: mycelium.DatasetRequest.sweep:type_name -> mycelium.DatasetSweep
+	16, // 3: mycelium.DatasetRow.features:type_name -> mycelium.DatasetRow.FeaturesEntry
+	0,  // 4: mycelium.MyceliumService.Validate:input_type -> mycelium.ValidateRequest
+	2,  // 5: mycelium.MyceliumService.Simulate:input_type -> mycelium.SimulateRequest
+	2,  // 6: mycelium.MyceliumService.SimulateStream:input_type -> mycelium.SimulateRequest
+	6,  // 7: mycelium.MyceliumService.ComputeNernst:input_type -> mycelium.NernstRequest
+	8,  // 8: mycelium.MyceliumService.AggregateFederated:input_type -> mycelium.FederatedAggregateRequest
+	11, // 9: mycelium.MyceliumService.HealthCheck:input_type -> mycelium.HealthCheckRequest
+	13, // 10: mycelium.MyceliumService.GenerateDataset:input_type -> mycelium.DatasetRequest
+	1,  // 11: mycelium.MyceliumService.Validate:output_type -> mycelium.ValidateResponse
+	3,  // 12: mycelium.MyceliumService.Simulate:output_type -> mycelium.SimulateResponse
+	4,  // 13: mycelium.MyceliumService.SimulateStream:output_type -> mycelium.SimulationUpdate
+	7,  // 14: mycelium.MyceliumService.ComputeNernst:output_type -> mycelium.NernstResponse
+	10, // 15: mycelium.MyceliumService.AggregateFederated:output_type -> mycelium.FederatedAggregateResponse
+	12, // 16: mycelium.MyceliumService.HealthCheck:output_type -> mycelium.HealthCheckResponse
+	15, // 17: mycelium.MyceliumService.GenerateDataset:output_type -> mycelium.DatasetRow
+	11, // [11:18] is the sub-list for method output_type
+	4,  // [4:11] is the sub-list for method input_type
+	4,  // [4:4] is the sub-list for extension type_name
+	4,  // [4:4] is the sub-list for extension extendee
+	0,  // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_mycelium_proto_init() }
@@ -1196,13 +1505,15 @@ func file_mycelium_proto_init() {
 	file_mycelium_proto_msgTypes[2].OneofWrappers = []any{}
 	file_mycelium_proto_msgTypes[6].OneofWrappers = []any{}
 	file_mycelium_proto_msgTypes[8].OneofWrappers = []any{}
+	file_mycelium_proto_msgTypes[13].OneofWrappers = []any{}
+	file_mycelium_proto_msgTypes[14].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mycelium_proto_rawDesc), len(file_mycelium_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -38,6 +38,7 @@ const (
 	MyceliumService_ComputeNernst_FullMethodName      = "/mycelium.MyceliumService/ComputeNernst"
 	MyceliumService_AggregateFederated_FullMethodName = "/mycelium.MyceliumService/AggregateFederated"
 	MyceliumService_HealthCheck_FullMethodName        = "/mycelium.MyceliumService/HealthCheck"
+	MyceliumService_GenerateDataset_FullMethodName    = "/mycelium.MyceliumService/GenerateDataset"
 )
 
 // MyceliumServiceClient is the client API for MyceliumService service.
@@ -59,6 +60,10 @@ type MyceliumServiceClient interface {
 	AggregateFederated(ctx context.Context, in *FederatedAggregateRequest, opts ...grpc.CallOption) (*FederatedAggregateResponse, error)
 	// HealthCheck reports liveness; it never requires authentication.
 	HealthCheck(ctx context.Context, in *HealthCheckRequest, opts ...grpc.CallOption) (*HealthCheckResponse, error)
+	// Additive (mfn): GenerateDataset streams a dataset's rows in sim_id order as they are
+	// computed, as REST POST /datasets; samples that fail are skipped and counted in the
+	// trailer x-mfn-failed-samples.
+	GenerateDataset(ctx context.Context, in *DatasetRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DatasetRow], error)
 }
 
 type myceliumServiceClient struct {
@@ -138,6 +143,25 @@ func (c *myceliumServiceClient) HealthCheck(ctx context.Context, in *HealthCheck
 	return out, nil
 }
 
+func (c *myceliumServiceClient) GenerateDataset(ctx context.Context, in *DatasetRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DatasetRow], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &MyceliumService_ServiceDesc.Streams[1], MyceliumService_GenerateDataset_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DatasetRequest, DatasetRow]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type MyceliumService_GenerateDatasetClient = grpc.ServerStreamingClient[DatasetRow]
+
 // MyceliumServiceServer is the server API for MyceliumService service.
 // All implementations must embed UnimplementedMyceliumServiceServer
 // for forward compatibility.
@@ -157,6 +181,10 @@ type MyceliumServiceServer interface {
 	AggregateFederated(context.Context, *FederatedAggregateRequest) (*FederatedAggregateResponse, error)
 	// HealthCheck reports liveness; it never requires authentication.
 	HealthCheck(context.Context, *HealthCheckRequest) (*HealthCheckResponse, error)
+	// Additive (mfn): GenerateDataset streams a dataset's rows in sim_id order as they are
+	// computed, as REST POST /datasets; samples that fail are skipped and counted in the
+	// trailer x-mfn-failed-samples.
+	GenerateDataset(*DatasetRequest, grpc.ServerStreamingServer[DatasetRow]) error
 	mustEmbedUnimplementedMyceliumServiceServer()
 }
 
@@ -184,6 +212,9 @@ func (UnimplementedMyceliumServiceServer) AggregateFederated(context.Context, *F
 }
 func (UnimplementedMyceliumServiceServer) HealthCheck(context.Context, *HealthCheckRequest) (*HealthCheckResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method HealthCheck not implemented")
+}
+func (UnimplementedMyceliumServiceServer) GenerateDataset(*DatasetRequest, grpc.ServerStreamingServer[DatasetRow]) error {
+	return status.Error(codes.Unimplemented, "method GenerateDataset not implemented")
 }
 func (UnimplementedMyceliumServiceServer) mustEmbedUnimplementedMyceliumServiceServer() {}
 func (UnimplementedMyceliumServiceServer) testEmbeddedByValue()                         {}
@@ -307,6 +338,17 @@ func _MyceliumService_HealthCheck_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MyceliumService_GenerateDataset_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DatasetRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(MyceliumServiceServer).GenerateDataset(m, &grpc.GenericServerStream[DatasetRequest, DatasetRow]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type MyceliumService_GenerateDatasetServer = grpc.ServerStreamingServer[DatasetRow]
+
 // MyceliumService_ServiceDesc is the grpc.ServiceDesc for MyceliumService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -339,6 +381,11 @@ var MyceliumService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "SimulateStream",
 			Handler:       _MyceliumService_SimulateStream_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "GenerateDataset",
+			Handler:       _MyceliumService_GenerateDataset_Handler,
 			ServerStreams: true,
 		},
 	},
