@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/stretchr/testify/require"
@@ -53,4 +54,23 @@ func TestFileConfigFormat(t *testing.T) {
 	c := set(DefaultFileConfig(), func(c *FileConfig) { c.Dir = "x"; c.Format = "csv" })
 	require.ErrorContains(t, c.Validate(), "format")
 	require.Equal(t, FormatJSONL, DefaultFileConfig().Format)
+}
+
+// BenchmarkFilePublish is one result published (fsynced) into the file sink, JSON lines
+// against Parquet; the Parquet conversion at rotation is included (the files rotate
+// every 1,000 results).
+func BenchmarkFilePublish(b *testing.B) {
+	body := []byte(`{"request_id":"r","type":"simulate","status":"complete","event":"simulation_complete","results":{"growth_events":17,"pot_min_mV":-70.8,"pot_max_mV":-64.9,"pot_mean_mV":-69.8,"pot_std_mV":0.58,"fractal_dimension":0},"version":"4.1.0","started_at":"2026-01-01T00:00:00.1Z","completed_at":"2026-01-01T00:00:00.2Z","duration_ms":100}`)
+	for _, format := range []string{FormatJSONL, FormatParquet} {
+		b.Run(format, func(b *testing.B) {
+			f, err := NewFile(set(DefaultFileConfig(), func(c *FileConfig) {
+				c.Dir, c.Format, c.MaxBytes, c.MaxAge = b.TempDir(), format, int64(len(body)+1)*1000, time.Hour
+			}), nil)
+			require.NoError(b, err)
+			for b.Loop() {
+				require.NoError(b, f.Publish(context.Background(), Record{Body: body}))
+			}
+			require.NoError(b, f.Close(context.Background()))
+		})
+	}
 }

@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -164,4 +166,32 @@ func TestDatasetsClientGoneStopsSamples(t *testing.T) {
 	started := run.started.Load()
 	require.Less(t, started, int64(20), "at most a window of samples starts after the client left")
 	require.Equal(t, started, run.started.Load())
+}
+
+// BenchmarkDatasetsMedium is POST /datasets {"preset":"medium"} (100 runs of 64×64×100)
+// as CSV, read to the end, on a pool of 1 and of 2 workers: compare with `mfn dataset
+// --preset medium` (BenchmarkDatasetMedium in the main package).
+func BenchmarkDatasetsMedium(b *testing.B) {
+	for _, workers := range []int{1, 2} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+			pool := jobstest.StartPool(b, jobs.PoolConfig{Workers: workers, QueueSize: 16})
+			keys, err := crypto.New(crypto.DefaultConfig(), nil)
+			require.NoError(b, err)
+			api, err := New(Params{Runner: pool, Keys: keys, ClientID: func(*http.Request) string { return "b" }, MaxBodyBytes: 1 << 20})
+			require.NoError(b, err)
+			e := echo.New()
+			api.Register(e)
+			srv := httptest.NewServer(e)
+			b.Cleanup(srv.Close)
+			for b.Loop() {
+				resp, err := http.Post(srv.URL+"/datasets", "application/json", strings.NewReader(`{"preset":"medium"}`))
+				require.NoError(b, err)
+				n, err := io.Copy(io.Discard, resp.Body)
+				require.NoError(b, err)
+				_ = resp.Body.Close()
+				require.Equal(b, http.StatusOK, resp.StatusCode)
+				require.Positive(b, n)
+			}
+		})
+	}
 }
