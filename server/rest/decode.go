@@ -71,7 +71,7 @@ func (j jsonBody) bind(c echo.Context, dst any) error {
 // Content-Type (fetch with an untyped Blob) is one too. Only bodies pay for the check:
 // an empty POST still gets the reference's 422 "Field required".
 func isJSONMediaType(ct string) bool {
-	if ct == echo.MIMEApplicationJSON || ct == echo.MIMEApplicationJSONCharsetUTF8 {
+	if ct == echo.MIMEApplicationJSON || ct == "application/json; charset=UTF-8" {
 		return true // the common case, without parsing
 	}
 	mt, _, err := mime.ParseMediaType(ct)
