@@ -79,7 +79,7 @@ func TestConfigFiles(t *testing.T) {
 	require.NoError(t, err)
 	p := cfg.Pipelines[0]
 	require.Equal(t, 10*time.Second, p.Source.Kafka.SessionTimeout)
-	require.Equal(t, 200*time.Millisecond, p.Source.Kafka.CommitInterval)
+	require.Equal(t, 50*time.Millisecond, p.Source.Kafka.CommitInterval) // the default since commits left the fetch path
 	require.Equal(t, int64(64<<20), p.Sinks[0].File.MaxBytes)
 	require.Equal(t, "results", p.Sinks[0].File.Prefix)
 	require.Equal(t, 30*time.Second, p.Sinks[1].Kafka.Timeout)

@@ -96,8 +96,8 @@ func (c Config) Validate() error {
 	var errs []error
 	errs = append(errs,
 		cfgerr.Prefix("server.", c.Server.Config.Validate()),
-		c.Server.WS.Validate(), // server's sections still write their own path: "server.ws.<key>: ..."
-		c.GRPC.Validate(),      // "grpc.<key>: ..."
+		cfgerr.Prefix("server.ws.", c.Server.WS.Validate()),
+		cfgerr.Prefix("grpc.", c.GRPC.Validate()),
 		cfgerr.Prefix("pool.", c.Pool.Validate()),
 	)
 	if _, err := ParseLevel(c.Log.Level); err != nil {

@@ -2,7 +2,6 @@ package grpcapi
 
 import (
 	"errors"
-	"fmt"
 	"math"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 
+	"mfn/internal/cfgerr"
 	pb "mfn/proto"
 )
 
@@ -84,40 +84,40 @@ func DefaultConfig() Config {
 func (c Config) Validate() error {
 	var errs []error
 	if c.MaxRecvBytes < 1024 || c.MaxRecvBytes > 1<<30 {
-		errs = append(errs, fmt.Errorf("grpc.max_recv_bytes: %d is outside [1024, %d]", c.MaxRecvBytes, 1<<30))
+		errs = append(errs, cfgerr.New("max_recv_bytes", "%d is outside [1024, %d]", c.MaxRecvBytes, 1<<30))
 	}
 	if c.MaxConcurrentStreams < 1 {
-		errs = append(errs, errors.New("grpc.max_concurrent_streams: must be at least 1"))
+		errs = append(errs, cfgerr.New("max_concurrent_streams", "must be at least 1"))
 	}
 	for _, d := range []struct {
 		key string
 		v   time.Duration
 	}{
-		{"grpc.keepalive_time", c.KeepaliveTime},
-		{"grpc.keepalive_timeout", c.KeepaliveTimeout},
-		{"grpc.keepalive_min_time", c.KeepaliveMinTime},
-		{"grpc.stream_stall_timeout", c.StreamStallTimeout},
-		{"grpc.max_connection_age_grace", c.MaxConnectionAgeGrace},
-		{"grpc.connection_timeout", c.ConnectionTimeout},
+		{"keepalive_time", c.KeepaliveTime},
+		{"keepalive_timeout", c.KeepaliveTimeout},
+		{"keepalive_min_time", c.KeepaliveMinTime},
+		{"stream_stall_timeout", c.StreamStallTimeout},
+		{"max_connection_age_grace", c.MaxConnectionAgeGrace},
+		{"connection_timeout", c.ConnectionTimeout},
 	} {
 		if d.v <= 0 {
-			errs = append(errs, fmt.Errorf("%s: %s must be positive", d.key, d.v))
+			errs = append(errs, cfgerr.New(d.key, "%s must be positive", d.v))
 		}
 	}
 	if c.DefaultTimeout < 0 {
-		errs = append(errs, fmt.Errorf("grpc.default_timeout: %s must be 0 (none) or positive", c.DefaultTimeout))
+		errs = append(errs, cfgerr.New("default_timeout", "%s must be 0 (none) or positive", c.DefaultTimeout))
 	}
 	if c.StreamTimeout < 0 {
-		errs = append(errs, fmt.Errorf("grpc.stream_timeout: %s must be 0 (none) or positive", c.StreamTimeout))
+		errs = append(errs, cfgerr.New("stream_timeout", "%s must be 0 (none) or positive", c.StreamTimeout))
 	}
 	if c.MaxHeaderListBytes < 1024 || c.MaxHeaderListBytes > 16<<20 {
-		errs = append(errs, fmt.Errorf("grpc.max_header_list_bytes: %d is outside [1024, %d]", c.MaxHeaderListBytes, 16<<20))
+		errs = append(errs, cfgerr.New("max_header_list_bytes", "%d is outside [1024, %d]", c.MaxHeaderListBytes, 16<<20))
 	}
 	if c.MaxConnectionAge < 0 {
-		errs = append(errs, fmt.Errorf("grpc.max_connection_age: %s must be 0 (never) or positive", c.MaxConnectionAge))
+		errs = append(errs, cfgerr.New("max_connection_age", "%s must be 0 (never) or positive", c.MaxConnectionAge))
 	}
 	if c.StreamBuffer < 1 || c.StreamBuffer > math.MaxInt16 {
-		errs = append(errs, fmt.Errorf("grpc.stream_buffer: %d is outside [1, %d]", c.StreamBuffer, math.MaxInt16))
+		errs = append(errs, cfgerr.New("stream_buffer", "%d is outside [1, %d]", c.StreamBuffer, math.MaxInt16))
 	}
 	return errors.Join(errs...)
 }
@@ -144,7 +144,7 @@ const ServiceName = "mycelium.MyceliumService"
 // them with Shutdown on drain. It starts no goroutines: the caller runs Serve.
 func New(cfg Config, run Runner, auth Authenticator, limit Limiter, log *zap.Logger, reg prometheus.Registerer) (*grpc.Server, *health.Server, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, nil, err
+		return nil, nil, cfgerr.Prefix("grpc.", err) // the section's place in mfn.yaml
 	}
 	if run == nil {
 		return nil, nil, errors.New("grpc: nil Runner")

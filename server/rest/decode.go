@@ -54,7 +54,7 @@ func (j jsonBody) read(c echo.Context) (*bytes.Buffer, error) {
 	return buf, nil
 }
 
-// bind reads the body and decodes it into dst (a pointer to a Default*Request).
+// bind reads the body and decodes it into dst (a pointer to the route's defaults).
 func (j jsonBody) bind(c echo.Context, dst any) error {
 	buf, err := j.read(c)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"mfn/internal/cfgerr"
 	"mfn/server/envelope"
 	"mfn/server/requestid"
 )
@@ -98,7 +99,7 @@ func DefaultConfig() Config {
 
 // Validate names the bad key.
 func (c Config) Validate() error {
-	bad := func(key, why string) error { return fmt.Errorf("server.ws.%s: %s", key, why) }
+	bad := func(key, why string) error { return cfgerr.New(key, "%s", why) }
 	switch {
 	case c.MaxConnections < 1:
 		return bad("max_connections", "must be at least 1")
@@ -177,7 +178,7 @@ type Hub struct {
 // NewHub allocates the hub; auth may be nil (auth off).
 func NewHub(cfg Config, run Runner, auth Authenticator, log *zap.Logger, reg prometheus.Registerer) (*Hub, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return nil, cfgerr.Prefix("server.ws.", err) // the section's place in mfn.yaml
 	}
 	if run == nil {
 		return nil, fmt.Errorf("server: stream hub needs a runner")
