@@ -3,7 +3,6 @@ package server
 import (
 	"errors"
 	"io"
-	"mfn/internal/retry"
 	"net"
 	"net/http"
 	"net/netip"
@@ -14,6 +13,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+
+	"mfn/internal/retry"
 )
 
 // Connection-level limits, enforced before a byte of a request is parsed and before any
