@@ -39,8 +39,11 @@ func TestKafkaWindowHoldsUncommitted(t *testing.T) {
 	}
 	require.NoError(t, prod.Close())
 
-	k, err := NewKafka(KafkaConfig{Brokers: brokers, Topics: []string{"in"}, Group: "w", SessionTimeout: time.Second,
-		Heartbeat: 200 * time.Millisecond, CommitInterval: time.Hour}, nil) // only the batch trigger and release commit
+	// Only the batch trigger and the release commit: no commit on the clock.
+	k, err := NewKafka(set(DefaultKafkaConfig(), func(c *KafkaConfig) {
+		c.Brokers, c.Topics, c.Group = brokers, []string{"in"}, "w"
+		c.SessionTimeout, c.Heartbeat, c.CommitInterval = time.Second, 200*time.Millisecond, time.Hour
+	}), nil)
 	require.NoError(t, err)
 	k.SetWindow(window)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -119,8 +122,10 @@ func TestKafkaPingReportsFailingCommits(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, prod.Close())
 
-	k, err := NewKafka(KafkaConfig{Brokers: brokers, Topics: []string{"in"}, Group: "p", SessionTimeout: time.Second,
-		Heartbeat: 200 * time.Millisecond, CommitInterval: 20 * time.Millisecond}, nil)
+	k, err := NewKafka(set(DefaultKafkaConfig(), func(c *KafkaConfig) {
+		c.Brokers, c.Topics, c.Group = brokers, []string{"in"}, "p"
+		c.SessionTimeout, c.Heartbeat, c.CommitInterval = time.Second, 200*time.Millisecond, 20*time.Millisecond
+	}), nil)
 	require.NoError(t, err)
 	k.SetWindow(4)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
