@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
@@ -15,6 +16,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	pb "mfn/proto"
+	"mfn/telemetry"
 )
 
 // Config tunes the gRPC side of the port. Keys sit under `grpc:` in mfn.yaml.
@@ -160,7 +162,7 @@ func New(cfg Config, run Runner, auth Authenticator, limit Limiter, log *zap.Log
 	ic := &interceptors{log: log, metrics: m, auth: auth, limit: limit,
 		defaultTimeout: cfg.DefaultTimeout, streamTimeout: cfg.StreamTimeout}
 
-	gs := grpc.NewServer(
+	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(cfg.MaxRecvBytes),
 		grpc.MaxConcurrentStreams(cfg.MaxConcurrentStreams),
 		grpc.MaxHeaderListSize(cfg.MaxHeaderListBytes),
@@ -174,7 +176,14 @@ func New(cfg Config, run Runner, auth Authenticator, limit Limiter, log *zap.Log
 		// including a rejected key or a recovered panic.
 		grpc.ChainUnaryInterceptor(ic.unaryObserve, ic.unaryRecover, ic.unaryGuard, ic.unaryDeadline),
 		grpc.ChainStreamInterceptor(ic.streamObserve, ic.streamRecover, ic.streamGuard, ic.streamDeadline),
-	)
+	}
+	if telemetry.Enabled() {
+		// A stats handler sees the call before the interceptors, so its span (continuing
+		// the client's traceparent) is in the ctx they log and measure with. Off, it is
+		// not installed at all: tracing off costs gRPC nothing.
+		opts = append(opts, grpc.StatsHandler(otelgrpc.NewServerHandler()))
+	}
+	gs := grpc.NewServer(opts...)
 	pb.RegisterMyceliumServiceServer(gs, newService(cfg, run, time.Now))
 
 	hs := health.NewServer()
