@@ -47,7 +47,7 @@ type otlpReceiver struct {
 	addr    string
 }
 
-func startReceiver(t *testing.T) *otlpReceiver {
+func startReceiver(t testing.TB) *otlpReceiver {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
