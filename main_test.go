@@ -44,6 +44,8 @@ func TestConfigFiles(t *testing.T) {
 		"crypto.bad.yaml":       "server.crypto.algorithm",
 		"pipeline.bad.yaml":     "pipelines[0].",
 		"notyaml.bad.yaml":      "config file",
+		"telemetry.bad.yaml":    "telemetry.tracing.exporter",
+		"admin.bad.yaml":        "server.admin_addr",
 	}
 	files, err := filepath.Glob("config/testdata/*.yaml")
 	require.NoError(t, err)

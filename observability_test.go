@@ -402,6 +402,17 @@ func TestTracesAndMetrics(t *testing.T) {
 		require.Equal(t, true, cfg["telemetry.tracing.enabled"])
 		code, _ = get("http://" + o.addr + "/metrics")
 		require.Equal(t, 200, code, "/metrics stays on the main port by default")
+
+		// The sampled REST request above left its trace id as an exemplar on the
+		// latency histogram and on the job duration (OpenMetrics only carries exemplars).
+		req, _ := http.NewRequest(http.MethodGet, "http://"+o.admin+"/metrics", nil)
+		req.Header.Set("Accept", "application/openmetrics-text; version=1.0.0")
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		require.Regexp(t, `mfn_http_request_duration_seconds_bucket\{endpoint="/nernst".*# \{trace_id="0af7651916cd43dd8448eb211c80319c"\}`, string(b))
+		require.Regexp(t, `mfn_job_duration_seconds_bucket\{kind="nernst".*# \{trace_id="0af7651916cd43dd8448eb211c80319c"\}`, string(b))
 	})
 
 	t.Run("dashboard and rules use exported metrics", func(t *testing.T) {
