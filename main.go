@@ -173,9 +173,9 @@ func serve(parent context.Context, args []string, getenv func(string) (string, b
 	addActor(&g, &failed, pool.Run)
 	// 4. the admin listener last, so that metrics and profiles cover the drain
 	if cfg.Server.AdminAddr != "" {
-		redacted := config.Redacted(cfg)
+		// The config view follows reloads: what the process runs with now.
 		admin := server.NewAdmin(server.AdminParams{Addr: cfg.Server.AdminAddr, Gatherer: reg,
-			Config: func() any { return redacted }, Log: log, ShutdownGrace: cfg.Server.ShutdownGrace})
+			Config: func() any { return config.Redacted(reloader.Current()) }, Log: log, ShutdownGrace: cfg.Server.ShutdownGrace})
 		addActor(&g, &failed, admin.Run)
 	}
 	_ = g.Run() // its error is the first actor's only; failed has every actor's

@@ -31,6 +31,7 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"sigs.k8s.io/yaml"
 
@@ -271,6 +272,11 @@ func TestTracesAndMetrics(t *testing.T) {
 		conn, err := grpc.NewClient(o.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		require.NoError(t, err)
 		defer conn.Close()
+		// A probe first: health checks are not traced (they would flood the traces).
+		const probeTID = "77777777777777777777777777777777"
+		hctx := metadata.AppendToOutgoingContext(context.Background(), "traceparent", traceparent(probeTID, sid))
+		_, err = healthpb.NewHealthClient(conn).Check(hctx, &healthpb.HealthCheckRequest{})
+		require.NoError(t, err)
 		ctx := metadata.AppendToOutgoingContext(context.Background(), "traceparent", traceparent(tid, sid))
 		seed, grid, steps := int32(3), int32(16), int32(6)
 		stream, err := pb.NewMyceliumServiceClient(conn).SimulateStream(ctx, &pb.SimulateRequest{Seed: &seed, GridSize: &grid, Steps: &steps})
@@ -294,6 +300,12 @@ func TestTracesAndMetrics(t *testing.T) {
 		require.Contains(t, attr(root, "rpc.method").GetStringValue(), "SimulateStream")
 		requireChild(t, root, byName(spans, "job.queue"))
 		requireChild(t, root, byName(spans, "job.run simulate"))
+		// Spans are exported in end order: the probe's would have arrived by now.
+		o.recv.mu.Lock()
+		defer o.recv.mu.Unlock()
+		for _, s := range o.recv.spans {
+			require.NotEqual(t, probeTID, id(s.TraceId), "health check traced: %s", s.Name)
+		}
 	})
 
 	t.Run("Kafka job", func(t *testing.T) {

@@ -68,11 +68,15 @@ func ackEvent(ctx context.Context, err, ackErr error) {
 	}
 }
 
-// withTrace adds the trace and span ids of the message to its log lines.
+// withTrace adds the trace and span ids of the message to its log lines; with tracing
+// off only the producer's trace id (the span id would be the producer's, not ours).
 func withTrace(log *zap.Logger, span trace.Span) *zap.Logger {
 	sc := span.SpanContext()
-	if !sc.IsValid() {
+	switch {
+	case !sc.IsValid():
 		return log
+	case !span.IsRecording():
+		return log.With(zap.String("trace_id", sc.TraceID().String()))
 	}
 	return log.With(zap.String("trace_id", sc.TraceID().String()), zap.String("span_id", sc.SpanID().String()))
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,6 +15,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/stats"
 
 	pb "mfn/proto"
 	"mfn/telemetry"
@@ -181,7 +183,7 @@ func New(cfg Config, run Runner, auth Authenticator, limit Limiter, log *zap.Log
 		// A stats handler sees the call before the interceptors, so its span (continuing
 		// the client's traceparent) is in the ctx they log and measure with. Off, it is
 		// not installed at all: tracing off costs gRPC nothing.
-		opts = append(opts, grpc.StatsHandler(otelgrpc.NewServerHandler()))
+		opts = append(opts, grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithFilter(traced))))
 	}
 	gs := grpc.NewServer(opts...)
 	pb.RegisterMyceliumServiceServer(gs, newService(cfg, run, time.Now))
@@ -195,4 +197,10 @@ func New(cfg Config, run Runner, auth Authenticator, limit Limiter, log *zap.Log
 	// older grpcui/Postman/Kreya only v1alpha (PITFALLS 2.2).
 	reflection.Register(gs)
 	return gs, hs, nil
+}
+
+// traced leaves out the calls that are probes, not work: grpc.health.v1 (the kubelet's
+// startup probe every 2 s) and reflection, which would otherwise fill the traces.
+func traced(info *stats.RPCTagInfo) bool {
+	return !strings.HasPrefix(info.FullMethodName, "/grpc.health.v1.") && !strings.HasPrefix(info.FullMethodName, "/grpc.reflection.")
 }
