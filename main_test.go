@@ -46,6 +46,8 @@ func TestConfigFiles(t *testing.T) {
 		"pipeline-zero.bad.yaml": "pipelines[0].source.kafka.commit_interval: must be positive",
 		"pipeline-sink.bad.yaml": "pipelines[1].sinks[1].kafka.brokers: empty",
 		"notyaml.bad.yaml":       "config file",
+		"telemetry.bad.yaml":     "telemetry.tracing.exporter",
+		"admin.bad.yaml":         "server.admin_addr",
 	}
 	files, err := filepath.Glob("config/testdata/*.yaml")
 	require.NoError(t, err)
@@ -79,7 +81,7 @@ func TestConfigFiles(t *testing.T) {
 	require.NoError(t, err)
 	p := cfg.Pipelines[0]
 	require.Equal(t, 10*time.Second, p.Source.Kafka.SessionTimeout)
-	require.Equal(t, 50*time.Millisecond, p.Source.Kafka.CommitInterval) // the default since commits left the fetch path
+	require.Equal(t, 50*time.Millisecond, p.Source.Kafka.CommitInterval)
 	require.Equal(t, int64(64<<20), p.Sinks[0].File.MaxBytes)
 	require.Equal(t, "results", p.Sinks[0].File.Prefix)
 	require.Equal(t, 30*time.Second, p.Sinks[1].Kafka.Timeout)

@@ -39,11 +39,11 @@ func TestKafkaWindowHoldsUncommitted(t *testing.T) {
 	}
 	require.NoError(t, prod.Close())
 
-	// Only the batch trigger and the release commit: no commit on the clock.
-	k, err := NewKafka(set(DefaultKafkaConfig(), func(c *KafkaConfig) {
-		c.Brokers, c.Topics, c.Group = brokers, []string{"in"}, "w"
-		c.SessionTimeout, c.Heartbeat, c.CommitInterval = time.Second, 200*time.Millisecond, time.Hour
-	}), nil)
+	cfg := DefaultKafkaConfig()
+	cfg.Brokers, cfg.Topics, cfg.Group = brokers, []string{"in"}, "w"
+	cfg.SessionTimeout, cfg.Heartbeat = time.Second, 200*time.Millisecond
+	cfg.CommitInterval = time.Hour // only the batch trigger and release commit
+	k, err := NewKafka(cfg, nil)
 	require.NoError(t, err)
 	k.SetWindow(window)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -122,10 +122,10 @@ func TestKafkaPingReportsFailingCommits(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, prod.Close())
 
-	k, err := NewKafka(set(DefaultKafkaConfig(), func(c *KafkaConfig) {
-		c.Brokers, c.Topics, c.Group = brokers, []string{"in"}, "p"
-		c.SessionTimeout, c.Heartbeat, c.CommitInterval = time.Second, 200*time.Millisecond, 20*time.Millisecond
-	}), nil)
+	cfg := DefaultKafkaConfig()
+	cfg.Brokers, cfg.Topics, cfg.Group = brokers, []string{"in"}, "p"
+	cfg.SessionTimeout, cfg.Heartbeat, cfg.CommitInterval = time.Second, 200*time.Millisecond, 20*time.Millisecond
+	k, err := NewKafka(cfg, nil)
 	require.NoError(t, err)
 	k.SetWindow(4)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

@@ -35,6 +35,10 @@ type Config struct {
 	RequestTimeout time.Duration `mapstructure:"request_timeout"`
 	// MaxBodyBytes caps request bodies (413 beyond).
 	MaxBodyBytes int64 `mapstructure:"max_body_bytes"`
+	// AdminAddr, when non-empty, is host:port of the admin listener: /metrics,
+	// /debug/pprof/* and /config (the effective configuration, secrets redacted). It
+	// has no auth: bind it to loopback or a port only the scraper reaches. "" = off.
+	AdminAddr string `mapstructure:"admin_addr"`
 
 	// Connection-level limits, applied before any request is parsed or any key checked.
 	// MaxConnections caps the open TCP connections of the main port and GRPCAddr (every
@@ -94,9 +98,12 @@ type CORSConfig struct {
 	Origins []string `mapstructure:"origins"`
 }
 
-// MetricsConfig switches recording of the HTTP metrics; /metrics is always served.
+// MetricsConfig switches recording of the HTTP metrics and where /metrics is served.
 type MetricsConfig struct {
 	Enabled bool `mapstructure:"enabled"`
+	// MainPort serves /metrics on the main port too (the reference does; drop-in
+	// clients scrape it there). false leaves it to the admin listener only.
+	MainPort bool `mapstructure:"main_port"`
 }
 
 // GRPCConfig is the gRPC package's configuration (keys under `grpc:`), named here so
@@ -146,7 +153,7 @@ func DefaultConfig() Config {
 			IdleEvict:     time.Hour,
 		},
 		CORS:    CORSConfig{Origins: []string{"*"}},
-		Metrics: MetricsConfig{Enabled: true},
+		Metrics: MetricsConfig{Enabled: true, MainPort: true},
 		Crypto:  crypto.DefaultConfig(),
 	}
 }
@@ -159,6 +166,11 @@ func (c Config) Validate() error {
 	if c.GRPCAddr != "" {
 		if err := validAddr(c.GRPCAddr); err != nil {
 			return cfgerr.New("grpc_addr", "%v", err)
+		}
+	}
+	if c.AdminAddr != "" {
+		if err := validAddr(c.AdminAddr); err != nil {
+			return fmt.Errorf("admin_addr: %w", err)
 		}
 	}
 	for _, d := range []struct {

@@ -3,18 +3,22 @@ package grpcapi
 import (
 	"errors"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/stats"
 
 	"mfn/internal/cfgerr"
 	pb "mfn/proto"
+	"mfn/telemetry"
 )
 
 // Config tunes the gRPC side of the port. Keys sit under `grpc:` in mfn.yaml.
@@ -160,7 +164,7 @@ func New(cfg Config, run Runner, auth Authenticator, limit Limiter, log *zap.Log
 	ic := &interceptors{log: log, metrics: m, auth: auth, limit: limit,
 		defaultTimeout: cfg.DefaultTimeout, streamTimeout: cfg.StreamTimeout}
 
-	gs := grpc.NewServer(
+	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(cfg.MaxRecvBytes),
 		grpc.MaxConcurrentStreams(cfg.MaxConcurrentStreams),
 		grpc.MaxHeaderListSize(cfg.MaxHeaderListBytes),
@@ -174,7 +178,14 @@ func New(cfg Config, run Runner, auth Authenticator, limit Limiter, log *zap.Log
 		// including a rejected key or a recovered panic.
 		grpc.ChainUnaryInterceptor(ic.unaryObserve, ic.unaryRecover, ic.unaryGuard, ic.unaryDeadline),
 		grpc.ChainStreamInterceptor(ic.streamObserve, ic.streamRecover, ic.streamGuard, ic.streamDeadline),
-	)
+	}
+	if telemetry.Enabled() {
+		// A stats handler sees the call before the interceptors, so its span (continuing
+		// the client's traceparent) is in the ctx they log and measure with. Off, it is
+		// not installed at all: tracing off costs gRPC nothing.
+		opts = append(opts, grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithFilter(traced))))
+	}
+	gs := grpc.NewServer(opts...)
 	pb.RegisterMyceliumServiceServer(gs, newService(cfg, run, time.Now))
 
 	hs := health.NewServer()
@@ -186,4 +197,10 @@ func New(cfg Config, run Runner, auth Authenticator, limit Limiter, log *zap.Log
 	// older grpcui/Postman/Kreya only v1alpha (PITFALLS 2.2).
 	reflection.Register(gs)
 	return gs, hs, nil
+}
+
+// traced leaves out the calls that are probes, not work: grpc.health.v1 (the kubelet's
+// startup probe every 2 s) and reflection, which would otherwise fill the traces.
+func traced(info *stats.RPCTagInfo) bool {
+	return !strings.HasPrefix(info.FullMethodName, "/grpc.health.v1.") && !strings.HasPrefix(info.FullMethodName, "/grpc.reflection.")
 }

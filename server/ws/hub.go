@@ -12,6 +12,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"mfn/internal/cfgerr"
@@ -252,6 +253,7 @@ func (h *Hub) serve(w http.ResponseWriter, r *http.Request, endpoint string) {
 
 	cn := newWSConn(h, c, endpoint)
 	cn.slot = slot
+	cn.trace = trace.SpanContextFromContext(r.Context()) // the upgrade request's span: parent of the subscriptions
 	if rid := requestid.FromHeader(w.Header()); rid != "" {
 		// Every line of the session names the upgrade request it came from.
 		cn.log = cn.log.With(zap.String("request_id", rid))
