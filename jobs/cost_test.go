@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"mfn/dataset"
 )
 
 // sharedGradients is n gradients of length dim that all share one backing vector, so a
@@ -293,3 +295,17 @@ func FuzzCostLimits(f *testing.F) {
 }
 
 func clampInt(v, lo, hi int) int { return min(max(v, lo), hi) }
+
+// TestDatasetSampleCost: a dataset sample states its own cost (12 fields of memory, the
+// engine's steps of work), so the largest legal sample goes to the costly lane and
+// counts against the memory budget like a simulation of the same size.
+func TestDatasetSampleCost(t *testing.T) {
+	small := EstimateCost(DatasetSampleRequest{Sample: dataset.Sample{GridSize: 32, Steps: 32}})
+	large := EstimateCost(DatasetSampleRequest{Sample: dataset.Sample{GridSize: 256, Steps: 1000}})
+	require.Greater(t, large.Memory, int64(12*8*256*256))
+	require.Greater(t, large.Work, EstimateCost(SimulateRequest{GridSize: 256, Steps: 1000}).Work)
+	require.Less(t, small.Work, large.Work)
+	require.Greater(t, large.Work, DefaultCheapJobSeconds, "the largest sample is a costly job")
+	var nilReq *DatasetSampleRequest
+	require.Equal(t, Cost{Work: secPerJob}, EstimateCost(nilReq), "a typed nil costs the fixed minimum, no panic")
+}
