@@ -7,11 +7,6 @@ SOURCE    ?= $(shell git remote get-url origin 2>/dev/null)
 IMAGE     ?= mfn:$(VERSION)
 LDFLAGS   := -s -w -X mfn/internal/version.version=$(VERSION) -X mfn/internal/version.revision=$(REVISION)
 BENCHTIME ?= 3s
-# Top-level directories that lint and security-scan leave out until their findings are
-# fixed: server/ is being split into packages (issue 10), and its staticcheck and gosec
-# findings go with the split. Empty the list to lint everything.
-LINT_SKIP ?= server
-LINT_PKGS  = $(shell $(GO) list ./... | grep -v -E '^mfn/($(subst $(eval) ,|,$(strip $(LINT_SKIP))))(/|$$)')
 
 .DEFAULT_GOAL := help
 
@@ -51,11 +46,11 @@ fmt: ## rewrite every Go file with gofmt
 lint: ## gofmt, go vet and staticcheck (pinned in scripts/tools.sh)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	"$$(./scripts/tools.sh)/staticcheck" $(LINT_PKGS)
+	"$$(./scripts/tools.sh)/staticcheck" ./...
 
 .PHONY: security-scan
 security-scan: ## gosec, and govulncheck where its database can be reached
-	LINT_SKIP='$(LINT_SKIP)' ./scripts/security-scan.sh
+	./scripts/security-scan.sh
 
 .PHONY: fuzz
 fuzz: ## run every fuzz target for FUZZTIME each (default 20s)

@@ -213,15 +213,18 @@ func npzSizeError(n, steps, every int) error {
 		frames, n, n, frames*frame>>20, maxNPZBytes>>20, (int64(steps)+fit-1)/fit)
 }
 
-// writeFileWith writes a file through write, removing it if write fails.
+// writeFileWith writes a file through write, removing it if write fails. The final
+// Close is returned: on some file systems it is where a failed write shows.
 func writeFileWith(path string, write func(io.Writer) error) error {
-	f, err := os.Create(path)
+	f, err := os.Create(path) // #nosec G304 -- the operator's own output path (--out)
 	if err != nil {
 		return err
 	}
 	if err := write(f); err != nil {
-		f.Close()
-		os.Remove(path)
+		_ = f.Close() // the write already failed and the file is removed
+		if rerr := os.Remove(path); rerr != nil {
+			return errors.Join(err, rerr)
+		}
 		return err
 	}
 	return f.Close()

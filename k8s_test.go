@@ -46,6 +46,28 @@ type serviceMonitorSpec struct {
 	} `json:"endpoints"`
 }
 
+// prometheusRule is prometheus-operator's PrometheusRule as k8s.yaml uses it (strict).
+type prometheusRule struct {
+	APIVersion string         `json:"apiVersion"`
+	Kind       string         `json:"kind"`
+	Metadata   map[string]any `json:"metadata"`
+	Spec       ruleFile       `json:"spec"`
+}
+
+// ruleFile is a Prometheus rule file: deploy/prometheus-rules.yaml and a PrometheusRule's spec.
+type ruleFile struct {
+	Groups []struct {
+		Name  string `json:"name"`
+		Rules []struct {
+			Alert       string            `json:"alert"`
+			Expr        string            `json:"expr"`
+			For         string            `json:"for,omitempty"`
+			Labels      map[string]string `json:"labels"`
+			Annotations map[string]string `json:"annotations"`
+		} `json:"rules"`
+	} `json:"groups"`
+}
+
 // manifest is every object of k8s.yaml, decoded strictly into its API type.
 type manifest struct {
 	namespaces  []corev1.Namespace
@@ -58,6 +80,7 @@ type manifest struct {
 	netpols     []networkingv1.NetworkPolicy
 	ingresses   []networkingv1.Ingress
 	monitors    []serviceMonitor
+	rules       []prometheusRule
 }
 
 func decodeManifest(t *testing.T, path string) manifest {
@@ -92,6 +115,8 @@ func decodeManifest(t *testing.T, path string) manifest {
 			m.ingresses = decodeStrict(t, i, doc, m.ingresses)
 		case "monitoring.coreos.com/v1 ServiceMonitor":
 			m.monitors = decodeStrict(t, i, doc, m.monitors)
+		case "monitoring.coreos.com/v1 PrometheusRule":
+			m.rules = decodeStrict(t, i, doc, m.rules)
 		default:
 			t.Fatalf("document %d: unexpected %s %s", i, head.APIVersion, head.Kind)
 		}
@@ -130,6 +155,7 @@ func TestK8sManifest(t *testing.T) {
 	require.Len(t, m.pdbs, 1)
 	require.Len(t, m.netpols, 1)
 	require.Len(t, m.monitors, 1)
+	require.Len(t, m.rules, 1)
 	require.NotEmpty(t, m.ingresses)
 
 	ns := m.namespaces[0].Name
@@ -177,7 +203,8 @@ func TestK8sManifest(t *testing.T) {
 		require.False(t, c.Resources.Limits.Cpu().IsZero())
 		require.False(t, c.Resources.Limits.Memory().IsZero())
 
-		require.Len(t, c.Ports, 1, "REST, gRPC and WebSocket share one port")
+		require.Len(t, c.Ports, 2, "REST, gRPC and WebSocket share one port; the admin listener has the other")
+		require.Equal(t, "admin", c.Ports[1].Name)
 		port := c.Ports[0]
 		require.EqualValues(t, 8000, port.ContainerPort)
 
@@ -243,12 +270,14 @@ func TestK8sManifest(t *testing.T) {
 		require.True(t, matches(svc.Spec.Selector, pod.Labels), "service selector must match the pod labels")
 		proto := map[string]string{}
 		for _, p := range svc.Spec.Ports {
-			require.Equal(t, pod.Spec.Containers[0].Ports[0].Name, p.TargetPort.String(), "every Service port leads to the one container port")
+			if p.Name != "admin" {
+				require.Equal(t, pod.Spec.Containers[0].Ports[0].Name, p.TargetPort.String(), "every API Service port leads to the one container port")
+			}
 			require.NotNil(t, p.AppProtocol, p.Name)
 			proto[p.Name] = *p.AppProtocol
 		}
 		// REST/WebSocket are HTTP/1.1 only behind cmux; gRPC is HTTP/2 cleartext.
-		require.Equal(t, map[string]string{"http": "http", "grpc": "kubernetes.io/h2c"}, proto)
+		require.Equal(t, map[string]string{"http": "http", "grpc": "kubernetes.io/h2c", "admin": "http"}, proto)
 	})
 
 	t.Run("ingress publishes the API, not /metrics or /ready", func(t *testing.T) {
@@ -302,10 +331,28 @@ func TestK8sManifest(t *testing.T) {
 		sm := m.monitors[0]
 		require.True(t, matches(sm.Spec.Selector.MatchLabels, svc.Labels))
 		require.Contains(t, sm.Spec.NamespaceSelector.MatchNames, ns)
-		require.Equal(t, svc.Spec.Ports[0].Name, sm.Spec.Endpoints[0].Port)
+		// The admin port: /metrics is off the main port (server.metrics.main_port: false).
+		require.Equal(t, "admin", sm.Spec.Endpoints[0].Port)
 		require.Equal(t, "/metrics", sm.Spec.Endpoints[0].Path)
+		admin := false
+		for _, p := range svc.Spec.Ports {
+			admin = admin || (p.Name == "admin" && p.TargetPort.StrVal == "admin")
+		}
+		require.True(t, admin, "the Service exposes the admin port")
+		cfg := m.configMaps[0].Data["mfn.yaml"]
+		require.Contains(t, cfg, "admin_addr: 0.0.0.0:9090")
+		require.Contains(t, cfg, "main_port: false")
 		labels, _ := sm.Metadata["labels"].(map[string]any)
 		require.NotEmpty(t, labels["release"], "kube-prometheus-stack selects ServiceMonitors on release=<its release>")
+	})
+
+	t.Run("prometheus rule equals deploy/prometheus-rules.yaml", func(t *testing.T) {
+		var file ruleFile
+		require.NoError(t, yaml.UnmarshalStrict(mustRead(t, "deploy/prometheus-rules.yaml"), &file))
+		require.NotEmpty(t, file.Groups)
+		require.Equal(t, file, m.rules[0].Spec)
+		labels, _ := m.rules[0].Metadata["labels"].(map[string]any)
+		require.NotEmpty(t, labels["release"], "kube-prometheus-stack selects PrometheusRules on release=<its release>")
 	})
 
 	t.Run("autoscaling and disruption", func(t *testing.T) {
@@ -326,10 +373,15 @@ func TestK8sManifest(t *testing.T) {
 				admitted = append(admitted, peer.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"])
 			}
 			for _, p := range rule.Ports {
+				if p.Port.IntVal == 9090 { // the admin port: Prometheus only
+					require.Len(t, rule.From, 1)
+					require.Equal(t, "monitoring", rule.From[0].NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"])
+					continue
+				}
 				require.Equal(t, pod.Spec.Containers[0].Ports[0].ContainerPort, p.Port.IntVal)
 			}
 		}
-		require.ElementsMatch(t, []string{"ingress-nginx", "monitoring"}, admitted)
+		require.ElementsMatch(t, []string{"ingress-nginx", "monitoring", "monitoring"}, admitted)
 		egress := map[int32]bool{}
 		for _, rule := range np.Spec.Egress {
 			for _, p := range rule.Ports {

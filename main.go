@@ -31,6 +31,7 @@ import (
 	"mfn/pipeline"
 	"mfn/server"
 	"mfn/sim"
+	"mfn/telemetry"
 )
 
 const usage = `usage: mfn [serve|validate|simulate|dataset|healthcheck|version] [flags]
@@ -101,6 +102,23 @@ func serve(parent context.Context, args []string, getenv func(string) (string, b
 	defer func() { _ = log.Sync() }() // stdout cannot fsync (PITFALLS §8.1)
 	log.Info("starting", zap.String("version", version.Build()), zap.String("api_version", version.API), zap.String("kernel", sim.Kernel()), zap.Any("config", config.Redacted(cfg)))
 
+	// Before every component: the instrumentation libraries read the global providers
+	// when they are built.
+	stopTracing, err := telemetry.Setup(parent, cfg.Telemetry, getenv)
+	if err != nil {
+		log.Error("telemetry", zap.Error(err))
+		return 2
+	}
+	defer func() {
+		// Last, after every actor has drained: the final spans are flushed with their own
+		// bound, so an unreachable collector cannot hold the exit.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(ctx); err != nil {
+			log.Warn("flushing traces failed; the last spans are lost", zap.Error(err))
+		}
+	}()
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -153,6 +171,13 @@ func serve(parent context.Context, args []string, getenv func(string) (string, b
 	addActor(&g, &failed, pipes.Run)
 	// 3. drain the queue
 	addActor(&g, &failed, pool.Run)
+	// 4. the admin listener last, so that metrics and profiles cover the drain
+	if cfg.Server.AdminAddr != "" {
+		// The config view follows reloads: what the process runs with now.
+		admin := server.NewAdmin(server.AdminParams{Addr: cfg.Server.AdminAddr, Gatherer: reg,
+			Config: func() any { return config.Redacted(reloader.Current()) }, Log: log, ShutdownGrace: cfg.Server.ShutdownGrace})
+		addActor(&g, &failed, admin.Run)
+	}
 	_ = g.Run() // its error is the first actor's only; failed has every actor's
 	if err := failed.err(); err != nil {
 		log.Error("exiting", zap.Error(err))

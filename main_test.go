@@ -46,6 +46,8 @@ func TestConfigFiles(t *testing.T) {
 		"pipeline-zero.bad.yaml": "pipelines[0].source.kafka.commit_interval: must be positive",
 		"pipeline-sink.bad.yaml": "pipelines[1].sinks[1].kafka.brokers: empty",
 		"notyaml.bad.yaml":       "config file",
+		"telemetry.bad.yaml":     "telemetry.tracing.exporter",
+		"admin.bad.yaml":         "server.admin_addr",
 	}
 	files, err := filepath.Glob("config/testdata/*.yaml")
 	require.NoError(t, err)

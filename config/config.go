@@ -11,6 +11,7 @@ import (
 	"mfn/jobs"
 	"mfn/pipeline"
 	"mfn/server"
+	"mfn/telemetry"
 )
 
 // Environments accepted by `env` / MFN_ENV.
@@ -35,6 +36,8 @@ type Config struct {
 	Log LogConfig `mapstructure:"log"`
 	// Pipelines lists the feeds (Kafka, files, REST polls) to run; none by default.
 	Pipelines []pipeline.Config `mapstructure:"pipelines"`
+	// Telemetry configures OpenTelemetry tracing (off by default).
+	Telemetry telemetry.Config `mapstructure:"telemetry"`
 }
 
 // Server is server.Config with the WebSocket settings nested under `server.ws`.
@@ -62,6 +65,8 @@ func Default(env string) (Config, error) {
 		GRPC:   server.DefaultGRPCConfig(),
 		Pool:   jobs.DefaultPoolConfig(),
 		Log:    LogConfig{Level: "INFO", Format: "text"},
+
+		Telemetry: telemetry.DefaultConfig(),
 	}
 	switch env {
 	case EnvDev:
@@ -96,8 +101,8 @@ func (c Config) Validate() error {
 	var errs []error
 	errs = append(errs,
 		cfgerr.Prefix("server.", c.Server.Config.Validate()),
-		c.Server.WS.Validate(), // server's sections still write their own path: "server.ws.<key>: ..."
-		c.GRPC.Validate(),      // "grpc.<key>: ..."
+		cfgerr.Prefix("server.ws.", c.Server.WS.Validate()),
+		cfgerr.Prefix("grpc.", c.GRPC.Validate()),
 		cfgerr.Prefix("pool.", c.Pool.Validate()),
 	)
 	if _, err := ParseLevel(c.Log.Level); err != nil {
@@ -105,6 +110,9 @@ func (c Config) Validate() error {
 	}
 	if f := strings.ToLower(c.Log.Format); f != "json" && f != "text" {
 		errs = append(errs, cfgerr.New("log.format", "%q is not json or text", c.Log.Format))
+	}
+	if err := c.Telemetry.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("telemetry.%w", err))
 	}
 	names := map[string]bool{}
 	for i, p := range c.Pipelines {

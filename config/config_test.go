@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"mfn/internal/cfgerr"
 )
 
 func TestDefaultPerEnvironment(t *testing.T) {
@@ -65,6 +67,30 @@ func TestValidateNamesKeys(t *testing.T) {
 				return
 			}
 			require.ErrorContains(t, err, tc.errContains)
+		})
+	}
+}
+
+// TestValidateKeysAreCfgErrors: each section returns a *cfgerr.Error keyed relative to
+// itself, and Validate composes the full path from the top of mfn.yaml.
+func TestValidateKeysAreCfgErrors(t *testing.T) {
+	for _, tc := range []struct {
+		mutate func(*Config)
+		key    string
+	}{
+		{func(c *Config) { c.Server.Addr = "nope" }, "server.addr"},
+		{func(c *Config) { c.Server.RateLimit.IdleEvict = 0 }, "server.rate_limit.idle_evict"},
+		{func(c *Config) { c.Server.Crypto.KeySizeBits = 100 }, "server.crypto.key_size_bits"},
+		{func(c *Config) { c.Server.WS.QueueSize = 0 }, "server.ws.queue_size"},
+		{func(c *Config) { c.GRPC.StreamBuffer = 0 }, "grpc.stream_buffer"},
+	} {
+		t.Run(tc.key, func(t *testing.T) {
+			c, err := Default("dev")
+			require.NoError(t, err)
+			tc.mutate(&c)
+			var ce *cfgerr.Error
+			require.ErrorAs(t, c.Validate(), &ce)
+			require.Equal(t, tc.key, ce.Key)
 		})
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/base64"
 	"fmt"
 	"regexp"
+
+	"mfn/internal/cfgerr"
 )
 
 // Config configures the key store and the /api/* endpoints; its keys sit under
@@ -70,54 +72,54 @@ func (c Config) Validate() error {
 	switch c.KeySizeBits {
 	case 128, 192, 256:
 	default:
-		return fmt.Errorf("key_size_bits: must be 128, 192 or 256")
+		return cfgerr.New("key_size_bits", "must be 128, 192 or 256")
 	}
 	if want := fmt.Sprintf("AES-%d-GCM", c.KeySizeBits); c.Algorithm != "" && c.Algorithm != want {
-		return fmt.Errorf("algorithm: %q is not implemented with key_size_bits %d (use %q)", c.Algorithm, c.KeySizeBits, want)
+		return cfgerr.New("algorithm", "%q is not implemented with key_size_bits %d (use %q)", c.Algorithm, c.KeySizeBits, want)
 	}
 	if c.SignatureAlgorithm != "Ed25519" {
-		return fmt.Errorf("signature_algorithm: %q is not implemented (use \"Ed25519\")", c.SignatureAlgorithm)
+		return cfgerr.New("signature_algorithm", "%q is not implemented (use \"Ed25519\")", c.SignatureAlgorithm)
 	}
 	if c.MaxKeys <= 0 {
-		return fmt.Errorf("max_keys: must be > 0")
+		return cfgerr.New("max_keys", "must be > 0")
 	}
 	if c.MaxKeysPerClient <= 0 || c.MaxKeysPerClient > c.MaxKeys {
-		return fmt.Errorf("max_keys_per_client: must be in [1, max_keys %d]", c.MaxKeys)
+		return cfgerr.New("max_keys_per_client", "must be in [1, max_keys %d]", c.MaxKeys)
 	}
 	if len(c.Keys) > c.MaxKeys {
-		return fmt.Errorf("keys: %d keys exceed max_keys %d", len(c.Keys), c.MaxKeys)
+		return cfgerr.New("keys", "%d keys exceed max_keys %d", len(c.Keys), c.MaxKeys)
 	}
 	kinds := map[string]string{}
 	for i, k := range c.Keys {
 		if !ValidKeyID(k.ID) {
-			return fmt.Errorf("keys[%d].id: must match [A-Za-z0-9._:-]{1,64}", i)
+			return cfgerr.New(fmt.Sprintf("keys[%d].id", i), "must match [A-Za-z0-9._:-]{1,64}")
 		}
 		if _, dup := kinds[k.ID]; dup {
-			return fmt.Errorf("keys[%d].id: %q repeated", i, k.ID)
+			return cfgerr.New(fmt.Sprintf("keys[%d].id", i), "%q repeated", k.ID)
 		}
 		raw, err := base64.StdEncoding.Strict().DecodeString(k.Key)
 		if err != nil {
-			return fmt.Errorf("keys[%d].key: not standard base64", i)
+			return cfgerr.New(fmt.Sprintf("keys[%d].key", i), "not standard base64")
 		}
 		switch k.Type {
 		case "aes":
 			if n := len(raw); n != 16 && n != 24 && n != 32 {
-				return fmt.Errorf("keys[%d].key: an aes key is 16, 24 or 32 bytes, got %d", i, n)
+				return cfgerr.New(fmt.Sprintf("keys[%d].key", i), "an aes key is 16, 24 or 32 bytes, got %d", n)
 			}
 		case "ed25519", "x25519":
 			if len(raw) != 32 {
-				return fmt.Errorf("keys[%d].key: a %s key is 32 bytes, got %d", i, k.Type, len(raw))
+				return cfgerr.New(fmt.Sprintf("keys[%d].key", i), "a %s key is 32 bytes, got %d", k.Type, len(raw))
 			}
 		default:
-			return fmt.Errorf("keys[%d].type: %q is not aes, ed25519 or x25519", i, k.Type)
+			return cfgerr.New(fmt.Sprintf("keys[%d].type", i), "%q is not aes, ed25519 or x25519", k.Type)
 		}
 		kinds[k.ID] = k.Type
 	}
 	if id := c.DefaultEncryptionKey; id != "" && kinds[id] != "aes" {
-		return fmt.Errorf("default_encryption_key: %q is not an aes key in keys", id)
+		return cfgerr.New("default_encryption_key", "%q is not an aes key in keys", id)
 	}
 	if id := c.DefaultSignatureKey; id != "" && kinds[id] != "ed25519" {
-		return fmt.Errorf("default_signature_key: %q is not an ed25519 key in keys", id)
+		return cfgerr.New("default_signature_key", "%q is not an ed25519 key in keys", id)
 	}
 	return nil
 }

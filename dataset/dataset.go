@@ -88,7 +88,7 @@ func RunSample(ctx context.Context, s Sample) (Row, error) {
 		return Row{}, err
 	}
 	cfg := sim.DefaultEngineConfig()
-	cfg.GridSize, cfg.Alpha, cfg.Seed = s.GridSize, s.Alpha, uint64(s.RandomSeed)
+	cfg.GridSize, cfg.Alpha, cfg.Seed = s.GridSize, s.Alpha, uint64(s.RandomSeed) // #nosec G115 -- Validate checked RandomSeed >= 0
 	eng, err := sim.NewEngine(cfg)
 	if err != nil {
 		return Row{}, fmt.Errorf("sample %d: %w", s.SimID, err)

@@ -58,7 +58,9 @@ func (r Row) Values(withScenario bool) []any {
 // No value needs quoting (names and numbers only).
 func WriteCSV(w io.Writer, rows []Row, withScenario bool) error {
 	bw := bufio.NewWriter(w)
-	_, _ = bw.Write(AppendCSVHeader(nil, withScenario)) // a bufio error sticks: Flush reports it
+	if _, err := bw.Write(AppendCSVHeader(nil, withScenario)); err != nil {
+		return err
+	}
 	var buf []byte
 	for _, r := range rows {
 		buf = r.AppendCSV(buf[:0], withScenario)
@@ -234,6 +236,7 @@ func WriteFile(path, format string, rows []Row, withScenario bool) (err error) {
 		return errors.New("dataset: no rows to write")
 	}
 	dir := filepath.Dir(path)
+	// #nosec G301 -- a dataset is for others to read, like its files (0644 below)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -243,8 +246,10 @@ func WriteFile(path, format string, rows []Row, withScenario bool) (err error) {
 	}
 	defer func() {
 		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
+			_ = tmp.Close() // already failed (or closed); the file is removed
+			if rerr := os.Remove(tmp.Name()); rerr != nil {
+				err = errors.Join(err, rerr)
+			}
 		}
 	}()
 	if err = write(tmp, rows, withScenario); err != nil {
@@ -262,11 +267,12 @@ func WriteFile(path, format string, rows []Row, withScenario bool) (err error) {
 	if err = os.Rename(tmp.Name(), path); err != nil {
 		return err
 	}
-	if d, derr := os.Open(dir); derr == nil {
+	if d, derr := os.Open(dir); derr == nil { // #nosec G304 -- the directory of the operator's path
 		// The rename is durable only once the directory entry is; a failure here leaves
-		// a complete file in place, so it is not reported.
+		// a complete file in place (and some file systems refuse to sync a directory),
+		// so neither the Sync nor the Close of the read-only handle is reported.
 		_ = d.Sync()
-		d.Close()
+		_ = d.Close()
 	}
 	return nil
 }

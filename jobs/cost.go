@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"reflect"
 
 	"mfn/federated"
 	"mfn/internal/cfgerr"
@@ -22,63 +23,64 @@ type Cost struct {
 // Calibration of Work: seconds per unit of the dominant loops, measured on a 2-core
 // amd64 build box (see EstimateCost's test for the measurement) and rounded up.
 const (
-	secPerCellStep  = 6e-9   // one grid cell of one simulation step (Turing on)
-	secPerCell      = 40e-9  // per-cell work outside the steps: initial draws, statistics, fractal dimension
-	secPerJob       = 5e-6   // fixed cost of any queued job (hand-off, allocation)
-	secPerTrainRow  = 150e-6 // one sample of one validation training step (forward, backward, Adam)
-	secPerIFS       = 100e-6 // one 1000-point IFS draw of the validation cycle
-	secPerDistValue = 4e-9   // one coordinate of one Krum distance
-	secPerSortCmp   = 3e-9   // one comparison while ranking a Krum distance row
-	secPerGradValue = 2e-9   // widening and copying one gradient value
-	secNernst       = 2e-6   // a Nernst potential
-	bytesPerSimCell = 10 * 8 // two states of V, A and I plus the fractal and statistics scratch
-	// The engine's step (three Laplacians, boundaries, clamping, metrics, the features'
-	// running statistics): 1000 steps at 256² take 1.6 s on one core here.
-	secPerEngineCellStep = 25e-9
-	bytesPerEngineCell   = 12 * 8 // the engine's fields and the features' scratch
-	bytesPerDatasetRow   = 512    // one dataset.Row kept for the result
-	validationSims       = validation.NumSamples + 1
-	sliceHeaderBytes     = 24
-	fixedJobBytes        = 64 << 10 // small allocations of any job (results, closures, network weights)
+	secPerCellStep     = 6e-9   // one grid cell of one simulation step (Turing on)
+	secPerCell         = 40e-9  // per-cell work outside the steps: initial draws, statistics, fractal dimension
+	secPerJob          = 5e-6   // fixed cost of any queued job (hand-off, allocation)
+	secPerTrainRow     = 150e-6 // one sample of one validation training step (forward, backward, Adam)
+	secPerIFS          = 100e-6 // one 1000-point IFS draw of the validation cycle
+	secPerDistValue    = 4e-9   // one coordinate of one Krum distance
+	secPerSortCmp      = 3e-9   // one comparison while ranking a Krum distance row
+	secPerGradValue    = 2e-9   // widening and copying one gradient value
+	secNernst          = 2e-6   // a Nernst potential
+	bytesPerSimCell    = 10 * 8 // two states of V, A and I plus the fractal and statistics scratch
+	bytesPerDatasetRow = 512    // one dataset.Row kept for a whole dataset's result
+	validationSims     = validation.NumSamples + 1
+	sliceHeaderBytes   = 24
+	fixedJobBytes      = 64 << 10 // small allocations of any job (results, closures, network weights)
 )
 
 // EstimateCost returns the worst-case cost of a request. It only reads the request's
 // sizes (it never walks gradient values), allocates nothing and tolerates invalid
-// requests (their sizes are clamped at zero), so it can run before validation.
+// requests (their sizes are clamped at zero), so it can run before validation. Every
+// request type states its own cost (the unexported cost method of Request), so a new
+// kind cannot be admitted without one.
 func EstimateCost(req Request) Cost {
-	switch r := req.(type) {
-	case SimulateRequest:
-		return simulateCost(r.GridSize, r.Steps)
-	case *SimulateRequest:
-		if r != nil {
-			return simulateCost(r.GridSize, r.Steps)
-		}
-	case ObservedSimulation:
-		return observedCost(r)
-	case *ObservedSimulation:
-		if r != nil {
-			return observedCost(*r)
-		}
-	case ValidateRequest:
-		return validateCost(r)
-	case *ValidateRequest:
-		if r != nil {
-			return validateCost(*r)
-		}
-	case NernstRequest, *NernstRequest:
-		return Cost{Work: secNernst}
-	case DatasetSampleRequest:
-		return datasetSampleCost(r.Sample.GridSize, r.Sample.Steps)
-	case DatasetRequest:
-		return datasetCost(r)
-	case FederatedRequest:
-		return federatedCost(r)
-	case *FederatedRequest:
-		if r != nil {
-			return federatedCost(*r)
-		}
+	if req == nil || isNilPointer(req) {
+		return Cost{Work: secPerJob}
 	}
-	return Cost{Work: secPerJob}
+	return req.cost()
+}
+
+// isNilPointer reports a typed nil *T inside the interface: its value methods would panic.
+func isNilPointer(req Request) bool {
+	v := reflect.ValueOf(req)
+	return v.Kind() == reflect.Pointer && v.IsNil()
+}
+
+func (r SimulateRequest) cost() Cost { return simulateCost(r.GridSize, r.Steps) }
+
+func (o ObservedSimulation) cost() Cost { return observedCost(o) }
+
+func (r DatasetRequest) cost() Cost { return datasetCost(r) }
+
+func (r ValidateRequest) cost() Cost { return validateCost(r) }
+
+func (NernstRequest) cost() Cost { return Cost{Work: secNernst} }
+
+func (r FederatedRequest) cost() Cost { return federatedCost(r) }
+
+// cost of one dataset sample: the engine holds about 12 fields (V, A, I, their next
+// states, the Laplacian scratch and the features' running sums) and does one engine
+// update per cell and step: three fields and the features, measured at about 2.2× a
+// legacy step (128²×200 in 44 ms), counted as 3× to stay on the safe side like the
+// other estimates.
+func (r DatasetSampleRequest) cost() Cost {
+	n := float64(max(r.Sample.GridSize, 0))
+	cells := n * n
+	return Cost{
+		Memory: satAdd(satMul(int64(12*8), cells), fixedJobBytes),
+		Work:   secPerJob + cells*(secPerCell+3*float64(max(r.Sample.Steps, 0))*secPerCellStep),
+	}
 }
 
 func simulateCost(grid, steps int) Cost {
@@ -102,20 +104,12 @@ func historyBytes(r ObservedSimulation) int64 {
 	return satMul(8*int64(max(r.HistoryFrames, 0)), n*n)
 }
 
-func datasetSampleCost(grid, steps int) Cost {
-	cells := float64(max(grid, 0)) * float64(max(grid, 0))
-	return Cost{
-		Memory: satMul(bytesPerEngineCell, cells),
-		Work:   secPerJob + cells*(secPerCell+float64(max(steps, 0))*secPerEngineCellStep),
-	}
-}
-
 // datasetCost is the samples' work added up; the memory is the largest sample's (they
 // run one after the other, or each as its own job) plus the rows.
 func datasetCost(r DatasetRequest) Cost {
 	var c Cost
 	for _, s := range r.Samples {
-		sc := datasetSampleCost(s.GridSize, s.Steps)
+		sc := DatasetSampleRequest{Sample: s}.cost()
 		c.Work += sc.Work
 		c.Memory = max(c.Memory, sc.Memory)
 	}
@@ -297,7 +291,7 @@ func (l Limits) check(req Request, c Cost) error {
 		switch req.Kind() {
 		case KindFederated:
 			field = "gradients"
-		case KindSimulate, KindValidate:
+		case KindSimulate, KindValidate, KindDataset:
 			field = "grid_size"
 			if history > 0 {
 				field = "every"

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"mfn/dataset"
 )
 
 // sharedGradients is n gradients of length dim that all share one backing vector, so a
@@ -311,4 +313,18 @@ func TestFieldHistoryLimit(t *testing.T) {
 	require.Equal(t, "every", ve.Field)
 	require.Equal(t, int64(11*64*64*8), ve.Ctx["bytes"])
 	require.Greater(t, EstimateCost(req(11)).Memory, EstimateCost(req(0)).Memory+11*64*64*8-1)
+}
+
+// TestDatasetSampleCost: a dataset sample states its own cost (12 fields of memory, the
+// engine's steps of work), so the largest legal sample goes to the costly lane and
+// counts against the memory budget like a simulation of the same size.
+func TestDatasetSampleCost(t *testing.T) {
+	small := EstimateCost(DatasetSampleRequest{Sample: dataset.Sample{GridSize: 32, Steps: 32}})
+	large := EstimateCost(DatasetSampleRequest{Sample: dataset.Sample{GridSize: 256, Steps: 1000}})
+	require.Greater(t, large.Memory, int64(12*8*256*256))
+	require.Greater(t, large.Work, EstimateCost(SimulateRequest{GridSize: 256, Steps: 1000}).Work)
+	require.Less(t, small.Work, large.Work)
+	require.Greater(t, large.Work, DefaultCheapJobSeconds, "the largest sample is a costly job")
+	var nilReq *DatasetSampleRequest
+	require.Equal(t, Cost{Work: secPerJob}, EstimateCost(nilReq), "a typed nil costs the fixed minimum, no panic")
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math"
 	"reflect"
 	"strconv"
 	"strings"
@@ -165,7 +166,7 @@ func intRangeItem(loc []any, num string, bits int) Item {
 		return Item{Type: "greater_than_equal", Loc: loc, Input: in, Ctx: map[string]any{"ge": lo},
 			Msg: "Input should be greater than or equal to " + strconv.FormatInt(lo, 10)}
 	}
-	hi := int64(uint64(1)<<(bits-1) - 1)
+	hi := int64(math.MaxInt64) >> (64 - bits)
 	return Item{Type: "less_than_equal", Loc: loc, Input: in, Ctx: map[string]any{"le": hi},
 		Msg: "Input should be less than or equal to " + strconv.FormatInt(hi, 10)}
 }

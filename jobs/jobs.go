@@ -70,6 +70,8 @@ type Request interface {
 	// Validate returns a *ValidationError for the first bad field.
 	Validate() error
 	run(ctx context.Context) (Result, error)
+	// cost is the worst-case memory and work from the request's sizes (EstimateCost).
+	cost() Cost
 }
 
 // Result is a job's outcome; its JSON encoding is the REST response body.

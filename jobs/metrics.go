@@ -67,7 +67,13 @@ func newMetrics(reg prometheus.Registerer, p *Pool) (*metrics, error) {
 		Name: "mfn_jobs_reserved_memory_bytes",
 		Help: "Worst-case memory reserved by the queued and running jobs (against pool.memory_budget_bytes).",
 	}, func() float64 { p.mu.Lock(); defer p.mu.Unlock(); return float64(p.memory) })
-	for _, c := range []prometheus.Collector{depth, running, queuedWork, memory, m.busy, m.duration} {
+	// The denominator of pool saturation (mfn_jobs_running / mfn_jobs_workers) on the
+	// dashboard and in the alert rules.
+	workers := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "mfn_jobs_workers",
+		Help: "Workers of the pool (pool.workers resolved).",
+	}, func() float64 { return float64(p.cfg.Workers) })
+	for _, c := range []prometheus.Collector{depth, running, queuedWork, memory, workers, m.busy, m.duration} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register jobs metrics: %w", err)
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"mfn/internal/cfgerr"
 )
@@ -211,6 +212,9 @@ type job struct {
 	res  Result
 	err  error
 	done chan struct{}
+	// queued is when the job entered its lane; set only when the caller's span is
+	// recording (tracing on and sampled), for the queue-wait span.
+	queued time.Time
 }
 
 var jobPool = sync.Pool{New: func() any { return &job{done: make(chan struct{}, 1)} }}
@@ -425,11 +429,13 @@ func (p *Pool) exec(j *job) {
 	}
 	p.running.Add(1)
 	start := time.Now()
-	res, err := safeRun(WithWide(j.ctx, p.cfg.Wide, p), j.req)
+	ctx, span := startJobSpans(j, start)
+	res, err := safeRun(WithWide(ctx, p.cfg.Wide, p), j.req)
 	elapsed := time.Since(start).Seconds()
+	endJobSpan(span, err)
 	p.running.Add(-1)
 	p.slots <- struct{}{}
-	p.m.observe(j.req.Kind(), outcomeIndex(err), elapsed)
+	p.m.observeTraced(ctx, j.req.Kind(), outcomeIndex(err), elapsed)
 	p.finished(j.cost)
 	j.res, j.err = res, err
 	j.done <- struct{}{} // the worker's last touch of j: the caller may recycle it now
@@ -466,6 +472,9 @@ func (p *Pool) do(ctx context.Context, req Request, wait bool) (Result, error) {
 	j.lane = laneCostly
 	if cost.Work <= p.cfg.CheapJobSeconds {
 		j.lane = laneCheap
+	}
+	if trace.SpanFromContext(ctx).IsRecording() {
+		j.queued = time.Now()
 	}
 	if err := p.enqueue(ctx, j, wait); err != nil {
 		*j = job{done: j.done}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
 	"go.uber.org/zap"
 
 	"mfn/connectors"
@@ -451,8 +452,12 @@ func (p *pipe) handle(ctx context.Context, msg connectors.Message, ack connector
 	name := p.cfg.Name
 	p.mt.consumed.WithLabelValues(name).Inc()
 	started := p.now()
+	ctx, span := p.startMessage(ctx, msg)
+	defer span.End()
 	job, err := Decode(msg)
 	log := p.log.With(zap.String("request_id", job.RequestID), zap.String("kind", string(job.Kind)), zap.String("source", msg.ID))
+	log = withTrace(log, span)
+	span.SetAttributes(attribute.String("mfn.request_id", job.RequestID), attribute.String("mfn.job.kind", string(job.Kind)))
 	var je *jobError
 	if errors.As(err, &je) {
 		res := newResult(job, started, p.now(), nil, &je.body)
@@ -518,7 +523,9 @@ func (p *pipe) handle(ctx context.Context, msg connectors.Message, ack connector
 }
 
 func (p *pipe) settle(ctx context.Context, log *zap.Logger, ack connectors.AckFunc, err error) {
-	if aerr := ack(ctx, err); aerr != nil {
+	aerr := ack(ctx, err)
+	ackEvent(ctx, err, aerr)
+	if aerr != nil {
 		log.Warn("acknowledging input failed; it may be delivered again", zap.Error(aerr))
 	}
 }
@@ -531,14 +538,14 @@ func (p *pipe) publish(ctx context.Context, log *zap.Logger, res Result) (settle
 	rec := record(res)
 	errs := make([]error, len(p.sinks))
 	if len(p.sinks) == 1 {
-		errs[0] = p.sinks[0].Publish(ctx, rec)
+		errs[0] = p.publishTo(ctx, p.sinks[0], rec)
 	} else {
 		var wg sync.WaitGroup
 		for i, s := range p.sinks {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				errs[i] = s.Publish(ctx, rec)
+				errs[i] = p.publishTo(ctx, s, rec)
 			}()
 		}
 		wg.Wait()
@@ -576,7 +583,7 @@ func (p *pipe) publish(ctx context.Context, log *zap.Logger, res Result) (settle
 func (p *pipe) deadLetter(ctx context.Context, log *zap.Logger, res Result) bool {
 	rec := record(res)
 	rec.Headers = map[string]string{"x-mfn-dead-letter": res.DeadLetter.Reason}
-	if err := p.dlq.Publish(ctx, rec); err != nil {
+	if err := p.publishTo(ctx, *p.dlq, rec); err != nil {
 		if ctx.Err() == nil && errors.Is(err, publishers.ErrPermanent) {
 			// Retrying cannot help and an input left unacknowledged would hold its
 			// Kafka partition's commit (or its file) back for good: settle it as failed

@@ -14,6 +14,7 @@ import (
 	"mfn/internal/cfgerr"
 	"mfn/internal/kafkanet"
 	"mfn/internal/version"
+	"mfn/telemetry"
 )
 
 // TLSConfig enables TLS to the brokers (`tls:`); see kafkanet.TLSConfig for the keys.
@@ -212,6 +213,8 @@ func (k *Kafka) Publish(ctx context.Context, rec Record) error {
 	for key, v := range rec.Headers {
 		hdrs = append(hdrs, sarama.RecordHeader{Key: []byte(key), Value: []byte(v)})
 	}
+	// After rec.Headers: the sink's own span is the parent a result's consumer continues.
+	telemetry.InjectKafka(ctx, &hdrs)
 	msg := &sarama.ProducerMessage{
 		Topic:   k.cfg.Topic,
 		Key:     sarama.StringEncoder(rec.RequestID),

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"mfn/internal/cfgerr"
+	"mfn/telemetry"
 )
 
 // WebhookConfig configures the webhook sink (`webhook:` of a sink in mfn.yaml).
@@ -119,6 +120,7 @@ func (w *Webhook) Publish(ctx context.Context, rec Record) error {
 	if w.cfg.Secret != "" {
 		req.Header.Set("X-MFN-Signature", Sign(w.cfg.Secret, rec.Body))
 	}
+	telemetry.InjectHTTP(ctx, req.Header) // traceparent: the receiver continues the job's trace
 	resp, err := w.client.Do(req)
 	if err != nil {
 		return fmt.Errorf("webhook POST %s: %w", w.cfg.URL, err)

@@ -25,10 +25,18 @@ type Array struct {
 }
 
 func (a Array) check() error {
+	if len(a.Shape) > maxDims {
+		return fmt.Errorf("%w: %q: %d dimensions, over numpy's %d", ErrArray, a.Name, len(a.Shape), maxDims)
+	}
 	n := 1
 	for _, d := range a.Shape {
 		if d < 0 {
 			return fmt.Errorf("%w: negative dimension in shape %v", ErrArray, a.Shape)
+		}
+		// A product that wrapped could match the data's length (even 0) and write a
+		// header for an array that is not there.
+		if d > 0 && n > math.MaxInt/d {
+			return fmt.Errorf("%w: %q: shape %v has more elements than an int holds", ErrArray, a.Name, a.Shape)
 		}
 		n *= d
 	}
@@ -40,6 +48,10 @@ func (a Array) check() error {
 	}
 	return nil
 }
+
+// maxDims is numpy's NPY_MAXDIMS (numpy 2). It also keeps the header dict (at most
+// about 22 bytes per dimension) far below the 64 KiB its uint16 length can say.
+const maxDims = 64
 
 // npyHeader is the .npy version 1.0 header: magic, version, little-endian header length,
 // then the dict numpy writes (its own key order and tuple repr), padded with spaces and a
@@ -60,7 +72,7 @@ func npyHeader(descr string, shape []int) []byte {
 	pad := (64 - total%64) % 64
 	h := make([]byte, 0, total+pad)
 	h = append(h, "\x93NUMPY\x01\x00"...)
-	h = binary.LittleEndian.AppendUint16(h, uint16(len(dict)+pad+1))
+	h = binary.LittleEndian.AppendUint16(h, uint16(len(dict)+pad+1)) // #nosec G115 -- check bounds the dimensions: under 2 KiB
 	h = append(h, dict...)
 	h = append(h, strings.Repeat(" ", pad)...)
 	return append(h, '\n')
@@ -77,15 +89,23 @@ func WriteNPY(w io.Writer, a Array) error {
 	if a.Int64 != nil {
 		descr = "<i8"
 	}
-	bw.Write(npyHeader(descr, a.Shape))
+	// bufio.Writer's errors are sticky, but a failed destination should stop the loop
+	// at once rather than after every remaining value.
+	if _, err := bw.Write(npyHeader(descr, a.Shape)); err != nil {
+		return err
+	}
 	var b [8]byte
 	for _, x := range a.Float64 {
 		binary.LittleEndian.PutUint64(b[:], math.Float64bits(x))
-		bw.Write(b[:])
+		if _, err := bw.Write(b[:]); err != nil {
+			return err
+		}
 	}
 	for _, x := range a.Int64 {
-		binary.LittleEndian.PutUint64(b[:], uint64(x))
-		bw.Write(b[:])
+		binary.LittleEndian.PutUint64(b[:], uint64(x)) // #nosec G115 -- two's complement bits, as '<i8' stores them
+		if _, err := bw.Write(b[:]); err != nil {
+			return err
+		}
 	}
 	return bw.Flush()
 }

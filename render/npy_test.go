@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"math"
 	"os"
 	"os/exec"
@@ -61,6 +62,20 @@ func TestNPYErrors(t *testing.T) {
 	require.ErrorIs(t, WriteNPY(&buf, Array{Shape: []int{1}, Float64: []float64{1}, Int64: []int64{1}}), ErrArray)
 	require.ErrorIs(t, WriteNPZ(&buf, []Array{{Name: "a", Shape: []int{0}, Float64: []float64{}}, {Name: "a", Shape: []int{0}, Float64: []float64{}}}), ErrArray)
 	require.ErrorIs(t, WriteNPZ(&buf, []Array{{Name: "../x", Shape: []int{0}, Float64: []float64{}}}), ErrArray)
+	// A shape whose element count wraps to 0 must not pass as an empty array.
+	require.ErrorIs(t, WriteNPY(&buf, Array{Shape: []int{1 << 32, 1 << 32}}), ErrArray)
+	// More dimensions than numpy reads (and than the header's length field could hold).
+	require.ErrorIs(t, WriteNPY(&buf, Array{Shape: make([]int, maxDims+1)}), ErrArray)
+	require.NoError(t, WriteNPY(&buf, Array{Shape: make([]int, maxDims)}))
+}
+
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
+
+func TestNPYReportsWriteError(t *testing.T) {
+	a := Array{Shape: []int{1 << 12}, Float64: make([]float64, 1<<12)}
+	require.ErrorContains(t, WriteNPY(failingWriter{}, a), "disk full")
 }
 
 func TestNPZIsStoredZip(t *testing.T) {

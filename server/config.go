@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"mfn/crypto"
+	"mfn/internal/cfgerr"
 	"mfn/server/grpcapi"
 	"mfn/server/ws"
 )
@@ -34,6 +35,10 @@ type Config struct {
 	RequestTimeout time.Duration `mapstructure:"request_timeout"`
 	// MaxBodyBytes caps request bodies (413 beyond).
 	MaxBodyBytes int64 `mapstructure:"max_body_bytes"`
+	// AdminAddr, when non-empty, is host:port of the admin listener: /metrics,
+	// /debug/pprof/* and /config (the effective configuration, secrets redacted). It
+	// has no auth: bind it to loopback or a port only the scraper reaches. "" = off.
+	AdminAddr string `mapstructure:"admin_addr"`
 
 	// Connection-level limits, applied before any request is parsed or any key checked.
 	// MaxConnections caps the open TCP connections of the main port and GRPCAddr (every
@@ -93,9 +98,12 @@ type CORSConfig struct {
 	Origins []string `mapstructure:"origins"`
 }
 
-// MetricsConfig switches recording of the HTTP metrics; /metrics is always served.
+// MetricsConfig switches recording of the HTTP metrics and where /metrics is served.
 type MetricsConfig struct {
 	Enabled bool `mapstructure:"enabled"`
+	// MainPort serves /metrics on the main port too (the reference does; drop-in
+	// clients scrape it there). false leaves it to the admin listener only.
+	MainPort bool `mapstructure:"main_port"`
 }
 
 // GRPCConfig is the gRPC package's configuration (keys under `grpc:`), named here so
@@ -145,7 +153,7 @@ func DefaultConfig() Config {
 			IdleEvict:     time.Hour,
 		},
 		CORS:    CORSConfig{Origins: []string{"*"}},
-		Metrics: MetricsConfig{Enabled: true},
+		Metrics: MetricsConfig{Enabled: true, MainPort: true},
 		Crypto:  crypto.DefaultConfig(),
 	}
 }
@@ -153,11 +161,16 @@ func DefaultConfig() Config {
 // Validate names the first bad key, relative to `server.`.
 func (c Config) Validate() error {
 	if err := validAddr(c.Addr); err != nil {
-		return fmt.Errorf("addr: %w", err)
+		return cfgerr.New("addr", "%v", err)
 	}
 	if c.GRPCAddr != "" {
 		if err := validAddr(c.GRPCAddr); err != nil {
-			return fmt.Errorf("grpc_addr: %w", err)
+			return cfgerr.New("grpc_addr", "%v", err)
+		}
+	}
+	if c.AdminAddr != "" {
+		if err := validAddr(c.AdminAddr); err != nil {
+			return fmt.Errorf("admin_addr: %w", err)
 		}
 	}
 	for _, d := range []struct {
@@ -165,36 +178,36 @@ func (c Config) Validate() error {
 		v   time.Duration
 	}{{"sniff_timeout", c.SniffTimeout}, {"read_header_timeout", c.ReadHeaderTimeout}, {"idle_timeout", c.IdleTimeout}, {"shutdown_grace", c.ShutdownGrace}} {
 		if d.v <= 0 {
-			return fmt.Errorf("%s: must be > 0", d.key)
+			return cfgerr.New(d.key, "must be > 0")
 		}
 	}
 	if c.RequestTimeout < 0 {
-		return fmt.Errorf("request_timeout: must be >= 0")
+		return cfgerr.New("request_timeout", "must be >= 0")
 	}
 	if c.MaxBodyBytes <= 0 {
-		return fmt.Errorf("max_body_bytes: must be > 0")
+		return cfgerr.New("max_body_bytes", "must be > 0")
 	}
 	if err := c.validateConnLimits(); err != nil {
 		return err
 	}
 	if c.Auth.Required && len(c.Auth.Keys) == 0 {
-		return fmt.Errorf("auth.keys: empty while auth.required is true (set MFN_API_KEY or MFN_API_KEYS)")
+		return cfgerr.New("auth.keys", "empty while auth.required is true (set MFN_API_KEY or MFN_API_KEYS)")
 	}
 	for i, k := range c.Auth.Keys {
 		if k == "" {
-			return fmt.Errorf("auth.keys[%d]: empty", i)
+			return cfgerr.New(fmt.Sprintf("auth.keys[%d]", i), "empty")
 		}
 	}
 	if err := c.RateLimit.validate(); err != nil {
-		return fmt.Errorf("rate_limit.%w", err)
+		return cfgerr.Prefix("rate_limit.", err)
 	}
 	for i, o := range c.CORS.Origins {
 		if o != "*" && !strings.Contains(o, "://") {
-			return fmt.Errorf("cors.origins[%d]: %q is neither \"*\" nor scheme://host", i, o)
+			return cfgerr.New(fmt.Sprintf("cors.origins[%d]", i), "%q is neither \"*\" nor scheme://host", o)
 		}
 	}
 	if err := c.Crypto.Validate(); err != nil {
-		return fmt.Errorf("crypto.%w", err)
+		return cfgerr.Prefix("crypto.", err)
 	}
 	return nil
 }
@@ -203,19 +216,19 @@ func (c Config) Validate() error {
 func (c Config) validateConnLimits() error {
 	switch {
 	case c.MaxConnections < 1:
-		return fmt.Errorf("max_connections: must be at least 1")
+		return cfgerr.New("max_connections", "must be at least 1")
 	case c.MaxConnectionsPerAddr < 1 || c.MaxConnectionsPerAddr > c.MaxConnections:
-		return fmt.Errorf("max_connections_per_addr: must be between 1 and max_connections (%d)", c.MaxConnections)
+		return cfgerr.New("max_connections_per_addr", "must be between 1 and max_connections (%d)", c.MaxConnections)
 	case c.SniffBytes < 1024 || c.SniffBytes > 1<<20:
-		return fmt.Errorf("sniff_bytes: %d is outside [1024, 1048576]", c.SniffBytes)
+		return cfgerr.New("sniff_bytes", "%d is outside [1024, 1048576]", c.SniffBytes)
 	case c.MaxHeaderBytes < 1024 || c.MaxHeaderBytes > 1<<20:
-		return fmt.Errorf("max_header_bytes: %d is outside [1024, 1048576]", c.MaxHeaderBytes)
+		return cfgerr.New("max_header_bytes", "%d is outside [1024, 1048576]", c.MaxHeaderBytes)
 	case c.BodyReadTimeout <= 0:
-		return fmt.Errorf("body_read_timeout: must be > 0")
+		return cfgerr.New("body_read_timeout", "must be > 0")
 	case c.LingerTimeout <= 0:
-		return fmt.Errorf("linger_timeout: must be > 0")
+		return cfgerr.New("linger_timeout", "must be > 0")
 	case c.LingerBytes < 0:
-		return fmt.Errorf("linger_bytes: must be >= 0")
+		return cfgerr.New("linger_bytes", "must be >= 0")
 	}
 	return nil
 }
@@ -237,24 +250,24 @@ func validAddr(addr string) error {
 
 func (c RateLimitConfig) validate() error {
 	if c.Requests <= 0 {
-		return fmt.Errorf("requests: must be > 0")
+		return cfgerr.New("requests", "must be > 0")
 	}
 	if c.WindowSeconds <= 0 {
-		return fmt.Errorf("window_seconds: must be > 0")
+		return cfgerr.New("window_seconds", "must be > 0")
 	}
 	for p, n := range c.PerPath {
 		if !strings.HasPrefix(p, "/") {
-			return fmt.Errorf("per_path[%s]: path must start with /", p)
+			return cfgerr.New(fmt.Sprintf("per_path[%s]", p), "path must start with /")
 		}
 		if n <= 0 {
-			return fmt.Errorf("per_path[%s]: must be > 0", p)
+			return cfgerr.New(fmt.Sprintf("per_path[%s]", p), "must be > 0")
 		}
 	}
 	if _, err := parseTrusted(c.TrustedProxies); err != nil {
-		return fmt.Errorf("trusted_proxies: %w", err)
+		return cfgerr.New("trusted_proxies", "%v", err)
 	}
 	if c.IdleEvict <= 0 {
-		return fmt.Errorf("idle_evict: must be > 0")
+		return cfgerr.New("idle_evict", "must be > 0")
 	}
 	return nil
 }

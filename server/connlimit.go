@@ -13,6 +13,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+
+	"mfn/internal/retry"
 )
 
 // Connection-level limits, enforced before a byte of a request is parsed and before any
@@ -50,12 +52,11 @@ func newConnMetrics(reg prometheus.Registerer) (*connMetrics, error) {
 	return m, nil
 }
 
-// Accept backoff bounds, net/http's: a listener at the fd limit is retried after 5 ms,
-// doubling to 1 s, instead of at once (cmux retries at once and burns a core, PITFALLS §9.2).
-const (
-	acceptBackoffMin = 5 * time.Millisecond
-	acceptBackoffMax = time.Second
-)
+// acceptBackoff is net/http's schedule: a listener at the fd limit is retried after 5 ms,
+// doubling to 1 s, instead of at once (cmux retries at once and burns a core, PITFALLS
+// §9.2). The jitter keeps processes that ran out of descriptors together (ENFILE is
+// system-wide) from retrying in lockstep.
+var acceptBackoff = retry.Policy{Initial: 5 * time.Millisecond, Max: time.Second, Jitter: 0.2}
 
 // connBudget is the connection caps of the process's listeners: MaxConnections in all,
 // and one TCP peer address's share of it. The share applies to the TCP peer: behind a
@@ -118,14 +119,18 @@ func temporaryAccept(err error) bool {
 // Accept returns the next admitted connection. Refused connections are closed here and
 // never reach cmux.
 func (l *guardListener) Accept() (net.Conn, error) {
-	var delay time.Duration
+	// Made at the first failure only, so that an accept that succeeds allocates nothing.
+	var bo *retry.Backoff
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
 			if !temporaryAccept(err) {
 				return nil, err
 			}
-			delay = min(max(2*delay, acceptBackoffMin), acceptBackoffMax)
+			if bo == nil {
+				bo = acceptBackoff.New()
+			}
+			delay := bo.Next(0)
 			l.b.m.acceptEr.Inc()
 			l.log.Warn("accept failed; retrying after a backoff", zap.Duration("backoff", delay), zap.Error(err))
 			if !l.sleep(delay, l.closed) {
@@ -133,7 +138,7 @@ func (l *guardListener) Accept() (net.Conn, error) {
 			}
 			continue
 		}
-		delay = 0
+		bo = nil // the next failure starts over at 5 ms
 		addr := peerAddr(c.RemoteAddr())
 		if reason := l.b.admit(addr); reason != "" {
 			_ = c.Close()

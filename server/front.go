@@ -87,7 +87,9 @@ func newFront(cfg Config, run Runner, auth *keyAuth, lim *tokenLimiter, checks [
 
 	e.GET("/health", s.health)
 	e.GET("/ready", s.ready)
-	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{})))
+	if cfg.Metrics.MainPort {
+		e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{})))
+	}
 	api.Register(e)
 	s.e = e
 	return s, nil

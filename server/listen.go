@@ -108,10 +108,10 @@ func tcpOf(c net.Conn) interface{ CloseWrite() error } {
 // every slot.
 func connCaps(maxConns, perAddr int, nofile uint64, log *zap.Logger) (int, int) {
 	room := nofile - nofile/4
-	if nofile == 0 || uint64(maxConns) <= room {
+	if nofile == 0 || uint64(maxConns) <= room { // #nosec G115 -- Validate keeps max_connections >= 1
 		return maxConns, perAddr
 	}
-	lowered := int(max(room, 1))
+	lowered := int(max(room, 1)) // #nosec G115 -- room < maxConns here, so it fits an int
 	share := max(1, int(int64(perAddr)*int64(lowered)/int64(maxConns)))
 	log.Warn("server.max_connections is above 3/4 of the open-file limit; lowered, with the per-address share",
 		zap.Uint64("nofile", nofile), zap.Int("max_connections", lowered), zap.Int("max_connections_per_addr", share))

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -10,11 +11,13 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"mfn/server/envelope"
 	"mfn/server/requestid"
+	"mfn/telemetry"
 )
 
 // The REST middleware, outermost first (api-contract §3.3): observe (request id, panic
@@ -34,6 +37,12 @@ func (s *front) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		rid := requestid.Or(req.Header.Get(requestid.Header))
 		c.Response().Header()[requestid.Header] = []string{rid}
 		endpoint, method := endpointLabel(req.URL.Path), knownMethod(req.Method)
+		var span trace.Span
+		if telemetry.Enabled() {
+			var ctx context.Context
+			ctx, span = startHTTPSpan(req, endpoint)
+			c.SetRequest(req.WithContext(ctx))
+		}
 		var ms *metricSet
 		if s.metrics.enabled {
 			ms = s.metrics.set(endpoint, method)
@@ -55,13 +64,17 @@ func (s *front) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			d := time.Since(start)
 			if ms != nil {
 				ms.inProgress.Dec()
-				ms.duration.Observe(d.Seconds())
+				observe(span, ms.duration, d.Seconds())
 				ms.count(s.metrics, endpoint, method, status)
 			}
 			if ce := s.log.Check(accessLevel(status), "request completed"); ce != nil {
-				ce.Write(zap.String("request_id", rid), zap.String("method", req.Method),
+				fields := []zap.Field{zap.String("request_id", rid), zap.String("method", req.Method),
 					zap.String("endpoint", req.URL.Path), zap.Int("status", status),
-					zap.Float64("duration_ms", float64(d.Microseconds())/1000), zap.String("client_ip", s.clientIP(req)))
+					zap.Float64("duration_ms", float64(d.Microseconds())/1000), zap.String("client_ip", s.clientIP(req))}
+				ce.Write(append(fields, traceFields(span)...)...)
+			}
+			if span != nil {
+				endHTTPSpan(span, rid, status)
 			}
 		}()
 		if err := next(c); err != nil {

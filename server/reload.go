@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"mfn/internal/cfgerr"
 	"mfn/server/grpcapi"
 	"mfn/server/ws"
 	"net/netip"
@@ -47,7 +48,7 @@ func newPolicy(cfg Config, auth *keyAuth, lim *tokenLimiter) (*policy, error) {
 // On error nothing changes.
 func (s *Server) Reload(c Config) error {
 	if err := c.Validate(); err != nil {
-		return fmt.Errorf("server.%w", err)
+		return cfgerr.Prefix("server.", err)
 	}
 	cur := s.front.pol.Load()
 	lim := cur.limiter

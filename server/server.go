@@ -2,7 +2,6 @@ package server
 
 import (
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"sync"
@@ -15,6 +14,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"mfn/internal/cfgerr"
 	"mfn/server/grpcapi"
 	"mfn/server/ws"
 	"mfn/web"
@@ -52,13 +52,13 @@ type Server struct {
 // New validates the configuration and builds every transport; it starts nothing.
 func New(p Params) (*Server, error) {
 	if err := p.HTTP.Validate(); err != nil {
-		return nil, fmt.Errorf("server.%w", err)
+		return nil, cfgerr.Prefix("server.", err)
 	}
 	if err := p.GRPC.Validate(); err != nil {
-		return nil, err
+		return nil, cfgerr.Prefix("grpc.", err)
 	}
 	if err := p.WS.Validate(); err != nil {
-		return nil, err
+		return nil, cfgerr.Prefix("server.ws.", err)
 	}
 	if p.Runner == nil {
 		return nil, errors.New("server: nil Runner")

@@ -21,6 +21,7 @@ import (
 
 	"mfn/jobs"
 	"mfn/server/requestid"
+	"mfn/telemetry"
 )
 
 // Metadata keys (gRPC metadata keys are lower-case on the wire).
@@ -161,7 +162,7 @@ func (ic *interceptors) finish(ctx context.Context, method, id string, start tim
 	d := time.Since(start)
 	code := c.String()
 	ic.metrics.requests.WithLabelValues(method, code).Inc()
-	ic.metrics.duration.WithLabelValues(method).Observe(d.Seconds())
+	observeTraced(ctx, ic.metrics.duration.WithLabelValues(method), d.Seconds())
 	level, msg := zapcore.InfoLevel, "grpc call"
 	switch {
 	case internal:
@@ -171,7 +172,7 @@ func (ic *interceptors) finish(ctx context.Context, method, id string, start tim
 	}
 	// Check first: the fields (peer address formatting) cost nothing when the level is off.
 	if ce := ic.log.Check(level, msg); ce != nil {
-		fields := make([]zap.Field, 0, 7)
+		fields := make([]zap.Field, 0, 9)
 		fields = append(fields,
 			zap.String("request_id", id),
 			zap.String("method", method),
@@ -179,6 +180,9 @@ func (ic *interceptors) finish(ctx context.Context, method, id string, start tim
 			zap.Duration("duration", d))
 		if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
 			fields = append(fields, zap.String("peer", p.Addr.String()))
+		}
+		if traceID, spanID, _, ok := telemetry.IDs(ctx); ok {
+			fields = append(fields, zap.String("trace_id", traceID), zap.String("span_id", spanID))
 		}
 		if internal {
 			// The only place the cause is recorded: the client got a generic message.
@@ -344,4 +348,16 @@ func (ic *interceptors) streamDeadline(srv any, ss grpc.ServerStream, info *grpc
 	ctx, cancel := ic.withDeadline(ss.Context(), info.FullMethod)
 	defer cancel()
 	return handler(srv, &serverStream{ServerStream: ss, ctx: ctx})
+}
+
+// observeTraced records a duration with the call's trace id as exemplar when its span
+// is sampled (otelgrpc's stats handler has put the span in ctx).
+func observeTraced(ctx context.Context, o prometheus.Observer, v float64) {
+	if traceID, _, sampled, ok := telemetry.IDs(ctx); ok && sampled {
+		if eo, ok := o.(prometheus.ExemplarObserver); ok {
+			eo.ObserveWithExemplar(v, prometheus.Labels{"trace_id": traceID})
+			return
+		}
+	}
+	o.Observe(v)
 }

@@ -2,19 +2,23 @@ package grpcapi
 
 import (
 	"errors"
-	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/stats"
 
+	"mfn/internal/cfgerr"
 	pb "mfn/proto"
+	"mfn/telemetry"
 )
 
 // Config tunes the gRPC side of the port. Keys sit under `grpc:` in mfn.yaml.
@@ -84,40 +88,40 @@ func DefaultConfig() Config {
 func (c Config) Validate() error {
 	var errs []error
 	if c.MaxRecvBytes < 1024 || c.MaxRecvBytes > 1<<30 {
-		errs = append(errs, fmt.Errorf("grpc.max_recv_bytes: %d is outside [1024, %d]", c.MaxRecvBytes, 1<<30))
+		errs = append(errs, cfgerr.New("max_recv_bytes", "%d is outside [1024, %d]", c.MaxRecvBytes, 1<<30))
 	}
 	if c.MaxConcurrentStreams < 1 {
-		errs = append(errs, errors.New("grpc.max_concurrent_streams: must be at least 1"))
+		errs = append(errs, cfgerr.New("max_concurrent_streams", "must be at least 1"))
 	}
 	for _, d := range []struct {
 		key string
 		v   time.Duration
 	}{
-		{"grpc.keepalive_time", c.KeepaliveTime},
-		{"grpc.keepalive_timeout", c.KeepaliveTimeout},
-		{"grpc.keepalive_min_time", c.KeepaliveMinTime},
-		{"grpc.stream_stall_timeout", c.StreamStallTimeout},
-		{"grpc.max_connection_age_grace", c.MaxConnectionAgeGrace},
-		{"grpc.connection_timeout", c.ConnectionTimeout},
+		{"keepalive_time", c.KeepaliveTime},
+		{"keepalive_timeout", c.KeepaliveTimeout},
+		{"keepalive_min_time", c.KeepaliveMinTime},
+		{"stream_stall_timeout", c.StreamStallTimeout},
+		{"max_connection_age_grace", c.MaxConnectionAgeGrace},
+		{"connection_timeout", c.ConnectionTimeout},
 	} {
 		if d.v <= 0 {
-			errs = append(errs, fmt.Errorf("%s: %s must be positive", d.key, d.v))
+			errs = append(errs, cfgerr.New(d.key, "%s must be positive", d.v))
 		}
 	}
 	if c.DefaultTimeout < 0 {
-		errs = append(errs, fmt.Errorf("grpc.default_timeout: %s must be 0 (none) or positive", c.DefaultTimeout))
+		errs = append(errs, cfgerr.New("default_timeout", "%s must be 0 (none) or positive", c.DefaultTimeout))
 	}
 	if c.StreamTimeout < 0 {
-		errs = append(errs, fmt.Errorf("grpc.stream_timeout: %s must be 0 (none) or positive", c.StreamTimeout))
+		errs = append(errs, cfgerr.New("stream_timeout", "%s must be 0 (none) or positive", c.StreamTimeout))
 	}
 	if c.MaxHeaderListBytes < 1024 || c.MaxHeaderListBytes > 16<<20 {
-		errs = append(errs, fmt.Errorf("grpc.max_header_list_bytes: %d is outside [1024, %d]", c.MaxHeaderListBytes, 16<<20))
+		errs = append(errs, cfgerr.New("max_header_list_bytes", "%d is outside [1024, %d]", c.MaxHeaderListBytes, 16<<20))
 	}
 	if c.MaxConnectionAge < 0 {
-		errs = append(errs, fmt.Errorf("grpc.max_connection_age: %s must be 0 (never) or positive", c.MaxConnectionAge))
+		errs = append(errs, cfgerr.New("max_connection_age", "%s must be 0 (never) or positive", c.MaxConnectionAge))
 	}
 	if c.StreamBuffer < 1 || c.StreamBuffer > math.MaxInt16 {
-		errs = append(errs, fmt.Errorf("grpc.stream_buffer: %d is outside [1, %d]", c.StreamBuffer, math.MaxInt16))
+		errs = append(errs, cfgerr.New("stream_buffer", "%d is outside [1, %d]", c.StreamBuffer, math.MaxInt16))
 	}
 	return errors.Join(errs...)
 }
@@ -144,7 +148,7 @@ const ServiceName = "mycelium.MyceliumService"
 // them with Shutdown on drain. It starts no goroutines: the caller runs Serve.
 func New(cfg Config, run Runner, auth Authenticator, limit Limiter, log *zap.Logger, reg prometheus.Registerer) (*grpc.Server, *health.Server, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, nil, err
+		return nil, nil, cfgerr.Prefix("grpc.", err) // the section's place in mfn.yaml
 	}
 	if run == nil {
 		return nil, nil, errors.New("grpc: nil Runner")
@@ -160,7 +164,7 @@ func New(cfg Config, run Runner, auth Authenticator, limit Limiter, log *zap.Log
 	ic := &interceptors{log: log, metrics: m, auth: auth, limit: limit,
 		defaultTimeout: cfg.DefaultTimeout, streamTimeout: cfg.StreamTimeout}
 
-	gs := grpc.NewServer(
+	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(cfg.MaxRecvBytes),
 		grpc.MaxConcurrentStreams(cfg.MaxConcurrentStreams),
 		grpc.MaxHeaderListSize(cfg.MaxHeaderListBytes),
@@ -174,7 +178,14 @@ func New(cfg Config, run Runner, auth Authenticator, limit Limiter, log *zap.Log
 		// including a rejected key or a recovered panic.
 		grpc.ChainUnaryInterceptor(ic.unaryObserve, ic.unaryRecover, ic.unaryGuard, ic.unaryDeadline),
 		grpc.ChainStreamInterceptor(ic.streamObserve, ic.streamRecover, ic.streamGuard, ic.streamDeadline),
-	)
+	}
+	if telemetry.Enabled() {
+		// A stats handler sees the call before the interceptors, so its span (continuing
+		// the client's traceparent) is in the ctx they log and measure with. Off, it is
+		// not installed at all: tracing off costs gRPC nothing.
+		opts = append(opts, grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithFilter(traced))))
+	}
+	gs := grpc.NewServer(opts...)
 	pb.RegisterMyceliumServiceServer(gs, newService(cfg, run, time.Now))
 
 	hs := health.NewServer()
@@ -186,4 +197,10 @@ func New(cfg Config, run Runner, auth Authenticator, limit Limiter, log *zap.Log
 	// older grpcui/Postman/Kreya only v1alpha (PITFALLS 2.2).
 	reflection.Register(gs)
 	return gs, hs, nil
+}
+
+// traced leaves out the calls that are probes, not work: grpc.health.v1 (the kubelet's
+// startup probe every 2 s) and reflection, which would otherwise fill the traces.
+func traced(info *stats.RPCTagInfo) bool {
+	return !strings.HasPrefix(info.FullMethodName, "/grpc.health.v1.") && !strings.HasPrefix(info.FullMethodName, "/grpc.reflection.")
 }

@@ -127,7 +127,7 @@ func (s *service) Simulate(ctx context.Context, in *pb.SimulateRequest) (*pb.Sim
 	return &pb.SimulateResponse{
 		FieldMean:        means,
 		FieldStd:         stds,
-		GrowthEvents:     int32(r.GrowthEvents),
+		GrowthEvents:     int32(r.GrowthEvents), // #nosec G115 -- at most steps × grid cells, far below 2^31
 		FractalDimension: r.FractalDimension,
 		FieldStats: &pb.FieldStats{
 			Mean: final.MeanV,
@@ -159,11 +159,11 @@ func (s *service) SimulateStream(in *pb.SimulateRequest, stream pb.MyceliumServi
 	var stalled atomic.Bool
 	obs := jobs.ObservedSimulation{SimulateRequest: req, Every: 1, Observe: func(snap jobs.Snapshot) bool {
 		u := &pb.SimulationUpdate{
-			Step:         int32(snap.Step),
-			TotalSteps:   int32(req.Steps),
+			Step:         int32(snap.Step), // #nosec G115 -- below req.Steps, which Validate bounds
+			TotalSteps:   int32(req.Steps), // #nosec G115 -- Validate bounds steps to jobs.MaxSteps
 			PotMeanMV:    snap.PotMeanMV,
 			PotStdMV:     snap.PotStdMV,
-			GrowthEvents: int32(snap.GrowthEvents),
+			GrowthEvents: int32(snap.GrowthEvents), // #nosec G115 -- at most steps × grid cells
 			Completed:    snap.Step == req.Steps-1,
 		}
 		select {
@@ -278,9 +278,9 @@ func (s *service) AggregateFederated(ctx context.Context, in *pb.FederatedAggreg
 	}
 	return &pb.FederatedAggregateResponse{
 		AggregatedGradient: r.AggregatedGradient,
-		NumAccepted:        int32(r.NumInputGradients),
+		NumAccepted:        int32(r.NumInputGradients), // #nosec G115 -- gradients of one message of at most 1 GiB
 		NumRejected:        0,
-		NumInputGradients:  int32(r.NumInputGradients),
+		NumInputGradients:  int32(r.NumInputGradients), // #nosec G115 -- as above
 	}, nil
 }
 

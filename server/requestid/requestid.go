@@ -6,8 +6,9 @@
 package requestid
 
 import (
-	"math/rand/v2"
 	"net/http"
+
+	"github.com/google/uuid"
 )
 
 // Header is the HTTP header of the id. The REST middleware stores it under this exact
@@ -38,33 +39,13 @@ func Or(client string) string {
 
 // FromHeader is the id the REST middleware set on the response headers h, or "".
 func FromHeader(h http.Header) string {
+	//lint:ignore SA1008 the key is stored non-canonical on purpose: the reference sends X-Request-ID
 	if v := h[Header]; len(v) > 0 {
 		return v[0]
 	}
 	return ""
 }
 
-// New is a random (version 4) UUID in canonical lower-case form. math/rand/v2's
-// generator is ChaCha8-based: unpredictable enough for ids that are not secrets.
-func New() string {
-	var b [16]byte
-	hi, lo := rand.Uint64(), rand.Uint64()
-	for i := 0; i < 8; i++ {
-		b[i] = byte(hi >> (8 * i))
-		b[8+i] = byte(lo >> (8 * i))
-	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	const hexd = "0123456789abcdef"
-	var out [36]byte
-	j := 0
-	for i, x := range b {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			out[j] = '-'
-			j++
-		}
-		out[j], out[j+1] = hexd[x>>4], hexd[x&0x0f]
-		j += 2
-	}
-	return string(out[:])
-}
+// New is a random (version 4) UUID in canonical lower-case form, the one generator the
+// pipeline's message ids use too.
+func New() string { return uuid.NewString() }

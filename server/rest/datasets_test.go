@@ -103,7 +103,7 @@ func TestDatasetsRefusals(t *testing.T) {
 		{"product", `{"sweep":{"grid_sizes":[8,9,10,11,12,13,14,15,16,17],"steps":[1,2,3,4,5,6,7,8,9,10],"alpha_values":[0.1,0.11,0.12,0.13,0.14,0.15,0.16,0.17,0.18,0.19],"turing_enabled":[true,false],"seeds_per_config":100}}`, "sweep"},
 		// 20,000 samples > pool.limits.max_dataset_samples (10,000).
 		{"samples_limit", `{"sweep":{"seeds_per_config":20000}}`, "sweep"},
-		// 256² × 1000 steps ≈ 1.6 s each: 4,000 of them ≈ 6,600 s > max_dataset_work_seconds (3,600).
+		// 256² × 1000 steps are estimated at ≈ 1.2 s each: 4,000 of them ≈ 4,700 s > max_dataset_work_seconds (3,600).
 		{"work_limit", `{"sweep":{"grid_sizes":[256],"steps":[1000],"seeds_per_config":4000}}`, "sweep"},
 	}
 	for _, tt := range tests {

@@ -54,7 +54,7 @@ func (j jsonBody) read(c echo.Context) (*bytes.Buffer, error) {
 	return buf, nil
 }
 
-// bind reads the body and decodes it into dst (a pointer to a Default*Request).
+// bind reads the body and decodes it into dst (a pointer to the route's defaults).
 func (j jsonBody) bind(c echo.Context, dst any) error {
 	buf, err := j.read(c)
 	if err != nil {
@@ -71,7 +71,7 @@ func (j jsonBody) bind(c echo.Context, dst any) error {
 // Content-Type (fetch with an untyped Blob) is one too. Only bodies pay for the check:
 // an empty POST still gets the reference's 422 "Field required".
 func isJSONMediaType(ct string) bool {
-	if ct == echo.MIMEApplicationJSON || ct == echo.MIMEApplicationJSONCharsetUTF8 {
+	if ct == echo.MIMEApplicationJSON || ct == "application/json; charset=UTF-8" {
 		return true // the common case, without parsing
 	}
 	mt, _, err := mime.ParseMediaType(ct)

@@ -73,10 +73,9 @@ func (a *API) Register(e *echo.Echo) {
 	e.GET("/openapi.json", func(c echo.Context) error {
 		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, openAPIDoc)
 	})
-	e.POST("/validate", a.validate)
-	e.POST("/simulate", a.simulate)
-	e.POST("/nernst", a.nernst)
-	e.POST("/federated/aggregate", a.federated)
+	for _, r := range jobRoutes {
+		e.POST(r.path, a.job(r.kind, r.missing))
+	}
 	e.POST("/simulate/image", a.image)
 	e.POST("/simulate/animation", a.animation)
 	e.POST("/simulate/field", a.field)
@@ -113,57 +112,53 @@ func writeJSON(c echo.Context, status int, v any) error {
 	return c.Blob(status, echo.MIMEApplicationJSON, b)
 }
 
-func (a *API) validate(c echo.Context) error {
-	req := jobs.DefaultValidateRequest()
-	if err := a.body.bind(c, &req); err != nil {
-		return err
-	}
-	return a.do(c, req)
+// jobRoutes is the REST path of each job kind, with the fields its route requires: the
+// reference's models have no default for them, so an absent one is 422 "Field
+// required", which the defaults of jobs.NewRequest cannot say.
+var jobRoutes = []struct {
+	path    string
+	kind    jobs.Kind
+	missing func(jobs.Request) []string // the required fields the body left out; nil: none
+}{
+	{"/validate", jobs.KindValidate, nil},
+	{"/simulate", jobs.KindSimulate, nil},
+	{"/nernst", jobs.KindNernst, func(r jobs.Request) []string {
+		req := r.(jobs.NernstRequest)
+		var missing []string
+		if req.ConcentrationOutMolar == nil {
+			missing = append(missing, "concentration_out_molar")
+		}
+		if req.ConcentrationInMolar == nil {
+			missing = append(missing, "concentration_in_molar")
+		}
+		return missing
+	}},
+	{"/federated/aggregate", jobs.KindFederated, func(r jobs.Request) []string {
+		if r.(jobs.FederatedRequest).Gradients == nil {
+			return []string{"gradients"}
+		}
+		return nil
+	}},
 }
 
-func (a *API) simulate(c echo.Context) error {
-	req := jobs.DefaultSimulateRequest()
-	if err := a.body.bind(c, &req); err != nil {
-		return err
+// job is the handler of a job route: the body decoded over the kind's defaults by
+// jobs.NewRequest, the route's required fields checked, then the job run.
+func (a *API) job(kind jobs.Kind, missing func(jobs.Request) []string) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		buf, err := a.body.read(c)
+		if err != nil {
+			return err
+		}
+		defer release(buf)
+		req, err := jobs.NewRequest(kind, func(dst any) error { return jobs.Decode(buf.Bytes(), dst) })
+		if err != nil {
+			return err
+		}
+		if missing != nil {
+			if m := missing(req); len(m) > 0 {
+				return jobs.Missing(buf.Bytes(), m...)
+			}
+		}
+		return a.do(c, req)
 	}
-	return a.do(c, req)
-}
-
-func (a *API) nernst(c echo.Context) error {
-	buf, err := a.body.read(c)
-	if err != nil {
-		return err
-	}
-	defer release(buf)
-	req := jobs.DefaultNernstRequest()
-	if err := jobs.Decode(buf.Bytes(), &req); err != nil {
-		return err
-	}
-	var missing []string
-	if req.ConcentrationOutMolar == nil {
-		missing = append(missing, "concentration_out_molar")
-	}
-	if req.ConcentrationInMolar == nil {
-		missing = append(missing, "concentration_in_molar")
-	}
-	if len(missing) > 0 {
-		return jobs.Missing(buf.Bytes(), missing...)
-	}
-	return a.do(c, req)
-}
-
-func (a *API) federated(c echo.Context) error {
-	buf, err := a.body.read(c)
-	if err != nil {
-		return err
-	}
-	defer release(buf)
-	req := jobs.DefaultFederatedRequest()
-	if err := jobs.Decode(buf.Bytes(), &req); err != nil {
-		return err
-	}
-	if req.Gradients == nil {
-		return jobs.Missing(buf.Bytes(), "gradients")
-	}
-	return a.do(c, req)
 }

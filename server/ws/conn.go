@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"mfn/jobs"
@@ -62,6 +63,8 @@ type wsConn struct {
 	closing     atomic.Bool // a close has been queued: ignore further input
 
 	authFailures int // read loop only
+
+	trace trace.SpanContext // the upgrade request's span, if any; set before serve
 
 	mu      sync.Mutex
 	streams map[string]*wsStream
@@ -422,6 +425,8 @@ func (cn *wsConn) onSubscribe(in inbound) {
 		defer gauge.Dec()
 		defer cn.forget(st) // a finished stream is no longer subscribed (§15 B19)
 		defer cancel()
+		sctx, span := cn.startStreamSpan(sctx, id)
+		defer span.End()
 		start(sctx)
 	}()
 }

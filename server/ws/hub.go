@@ -12,8 +12,10 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
+	"mfn/internal/cfgerr"
 	"mfn/server/envelope"
 	"mfn/server/requestid"
 )
@@ -98,7 +100,7 @@ func DefaultConfig() Config {
 
 // Validate names the bad key.
 func (c Config) Validate() error {
-	bad := func(key, why string) error { return fmt.Errorf("server.ws.%s: %s", key, why) }
+	bad := func(key, why string) error { return cfgerr.New(key, "%s", why) }
 	switch {
 	case c.MaxConnections < 1:
 		return bad("max_connections", "must be at least 1")
@@ -177,7 +179,7 @@ type Hub struct {
 // NewHub allocates the hub; auth may be nil (auth off).
 func NewHub(cfg Config, run Runner, auth Authenticator, log *zap.Logger, reg prometheus.Registerer) (*Hub, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return nil, cfgerr.Prefix("server.ws.", err) // the section's place in mfn.yaml
 	}
 	if run == nil {
 		return nil, fmt.Errorf("server: stream hub needs a runner")
@@ -251,6 +253,7 @@ func (h *Hub) serve(w http.ResponseWriter, r *http.Request, endpoint string) {
 
 	cn := newWSConn(h, c, endpoint)
 	cn.slot = slot
+	cn.trace = trace.SpanContextFromContext(r.Context()) // the upgrade request's span: parent of the subscriptions
 	if rid := requestid.FromHeader(w.Header()); rid != "" {
 		// Every line of the session names the upgrade request it came from.
 		cn.log = cn.log.With(zap.String("request_id", rid))

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
 
+	"mfn/internal/cfgerr"
 	"mfn/internal/jobstest"
 	"mfn/jobs"
 	"mfn/sim"
@@ -233,21 +234,22 @@ func TestWSConfigValidate(t *testing.T) {
 		mod  func(*Config)
 		want string
 	}{
-		{"connections", func(c *Config) { c.MaxConnections = 0 }, "server.ws.max_connections"},
-		{"message", func(c *Config) { c.MaxMessageBytes = 10 }, "server.ws.max_message_bytes"},
-		{"queue", func(c *Config) { c.QueueSize = 0 }, "server.ws.queue_size"},
-		{"strategy", func(c *Config) { c.Backpressure = "block" }, "server.ws.backpressure"},
-		{"heartbeat", func(c *Config) { c.HeartbeatInterval = 0 }, "server.ws.heartbeat_interval"},
-		{"chunk", func(c *Config) { c.FeatureChunkSteps = 2000 }, "server.ws.feature_chunk_steps"},
-		{"run", func(c *Config) { c.FeatureRunSteps = 10 }, "server.ws.feature_run_steps"},
+		{"connections", func(c *Config) { c.MaxConnections = 0 }, "max_connections"},
+		{"message", func(c *Config) { c.MaxMessageBytes = 10 }, "max_message_bytes"},
+		{"queue", func(c *Config) { c.QueueSize = 0 }, "queue_size"},
+		{"strategy", func(c *Config) { c.Backpressure = "block" }, "backpressure"},
+		{"heartbeat", func(c *Config) { c.HeartbeatInterval = 0 }, "heartbeat_interval"},
+		{"chunk", func(c *Config) { c.FeatureChunkSteps = 2000 }, "feature_chunk_steps"},
+		{"run", func(c *Config) { c.FeatureRunSteps = 10 }, "feature_run_steps"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := DefaultConfig()
 			tt.mod(&cfg)
-			err := cfg.Validate()
-			require.Error(t, err)
-			require.Contains(t, err.Error(), tt.want)
+			// The key is relative to the section; config and NewHub add "server.ws.".
+			var ce *cfgerr.Error
+			require.ErrorAs(t, cfg.Validate(), &ce)
+			require.Equal(t, tt.want, ce.Key)
 		})
 	}
 }
