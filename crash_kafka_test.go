@@ -1,17 +1,17 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"log"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"mfn/internal/kafkatest"
 )
 
 func init() { sarama.Logger = log.New(io.Discard, "", 0) }
@@ -43,7 +43,10 @@ func kafkaCrash(t *testing.T, n, window int, killAt func(results map[string]int,
 	require.NoError(t, prod.SendMessages(msgs))
 	require.NoError(t, prod.Close())
 
-	results := watchTopic(t, brokers, "out")
+	wsc := sarama.NewConfig()
+	wsc.Version = sarama.V2_1_0_0
+	wsc.Consumer.MaxWaitTime = 10 * time.Millisecond
+	results := kafkatest.CountComplete(t, brokers, wsc, "out")
 	admin, err := sarama.NewClusterAdmin(brokers, sc)
 	require.NoError(t, err)
 	defer admin.Close()
@@ -76,16 +79,16 @@ func kafkaCrash(t *testing.T, n, window int, killAt func(results map[string]int,
 `, brokers[0], brokers[0], window))
 
 	p := startMFN(t, cfg)
-	eventually(t, 30*time.Second, "the kill point", func() bool { return killAt(results.snapshot(), committed()) })
+	eventually(t, 30*time.Second, "the kill point", func() bool { return killAt(results.Snapshot(), committed()) })
 	p.kill(t)
-	before = len(results.snapshot())
+	before = len(results.Snapshot())
 	committedBefore := committed()
 
 	p = startMFN(t, cfg)
-	eventually(t, 30*time.Second, "every result", func() bool { return len(results.snapshot()) == n })
+	eventually(t, 30*time.Second, "every result", func() bool { return len(results.Snapshot()) == n })
 	eventually(t, 10*time.Second, "every offset committed", func() bool { return committed() == int64(n) })
 	p.stop(t)
-	for _, c := range results.snapshot() {
+	for _, c := range results.Snapshot() {
 		dups += c - 1
 	}
 	t.Logf("%d results and %d offsets committed before the kill, %d results after the restart, %d delivered twice (window %d)",
@@ -109,63 +112,4 @@ func TestKafkaSIGKILLAfterLastAck(t *testing.T) {
 	const n = 100
 	_, dups := kafkaCrash(t, n, 0, func(_ map[string]int, committed int64) bool { return committed == n })
 	require.Zero(t, dups, "everything was committed: nothing may be replayed")
-}
-
-type topicWatch struct {
-	mu  sync.Mutex
-	ids map[string]int
-}
-
-func (w *topicWatch) snapshot() map[string]int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	out := make(map[string]int, len(w.ids))
-	for k, v := range w.ids {
-		out[k] = v
-	}
-	return out
-}
-
-// watchTopic counts complete results per request id on every partition of topic.
-func watchTopic(t *testing.T, brokers []string, topic string) *topicWatch {
-	sc := sarama.NewConfig()
-	sc.Version = sarama.V2_1_0_0
-	sc.Consumer.MaxWaitTime = 10 * time.Millisecond
-	c, err := sarama.NewConsumer(brokers, sc)
-	require.NoError(t, err)
-	parts, err := c.Partitions(topic)
-	require.NoError(t, err)
-	w := &topicWatch{ids: map[string]int{}}
-	var wg sync.WaitGroup
-	var pcs []sarama.PartitionConsumer
-	t.Cleanup(func() {
-		for _, pc := range pcs {
-			pc.AsyncClose()
-		}
-		wg.Wait()
-		_ = c.Close()
-	})
-	for _, p := range parts {
-		pc, err := c.ConsumePartition(topic, p, sarama.OffsetOldest)
-		require.NoError(t, err)
-		pcs = append(pcs, pc)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for m := range pc.Messages() {
-				var r struct {
-					RequestID string `json:"request_id"`
-					Status    string `json:"status"`
-				}
-				if json.Unmarshal(m.Value, &r) != nil || r.Status != "complete" {
-					t.Errorf("bad result %s", m.Value)
-					continue
-				}
-				w.mu.Lock()
-				w.ids[r.RequestID]++
-				w.mu.Unlock()
-			}
-		}()
-	}
-	return w
 }

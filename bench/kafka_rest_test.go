@@ -28,6 +28,8 @@ import (
 	"mfn/pipeline"
 	"mfn/publishers"
 	"mfn/server"
+
+	"mfn/internal/kafkatest"
 )
 
 func init() { sarama.Logger = log.New(io.Discard, "", 0) }
@@ -257,51 +259,29 @@ func consumeResults(b *testing.B, brokers []string, topic string) *results {
 	sc := sarama.NewConfig()
 	sc.Version = sarama.V2_1_0_0
 	sc.Consumer.MaxWaitTime = time.Millisecond
-	c, err := sarama.NewConsumer(brokers, sc)
-	require.NoError(b, err)
-	parts, err := c.Partitions(topic)
-	require.NoError(b, err)
 	r := &results{seen: map[string]arrival{}, more: make(chan struct{}, 1)}
-	var wg sync.WaitGroup
-	var pcs []sarama.PartitionConsumer
-	b.Cleanup(func() {
-		for _, pc := range pcs {
-			pc.AsyncClose()
+	kafkatest.ConsumeAll(b, brokers, sc, topic, func(m *sarama.ConsumerMessage) {
+		at := time.Now()
+		var env struct {
+			RequestID string `json:"request_id"`
+			Status    string `json:"status"`
+			StartedAt string `json:"started_at"`
 		}
-		wg.Wait()
-		_ = c.Close()
+		if json.Unmarshal(m.Value, &env) != nil || env.Status != "complete" {
+			b.Errorf("bad result %s", m.Value)
+			return
+		}
+		started, _ := time.Parse(time.RFC3339Nano, env.StartedAt)
+		r.mu.Lock()
+		if _, dup := r.seen[env.RequestID]; !dup {
+			r.seen[env.RequestID] = arrival{id: env.RequestID, started: started, at: at}
+		}
+		r.mu.Unlock()
+		select {
+		case r.more <- struct{}{}:
+		default:
+		}
 	})
-	for _, p := range parts {
-		pc, err := c.ConsumePartition(topic, p, sarama.OffsetOldest)
-		require.NoError(b, err)
-		pcs = append(pcs, pc)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for m := range pc.Messages() {
-				at := time.Now()
-				var env struct {
-					RequestID string `json:"request_id"`
-					Status    string `json:"status"`
-					StartedAt string `json:"started_at"`
-				}
-				if json.Unmarshal(m.Value, &env) != nil || env.Status != "complete" {
-					b.Errorf("bad result %s", m.Value)
-					continue
-				}
-				started, _ := time.Parse(time.RFC3339Nano, env.StartedAt)
-				r.mu.Lock()
-				if _, dup := r.seen[env.RequestID]; !dup {
-					r.seen[env.RequestID] = arrival{id: env.RequestID, started: started, at: at}
-				}
-				r.mu.Unlock()
-				select {
-				case r.more <- struct{}{}:
-				default:
-				}
-			}
-		}()
-	}
 	return r
 }
 

@@ -1,11 +1,9 @@
 package pipeline
 
 import (
-	"encoding/json"
 	"fmt"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +13,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"mfn/internal/faultproxy"
+
+	"mfn/internal/kafkatest"
 )
 
 // proxiedBroker is a one-broker kfake cluster behind a fault proxy. kfake advertises
@@ -80,65 +80,12 @@ func newProxiedBroker(t *testing.T, opts ...kfake.Opt) *proxiedBroker {
 	return pb
 }
 
-// countResults counts the records of topic per request id, read without faults.
-type countResults struct {
-	mu  sync.Mutex
-	ids map[string]int
-}
-
-func (c *countResults) distinct() int { c.mu.Lock(); defer c.mu.Unlock(); return len(c.ids) }
-
-func (c *countResults) dups() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	d := 0
-	for _, n := range c.ids {
-		d += n - 1
-	}
-	return d
-}
-
-func (pb *proxiedBroker) watch(t *testing.T, topic string) *countResults {
+// watch counts the complete results of topic per request id, read without faults.
+func (pb *proxiedBroker) watch(t *testing.T, topic string) *kafkatest.Counts {
 	t.Helper()
 	sc := pb.direct()
 	sc.Consumer.MaxWaitTime = 10 * time.Millisecond
-	c, err := sarama.NewConsumer([]string{pb.real}, sc)
-	require.NoError(t, err)
-	parts, err := c.Partitions(topic)
-	require.NoError(t, err)
-	res := &countResults{ids: map[string]int{}}
-	var wg sync.WaitGroup
-	var pcs []sarama.PartitionConsumer
-	t.Cleanup(func() {
-		for _, pc := range pcs {
-			pc.AsyncClose()
-		}
-		wg.Wait()
-		_ = c.Close()
-	})
-	for _, p := range parts {
-		pc, err := c.ConsumePartition(topic, p, sarama.OffsetOldest)
-		require.NoError(t, err)
-		pcs = append(pcs, pc)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for m := range pc.Messages() {
-				var r struct {
-					RequestID string `json:"request_id"`
-					Status    string `json:"status"`
-				}
-				if json.Unmarshal(m.Value, &r) != nil || r.Status != "complete" {
-					t.Errorf("bad result %s", m.Value)
-					continue
-				}
-				res.mu.Lock()
-				res.ids[r.RequestID]++
-				res.mu.Unlock()
-			}
-		}()
-	}
-	return res
+	return kafkatest.CountComplete(t, []string{pb.real}, sc, topic)
 }
 
 // committed sums the group's committed offsets over partitions 0..parts-1 (-1 when
@@ -193,11 +140,11 @@ func TestKafkaThroughNetworkFaults(t *testing.T) {
 	m, stop := startManagerReg(t, []Config{cfg}, newPool(t, 2), reg)
 	defer stop()
 
-	waitFor(t, 20*time.Second, func() bool { return out.distinct() >= n/8 })
+	waitFor(t, 20*time.Second, func() bool { return out.Distinct() >= n/8 })
 	pb.px.ResetAll() // every connection reset while produces and fetches are on the wire
-	waitFor(t, 20*time.Second, func() bool { return out.distinct() >= n/4 })
+	waitFor(t, 20*time.Second, func() bool { return out.Distinct() >= n/4 })
 
-	t.Logf("%d results before the partition, %s after the start", out.distinct(), time.Since(begin).Round(time.Millisecond))
+	t.Logf("%d results before the partition, %s after the start", out.Distinct(), time.Since(begin).Round(time.Millisecond))
 	pb.px.Blackhole(true)
 	start := time.Now()
 	waitFor(t, 10*time.Second, func() bool { err := m.Ready(); return err != nil && strings.Contains(err.Error(), "retrying") })
@@ -211,12 +158,12 @@ func TestKafkaThroughNetworkFaults(t *testing.T) {
 	pb.px.ResetAll() // the connections whose bytes the partition swallowed (TCP would time them out)
 
 	healed := time.Now()
-	waitFor(t, 30*time.Second, func() bool { return out.distinct() == n })
+	waitFor(t, 30*time.Second, func() bool { return out.Distinct() == n })
 	waitFor(t, 20*time.Second, func() bool { return pb.committed(t, "kf", "in", parts) == n })
 	waitFor(t, 10*time.Second, func() bool { return m.Ready() == nil })
 	t.Logf("recovered %s after the partition", time.Since(healed).Round(time.Millisecond))
 	retries, _ := metricValue(t, reg, "mfn_pipeline_sink_retries_total")
-	t.Logf("%d results, %d published twice, %.0f sink retries", n, out.dups(), retries)
+	t.Logf("%d results, %d published twice, %.0f sink retries", n, out.Duplicates(), retries)
 	require.Positive(t, retries, "the faults were not felt")
-	require.LessOrEqual(t, out.dups(), 3*window, "duplicates are bounded by the in-flight window per fault")
+	require.LessOrEqual(t, out.Duplicates(), 3*window, "duplicates are bounded by the in-flight window per fault")
 }
