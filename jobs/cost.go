@@ -203,8 +203,9 @@ type Limits struct {
 	MaxGradients int `mapstructure:"max_gradients"`
 	// MaxGradientValues caps gradients × dimension of one federated request.
 	MaxGradientValues int64 `mapstructure:"max_gradient_values"`
-	// MaxFieldHistoryBytes caps the field history one run keeps (frames × N² × 8 bytes,
-	// POST /simulate/field with every); beyond it the request is refused naming every.
+	// MaxFieldHistoryBytes caps the field history one run keeps (frames × arrays × N² × 8
+	// bytes, POST /simulate/field with every, the arrays being the field and any included
+	// activator/inhibitor); beyond it the request is refused naming every.
 	MaxFieldHistoryBytes int64 `mapstructure:"max_field_history_bytes"`
 	// MaxDatasetSamples caps the samples of one dataset (POST /datasets, a dataset job).
 	MaxDatasetSamples int `mapstructure:"max_dataset_samples"`
