@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -83,8 +84,10 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 // render.DetailRange, −71…−68 mV). --npy FILE writes the final field as a NumPy .npy
 // (<f8, shape (N, N), volts); --npz FILE an .npz with "history" (the field after every
 // --every-th step and after the last, shape (K, N, N)), "steps" (those steps, 1-based)
-// and "field" (the final field); the history is limited to 256 MiB. The JSON result is
-// the same with or without these files.
+// and "field" (the final field); --include activator,inhibitor adds "<name>_history"
+// (K, N, N) and the final "<name>" (N, N) for either Turing array (Turing on only); the
+// history, all its arrays together, is limited to 256 MiB. The JSON result is the same
+// with or without these files.
 // Exit codes as runValidate.
 func runSimulate(args []string, stdout, stderr io.Writer) int {
 	const name = "mfn simulate"
@@ -101,6 +104,7 @@ func runSimulate(args []string, stdout, stderr io.Writer) int {
 	npyPath := fs.String("npy", "", "also write the final field as a NumPy .npy file (<f8, shape (N, N), volts)")
 	npzPath := fs.String("npz", "", "also write the field history as a NumPy .npz file (history, steps, field)")
 	every := fs.Int("every", 1, "with --npz: keep the field after every k-th step (and the last)")
+	includeFlag := fs.String("include", "", "with --npz: also keep the Turing arrays, a comma-separated list of activator, inhibitor")
 	pngSize := fs.Int("png-size", 0, fmt.Sprintf("PNG pixels per side (%d..%d; default 4 per cell, clamped to 64..1024)", minPNGSize, maxPNGSize))
 	rng := render.DetailRange
 	fs.Float64Var(&rng.MinMV, "min-mv", rng.MinMV, "PNG colour scale bottom, mV (full physiological range: -95)")
@@ -124,8 +128,12 @@ func runSimulate(args []string, stdout, stderr io.Writer) int {
 	if *every < 1 {
 		return usageError(fs, stderr, fmt.Errorf("--every: must be >= 1, got %d", *every))
 	}
+	include, err := parseInclude(*includeFlag, *npzPath != "", req.TuringEnabled)
+	if err != nil {
+		return usageError(fs, stderr, err)
+	}
 	if *npzPath != "" {
-		if err := npzSizeError(req.GridSize, req.Steps, *every); err != nil {
+		if err := npzSizeError(req.GridSize, req.Steps, *every, 1+len(include)); err != nil {
 			return usageError(fs, stderr, err)
 		}
 	}
@@ -135,6 +143,7 @@ func runSimulate(args []string, stdout, stderr io.Writer) int {
 	var job jobs.Request = req
 	var final, history []float64
 	var frames []int64
+	extra := make([][]float64, len(include)) // include[k]'s history
 	if *pngPath != "" || *npyPath != "" || *npzPath != "" {
 		// Observing leaves the run, and so the JSON result, exactly as without the files:
 		// the observer only copies the field (which is valid only during the callback).
@@ -148,6 +157,13 @@ func runSimulate(args []string, stdout, stderr io.Writer) int {
 				if *npzPath != "" {
 					history = append(history, s.Field...)
 					frames = append(frames, int64(s.Step+1))
+					for k, name := range include {
+						arr := s.Activator
+						if name == "inhibitor" {
+							arr = s.Inhibitor
+						}
+						extra[k] = append(extra[k], arr...)
+					}
 				}
 				return true
 			}}
@@ -179,13 +195,19 @@ func runSimulate(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if *npzPath != "" {
-		err := writeFileWith(*npzPath, func(w io.Writer) error {
-			return render.WriteNPZ(w, []render.Array{
-				{Name: "history", Shape: []int{len(frames), n, n}, Float64: history},
-				{Name: "steps", Shape: []int{len(frames)}, Int64: frames},
-				{Name: "field", Shape: []int{n, n}, Float64: final},
-			})
-		})
+		arrays := []render.Array{
+			{Name: "history", Shape: []int{len(frames), n, n}, Float64: history},
+			{Name: "steps", Shape: []int{len(frames)}, Int64: frames},
+			{Name: "field", Shape: []int{n, n}, Float64: final},
+		}
+		for k, name := range include {
+			// The history's last frame is the final array: no copy of its own.
+			h := extra[k]
+			arrays = append(arrays,
+				render.Array{Name: name + "_history", Shape: []int{len(frames), n, n}, Float64: h},
+				render.Array{Name: name, Shape: []int{n, n}, Float64: h[len(h)-n*n:]})
+		}
+		err := writeFileWith(*npzPath, func(w io.Writer) error { return render.WriteNPZ(w, arrays) })
 		if err != nil {
 			fmt.Fprintf(stderr, "%s: --npz: %v\n", name, err)
 			return 1
@@ -202,15 +224,47 @@ func runSimulate(args []string, stdout, stderr io.Writer) int {
 const maxNPZBytes = 256 << 20
 
 // npzSizeError refuses a history larger than maxNPZBytes, naming the --every that fits.
-func npzSizeError(n, steps, every int) error {
-	frame := int64(n) * int64(n) * 8
+// Each frame holds arrays N×N arrays (the field, and the --include ones).
+func npzSizeError(n, steps, every, arrays int) error {
+	frame := int64(n) * int64(n) * 8 * int64(arrays)
 	frames := int64((steps + every - 1) / every)
 	if frames*frame <= maxNPZBytes {
 		return nil
 	}
 	fit := max(maxNPZBytes/frame, 1)
-	return fmt.Errorf("--every: a history of %d frames of %d×%d is %d MiB, over the %d MiB limit; use --every %d or more",
-		frames, n, n, frames*frame>>20, maxNPZBytes>>20, (int64(steps)+fit-1)/fit)
+	what := fmt.Sprintf("%d frames of %d×%d", frames, n, n)
+	if arrays > 1 {
+		what += fmt.Sprintf(" (%d arrays each)", arrays)
+	}
+	return fmt.Errorf("--every: a history of %s is %d MiB, over the %d MiB limit; use --every %d or more",
+		what, frames*frame>>20, maxNPZBytes>>20, (int64(steps)+fit-1)/fit)
+}
+
+// parseInclude checks --include: a comma-separated list of activator and inhibitor,
+// each once, only with --npz and with Turing on (the legacy simulator has no activator
+// or inhibitor without it). The names keep the order given.
+func parseInclude(flagValue string, npz, turing bool) ([]string, error) {
+	if flagValue == "" {
+		return nil, nil
+	}
+	if !npz {
+		return nil, errors.New("--include: the activator and inhibitor go into the history: add --npz FILE")
+	}
+	if !turing {
+		return nil, errors.New("--include: with --turing-enabled=false the simulator has no activator or inhibitor")
+	}
+	var names []string
+	for _, name := range strings.Split(flagValue, ",") {
+		name = strings.TrimSpace(name)
+		switch {
+		case name != "activator" && name != "inhibitor":
+			return nil, fmt.Errorf("--include: unknown array %q: expected activator or inhibitor", name)
+		case slices.Contains(names, name):
+			return nil, fmt.Errorf("--include: %q is named twice", name)
+		}
+		names = append(names, name)
+	}
+	return names, nil
 }
 
 // writeFileWith writes a file through write, removing it if write fails. The final

@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"math"
 	"os/exec"
 	"path/filepath"
 	"reflect"
@@ -13,6 +16,8 @@ import (
 
 	"mfn/dataset"
 	"mfn/jobs"
+	"mfn/nprand"
+	"mfn/sim"
 )
 
 // numpyPython returns a Python with numpy (Debian's python3-numpy is in /usr/bin), or
@@ -81,6 +86,58 @@ for v in (f.min(), f.max(), np.mean(f), np.std(f)):
 	require.Equal(t, sr.PotStdMV, num(10))
 }
 
+// `mfn simulate --npz --include activator,inhibitor` adds the Turing arrays: numpy sees
+// (K, N, N) <f8 histories whose last frames equal the (N, N) finals, the same field
+// members as without --include, and the final activator and inhibitor bit for bit equal
+// to the simulator's (sim run directly).
+func TestSimulateNPZIncludeLoadedByNumpy(t *testing.T) {
+	py := numpyPython(t)
+	dir := t.TempDir()
+	with, plain := filepath.Join(dir, "with.npz"), filepath.Join(dir, "plain.npz")
+	common := []string{"simulate", "--seed", "7", "--grid-size", "24", "--steps", "30", "--every", "7"}
+	code, _, stderr := runMFN(t, append(common, "--npz", with, "--include", "activator,inhibitor")...)
+	require.Equal(t, 0, code, stderr)
+	code, _, stderr = runMFN(t, append(common, "--npz", plain)...)
+	require.Equal(t, 0, code, stderr)
+
+	p := sim.DefaultParams()
+	p.GridSize, p.Steps = 24, 30
+	s := sim.New(p, nprand.New(7))
+	for range 30 {
+		s.Step()
+	}
+
+	script := `
+import sys, numpy as np
+z, plain = np.load(sys.argv[1]), np.load(sys.argv[2])
+print(sorted(z.files))
+print(z['activator_history'].dtype.str, z['activator_history'].shape, z['inhibitor'].dtype.str, z['inhibitor'].shape)
+print(np.array_equal(z['activator_history'][-1], z['activator']), np.array_equal(z['inhibitor_history'][-1], z['inhibitor']))
+print(all(np.array_equal(z[k], plain[k]) for k in plain.files))
+print(z['activator'].tobytes().hex())
+print(z['inhibitor'].tobytes().hex())
+`
+	out, err := exec.Command(py, "-c", script, with, plain).CombinedOutput()
+	require.NoError(t, err, string(out))
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	require.Len(t, lines, 6)
+	require.Equal(t, "['activator', 'activator_history', 'field', 'history', 'inhibitor', 'inhibitor_history', 'steps']", lines[0])
+	require.Equal(t, "<f8 (5, 24, 24) <f8 (24, 24)", lines[1])
+	require.Equal(t, "True True", lines[2])
+	require.Equal(t, "True", lines[3])
+	require.Equal(t, hex.EncodeToString(leBytes(s.Activator())), lines[4])
+	require.Equal(t, hex.EncodeToString(leBytes(s.Inhibitor())), lines[5])
+}
+
+// leBytes is xs as numpy's <f8 bytes.
+func leBytes(xs []float64) []byte {
+	b := make([]byte, 0, 8*len(xs))
+	for _, x := range xs {
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(x))
+	}
+	return b
+}
+
 func TestSimulateNPZFlags(t *testing.T) {
 	dir := t.TempDir()
 	for _, tc := range []struct {
@@ -92,6 +149,13 @@ func TestSimulateNPZFlags(t *testing.T) {
 		{[]string{"--grid-size", "256", "--steps", "1000", "--npz", filepath.Join(dir, "x.npz")}, 2,
 			"--every: a history of 1000 frames of 256×256 is 500 MiB, over the 256 MiB limit; use --every 2 or more"},
 		{[]string{"--grid-size", "16", "--steps", "5", "--npy", filepath.Join(dir, "missing", "x.npy")}, 1, "--npy:"},
+		// 500 frames of 256² are 250 MiB; with the activator and inhibitor 750 MiB.
+		{[]string{"--grid-size", "256", "--steps", "1000", "--every", "2", "--include", "activator,inhibitor", "--npz", filepath.Join(dir, "x.npz")}, 2,
+			"--every: a history of 500 frames of 256×256 (3 arrays each) is 750 MiB, over the 256 MiB limit; use --every 6 or more"},
+		{[]string{"--include", "activator"}, 2, "--include: the activator and inhibitor go into the history: add --npz FILE"},
+		{[]string{"--include", "field", "--npz", filepath.Join(dir, "x.npz")}, 2, `--include: unknown array "field"`},
+		{[]string{"--include", "inhibitor,inhibitor", "--npz", filepath.Join(dir, "x.npz")}, 2, `--include: "inhibitor" is named twice`},
+		{[]string{"--include", "activator", "--turing-enabled=false", "--npz", filepath.Join(dir, "x.npz")}, 2, "--include: with --turing-enabled=false"},
 	} {
 		code, _, stderr := runMFN(t, append([]string{"simulate"}, tc.args...)...)
 		require.Equal(t, tc.code, code, stderr)

@@ -98,11 +98,14 @@ func observedCost(r ObservedSimulation) Cost {
 	return c
 }
 
-// historyBytes is the memory of the fields an observer keeps: frames × N² × 8.
+// historyBytes is the memory of the arrays an observer keeps: frames × arrays × N² × 8.
 func historyBytes(r ObservedSimulation) int64 {
 	n := float64(max(r.GridSize, 0))
-	return satMul(8*int64(max(r.HistoryFrames, 0)), n*n)
+	return satMul(satMul(8*int64(max(r.HistoryFrames, 0)), float64(historyArrays(r))), n*n)
 }
+
+// historyArrays is the arrays kept per frame: at least the field.
+func historyArrays(r ObservedSimulation) int { return max(r.HistoryArrays, 1) }
 
 // datasetCost is the samples' work added up; the memory is the largest sample's (they
 // run one after the other, or each as its own job) plus the rows.
@@ -200,8 +203,9 @@ type Limits struct {
 	MaxGradients int `mapstructure:"max_gradients"`
 	// MaxGradientValues caps gradients × dimension of one federated request.
 	MaxGradientValues int64 `mapstructure:"max_gradient_values"`
-	// MaxFieldHistoryBytes caps the field history one run keeps (frames × N² × 8 bytes,
-	// POST /simulate/field with every); beyond it the request is refused naming every.
+	// MaxFieldHistoryBytes caps the field history one run keeps (frames × arrays × N² × 8
+	// bytes, POST /simulate/field with every, the arrays being the field and any included
+	// activator/inhibitor); beyond it the request is refused naming every.
 	MaxFieldHistoryBytes int64 `mapstructure:"max_field_history_bytes"`
 	// MaxDatasetSamples caps the samples of one dataset (POST /datasets, a dataset job).
 	MaxDatasetSamples int `mapstructure:"max_dataset_samples"`
@@ -242,6 +246,7 @@ func (l Limits) Validate() error {
 func (l Limits) check(req Request, c Cost) error {
 	var n, dim int
 	var history int64
+	arrays := 1
 	switch r := req.(type) {
 	case FederatedRequest:
 		n, dim = fedSize(r)
@@ -250,10 +255,10 @@ func (l Limits) check(req Request, c Cost) error {
 			n, dim = fedSize(*r)
 		}
 	case ObservedSimulation:
-		history = historyBytes(r)
+		history, arrays = historyBytes(r), historyArrays(r)
 	case *ObservedSimulation:
 		if r != nil {
-			history = historyBytes(*r)
+			history, arrays = historyBytes(*r), historyArrays(*r)
 		}
 	}
 	if r, ok := req.(DatasetRequest); ok {
@@ -270,10 +275,14 @@ func (l Limits) check(req Request, c Cost) error {
 		}
 	}
 	if history > l.MaxFieldHistoryBytes {
+		fix := "raise every"
+		if arrays > 1 {
+			fix = "raise every or include fewer arrays"
+		}
 		return &ValidationError{Field: "every", Type: "value_error",
-			Ctx: map[string]any{"max_bytes": l.MaxFieldHistoryBytes, "bytes": history},
-			Reason: fmt.Sprintf("Value error, the field history needs %d MiB, more than the limit of %d MiB: raise every",
-				mib(history), mib(l.MaxFieldHistoryBytes))}
+			Ctx: map[string]any{"max_bytes": l.MaxFieldHistoryBytes, "bytes": history, "arrays_per_frame": arrays},
+			Reason: fmt.Sprintf("Value error, the field history needs %d MiB, more than the limit of %d MiB: %s",
+				mib(history), mib(l.MaxFieldHistoryBytes), fix)}
 	}
 	if n > l.MaxGradients {
 		return &ValidationError{Field: "gradients", Type: "too_long",

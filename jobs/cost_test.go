@@ -313,6 +313,18 @@ func TestFieldHistoryLimit(t *testing.T) {
 	require.Equal(t, "every", ve.Field)
 	require.Equal(t, int64(11*64*64*8), ve.Ctx["bytes"])
 	require.Greater(t, EstimateCost(req(11)).Memory, EstimateCost(req(0)).Memory+11*64*64*8-1)
+
+	// The activator and inhibitor histories count like the field's: 3 arrays of 3 frames
+	// fit in 10 frames' bytes, 3 arrays of 4 frames do not.
+	three := func(frames int) ObservedSimulation { r := req(frames); r.HistoryArrays = 3; return r }
+	_, err = admit(context.Background(), three(3), l)
+	require.NoError(t, err)
+	_, err = admit(context.Background(), three(4), l)
+	require.ErrorAs(t, err, &ve)
+	require.Equal(t, "every", ve.Field)
+	require.Equal(t, int64(3*4*64*64*8), ve.Ctx["bytes"])
+	require.Contains(t, ve.Reason, "include fewer arrays")
+	require.Equal(t, EstimateCost(req(12)).Memory, EstimateCost(three(4)).Memory)
 }
 
 // TestDatasetSampleCost: a dataset sample states its own cost (12 fields of memory, the

@@ -111,6 +111,9 @@ type Snapshot struct {
 	// dividing those by 1000 could be an ulp off).
 	MeanV, StdV, MinV, MaxV float64
 	Field                   []float64 // volts, row-major; only valid during the callback: copy to keep
+	// The Turing activator and inhibitor (dimensionless, row-major), only valid during
+	// the callback like Field; nil with Turing off (the legacy simulator has no A or I).
+	Activator, Inhibitor []float64
 }
 
 // ObservedSimulation is a SimulateRequest whose steps are reported as they are computed.
@@ -124,6 +127,9 @@ type ObservedSimulation struct {
 	// POST /simulate/field's history): they count in the job's memory and are bounded
 	// by Limits.MaxFieldHistoryBytes, refused naming "every" before the job runs.
 	HistoryFrames int
+	// HistoryArrays is how many arrays the observer keeps per frame (the field, and the
+	// activator and inhibitor when asked); 0 counts as 1, the field alone.
+	HistoryArrays int
 }
 
 // ValidateRequest is POST /validate.

@@ -137,16 +137,17 @@ func runSimulate(ctx context.Context, r SimulateRequest, obs sim.Observer) (Simu
 // and on the last; the statistics are computed only for reported steps.
 func runObserved(ctx context.Context, o ObservedSimulation) (SimulateResult, error) {
 	stopped := false
-	obs := func(step int, field []float64, growth int) bool {
+	obs := func(step int, s *sim.Simulator) bool {
 		done := step + 1
 		if done%o.Every != 0 && done != o.Steps {
 			return true
 		}
+		field := s.Field()
 		mean, std, lo, hi := sim.Mean(field), sim.Std(field), sim.Min(field), sim.Max(field)
 		keep := o.Observe(Snapshot{
 			Step:         step,
 			TotalSteps:   o.Steps,
-			GrowthEvents: growth,
+			GrowthEvents: s.GrowthEvents(),
 			PotMeanMV:    mean * 1000,
 			PotStdMV:     std * 1000,
 			PotMinMV:     lo * 1000,
@@ -156,6 +157,8 @@ func runObserved(ctx context.Context, o ObservedSimulation) (SimulateResult, err
 			MinV:         lo,
 			MaxV:         hi,
 			Field:        field,
+			Activator:    s.Activator(),
+			Inhibitor:    s.Inhibitor(),
 		})
 		if !keep {
 			stopped = true

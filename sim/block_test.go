@@ -57,7 +57,7 @@ func TestBlockedRunMatchesSequential(t *testing.T) {
 func TestRunAdvanceMatchesStep(t *testing.T) {
 	p := DefaultParams()
 	p.GridSize, p.Steps = 160, 21
-	want, wantEvents, err := Run(context.Background(), nprand.New(42), p, func(int, []float64, int) bool { return true })
+	want, wantEvents, err := Run(context.Background(), nprand.New(42), p, func(int, *Simulator) bool { return true })
 	require.NoError(t, err)
 	s := New(p, nprand.New(42))
 	require.Equal(t, maxBlockSteps, s.blockSteps())

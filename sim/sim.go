@@ -140,11 +140,13 @@ func (s *Simulator) Field() []float64 { return s.field() }
 // the pad and the activator that follow it in memory.
 func (s *Simulator) field() []float64 { return s.v[: s.n*s.n : s.n*s.n] }
 
-// Activator is the current Turing activator (nil with Turing off); valid until the next Step.
-func (s *Simulator) Activator() []float64 { return s.a }
+// Activator is the current Turing activator (nil with Turing off: the legacy simulator
+// then never draws A or I); valid until the next Step. Its capacity ends at N² like Field's.
+func (s *Simulator) Activator() []float64 { return s.a[:len(s.a):len(s.a)] }
 
-// Inhibitor is the current Turing inhibitor (nil with Turing off); valid until the next Step.
-func (s *Simulator) Inhibitor() []float64 { return s.in }
+// Inhibitor is the current Turing inhibitor (nil with Turing off); valid until the next
+// Step. Its capacity ends at N² like Field's.
+func (s *Simulator) Inhibitor() []float64 { return s.in[:len(s.in):len(s.in)] }
 
 // GrowthEvents counts the spikes fired so far.
 func (s *Simulator) GrowthEvents() int { return s.events }
@@ -152,9 +154,10 @@ func (s *Simulator) GrowthEvents() int { return s.events }
 // GridSize is N.
 func (s *Simulator) GridSize() int { return s.n }
 
-// Observer sees the field after each step (0-based index). Returning false stops the run.
-// The field slice is the simulator's own buffer: valid only during the call.
-type Observer func(step int, field []float64, growthEvents int) bool
+// Observer sees the simulator after each step (0-based index). Returning false stops the
+// run. Field, Activator and Inhibitor are the simulator's own buffers: valid only during
+// the call; the observer must not call Step or Advance.
+type Observer func(step int, s *Simulator) bool
 
 // ErrParams reports structurally impossible parameters (grid < 1, steps < 0).
 var ErrParams = errors.New("sim: invalid parameters")
@@ -187,7 +190,7 @@ func Run(ctx context.Context, rng *nprand.Generator, p Params, obs Observer) (fi
 			continue
 		}
 		s.Step()
-		if !obs(step, s.field(), s.events) {
+		if !obs(step, s) {
 			break
 		}
 		step++

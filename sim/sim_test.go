@@ -214,9 +214,9 @@ func TestRunObserverAndContext(t *testing.T) {
 	var steps []int
 	var last []float64
 	var lastEv int
-	got, ev, err := Run(context.Background(), nprand.New(7), p, func(step int, field []float64, events int) bool {
+	got, ev, err := Run(context.Background(), nprand.New(7), p, func(step int, s *Simulator) bool {
 		steps = append(steps, step)
-		last, lastEv = append(last[:0], field...), events
+		last, lastEv = append(last[:0], s.Field()...), s.GrowthEvents()
 		return true
 	})
 	require.NoError(t, err)
@@ -229,7 +229,7 @@ func TestRunObserverAndContext(t *testing.T) {
 	require.Equal(t, 29, steps[29])
 
 	calls := 0
-	_, _, err = Run(context.Background(), nprand.New(7), p, func(step int, _ []float64, _ int) bool {
+	_, _, err = Run(context.Background(), nprand.New(7), p, func(step int, _ *Simulator) bool {
 		calls++
 		return step < 4
 	})
@@ -238,7 +238,7 @@ func TestRunObserverAndContext(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	calls = 0
-	f, _, err := Run(ctx, nprand.New(7), p, func(step int, _ []float64, _ int) bool {
+	f, _, err := Run(ctx, nprand.New(7), p, func(step int, _ *Simulator) bool {
 		calls++
 		if step == 2 {
 			cancel()
@@ -255,15 +255,25 @@ func TestRunObserverAndContext(t *testing.T) {
 	require.ErrorIs(t, err, ErrParams)
 }
 
-// Field's capacity ends at N², so appending to it cannot touch the Turing state.
+// Field's, Activator's and Inhibitor's capacities end at N², so appending to one cannot
+// touch the next array of the state block.
 func TestFieldCapacity(t *testing.T) {
 	p := DefaultParams()
 	p.GridSize = 8
 	s := New(p, nprand.New(1))
 	require.Equal(t, 64, cap(s.Field()))
 	a := append([]float64(nil), s.Activator()...)
+	in := append([]float64(nil), s.Inhibitor()...)
 	_ = append(s.Field(), 1, 2, 3)
+	_ = append(s.Activator(), 1, 2, 3)
 	require.Equal(t, a, s.Activator())
+	require.Equal(t, in, s.Inhibitor())
+	require.Equal(t, 64, cap(s.Activator()))
+	require.Equal(t, 64, cap(s.Inhibitor()))
+	p.TuringEnabled = false
+	off := New(p, nprand.New(1))
+	require.Nil(t, off.Activator(), "the legacy simulator has no A or I with Turing off")
+	require.Nil(t, off.Inhibitor())
 }
 
 func TestStepAllocatesNothing(t *testing.T) {
