@@ -18,26 +18,15 @@ import (
 	"mfn/jobs"
 	"mfn/nprand"
 	"mfn/sim"
-)
 
-// numpyPython returns a Python with numpy (Debian's python3-numpy is in /usr/bin), or
-// skips: these checks need a real numpy, which CI installs.
-func numpyPython(t *testing.T) string {
-	t.Helper()
-	for _, py := range []string{"/usr/bin/python3", "python3"} {
-		if exec.Command(py, "-c", "import numpy").Run() == nil {
-			return py
-		}
-	}
-	t.Skip("no python3 with numpy (apt-get install -y python3-numpy): numpy load checks skipped")
-	return ""
-}
+	"mfn/internal/numpytest"
+)
 
 // `mfn simulate --npy/--npz` files, loaded by numpy, hold the field whose statistics are
 // exactly /simulate's (jobs.Execute), and, for grid 32 × 50 steps with seed 42, exactly
 // the reference's field (numerical-core.md §20.1 golden: min, max, mean, std, corners).
 func TestSimulateNPYLoadedByNumpy(t *testing.T) {
-	py := numpyPython(t)
+	py := numpytest.Python(t)
 	dir := t.TempDir()
 	npy, npz := filepath.Join(dir, "f.npy"), filepath.Join(dir, "h.npz")
 	code, stdout, stderr := runMFN(t, "simulate", "--seed", "42", "--grid-size", "32", "--steps", "50",
@@ -91,7 +80,7 @@ for v in (f.min(), f.max(), np.mean(f), np.std(f)):
 // members as without --include, and the final activator and inhibitor bit for bit equal
 // to the simulator's (sim run directly).
 func TestSimulateNPZIncludeLoadedByNumpy(t *testing.T) {
-	py := numpyPython(t)
+	py := numpytest.Python(t)
 	dir := t.TempDir()
 	with, plain := filepath.Join(dir, "with.npz"), filepath.Join(dir, "plain.npz")
 	common := []string{"simulate", "--seed", "7", "--grid-size", "24", "--steps", "30", "--every", "7"}
@@ -168,7 +157,7 @@ func TestSimulateNPZFlags(t *testing.T) {
 // "round_trip": pandas' default parser may miss the last bit). Skipped without pandas
 // (Debian's python3-pandas).
 func TestDatasetCSVReadByPandas(t *testing.T) {
-	py := numpyPython(t)
+	py := numpytest.Python(t)
 	if exec.Command(py, "-c", "import pandas").Run() != nil {
 		t.Skip("no pandas (apt-get install -y python3-pandas): pandas read check skipped")
 	}

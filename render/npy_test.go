@@ -14,20 +14,9 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-)
 
-// numpyPython returns a Python with numpy (Debian's python3-numpy is in /usr/bin), or
-// skips: the numpy checks need a real numpy, which CI installs.
-func numpyPython(t *testing.T) string {
-	t.Helper()
-	for _, py := range []string{"/usr/bin/python3", "python3"} {
-		if exec.Command(py, "-c", "import numpy").Run() == nil {
-			return py
-		}
-	}
-	t.Skip("no python3 with numpy (apt-get install -y python3-numpy): numpy load checks skipped")
-	return ""
-}
+	"mfn/internal/numpytest"
+)
 
 func TestNPYHeader(t *testing.T) {
 	for _, tc := range []struct {
@@ -94,7 +83,7 @@ func TestNPZIsStoredZip(t *testing.T) {
 
 // np.load reads back every bit, including signed zero, subnormals, ±Inf and NaN.
 func TestNPYLoadedByNumpy(t *testing.T) {
-	py := numpyPython(t)
+	py := numpytest.Python(t)
 	dir := t.TempDir()
 	vals := []float64{-0.07082453196698339, math.Copysign(0, -1), 5e-324, math.Inf(1), math.Inf(-1), math.NaN(), 1, 0.1}
 	var npy, npz bytes.Buffer

@@ -19,25 +19,14 @@ import (
 	"mfn/jobs"
 	"mfn/nprand"
 	"mfn/sim"
-)
 
-// numpyPython returns a Python with numpy (Debian's python3-numpy), or skips: the load
-// check needs a real numpy, which CI installs.
-func numpyPython(t *testing.T) string {
-	t.Helper()
-	for _, py := range []string{"/usr/bin/python3", "python3"} {
-		if exec.Command(py, "-c", "import numpy").Run() == nil {
-			return py
-		}
-	}
-	t.Skip("no python3 with numpy (apt-get install -y python3-numpy): numpy load checks skipped")
-	return ""
-}
+	"mfn/internal/numpytest"
+)
 
 // POST /simulate/field's .npy and .npz, loaded by numpy, hold the field whose
 // min/max/mean/std are exactly /simulate's numbers for the same request.
 func TestSimulateFieldLoadedByNumpy(t *testing.T) {
-	py := numpyPython(t)
+	py := numpytest.Python(t)
 	srv, pool := startImages(t)
 	dir := t.TempDir()
 
@@ -84,7 +73,7 @@ for v in (f.min(), f.max(), np.mean(f), np.std(f)):
 // simulator's own A and I after steps 20, 40 and 50 (run here directly on sim), the last
 // history frame equal to the final array, and the field members unchanged.
 func TestSimulateFieldIncludeLoadedByNumpy(t *testing.T) {
-	py := numpyPython(t)
+	py := numpytest.Python(t)
 	srv, _ := startImages(t)
 	dir := t.TempDir()
 	const body = `{"seed":42,"grid_size":32,"steps":50,"every":20,"include":["inhibitor","activator"]}`
