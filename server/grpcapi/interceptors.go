@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -50,6 +52,43 @@ func grpcPublic(fullMethod string) bool {
 type rpcMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+
+	// byMethod resolves the label values once per method (and code): WithLabelValues
+	// hashes its arguments on every call, a sizeable share of a ComputeNernst call.
+	byMethod sync.Map // full method -> *methodMetrics
+}
+
+// methodMetrics are one method's resolved series; byCode is filled on first use of each
+// code (codes.Code values 0..16, the ones grpc defines).
+type methodMetrics struct {
+	duration prometheus.Observer
+	byCode   [numCodes]atomic.Pointer[prometheus.Counter]
+}
+
+const numCodes = int(codes.Unauthenticated) + 1
+
+func (m *rpcMetrics) method(method string) *methodMetrics {
+	if v, ok := m.byMethod.Load(method); ok {
+		return v.(*methodMetrics)
+	}
+	v, _ := m.byMethod.LoadOrStore(method, &methodMetrics{duration: m.duration.WithLabelValues(method)})
+	return v.(*methodMetrics)
+}
+
+// count adds one call of method that ended with c.
+func (m *rpcMetrics) count(mm *methodMetrics, method string, c codes.Code) {
+	if int(c) >= numCodes { // not a code grpc defines: a handler's own status, kept unresolved
+		m.requests.WithLabelValues(method, c.String()).Inc()
+		return
+	}
+	p := mm.byCode[c].Load()
+	if p == nil {
+		// Racing first calls resolve the same series: WithLabelValues returns one Counter.
+		ctr := m.requests.WithLabelValues(method, c.String())
+		p = &ctr
+		mm.byCode[c].Store(p)
+	}
+	(*p).Inc()
 }
 
 func newMetrics(reg prometheus.Registerer) (*rpcMetrics, error) {
@@ -161,8 +200,9 @@ func (ic *interceptors) finish(ctx context.Context, method, id string, start tim
 	}
 	d := time.Since(start)
 	code := c.String()
-	ic.metrics.requests.WithLabelValues(method, code).Inc()
-	observeTraced(ctx, ic.metrics.duration.WithLabelValues(method), d.Seconds())
+	mm := ic.metrics.method(method)
+	ic.metrics.count(mm, method, c)
+	observeTraced(ctx, mm.duration, d.Seconds())
 	level, msg := zapcore.InfoLevel, "grpc call"
 	switch {
 	case internal:
