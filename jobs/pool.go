@@ -247,6 +247,9 @@ type Pool struct {
 	// run borrows idle ones (TryBorrow), so a worker that picks a job while its token is
 	// lent waits for it: the borrowed cores count against the pool's capacity.
 	slots chan struct{}
+	// wide is the value WithWide would put in each job's context, made once: boxing it
+	// per job was an allocation on every call, Nernst's included.
+	wide *wideCtx
 }
 
 // NewPool allocates a pool and registers its metrics on reg (nil: none); it starts no
@@ -257,6 +260,7 @@ func NewPool(cfg PoolConfig, reg prometheus.Registerer) (*Pool, error) {
 	}
 	cfg = cfg.Effective()
 	p := &Pool{cfg: cfg, room: make(chan struct{}), slots: make(chan struct{}, cfg.Workers)}
+	p.wide = &wideCtx{cfg: cfg.Wide, lender: p}
 	for range cfg.Workers {
 		p.slots <- struct{}{}
 	}
@@ -430,7 +434,7 @@ func (p *Pool) exec(j *job) {
 	p.running.Add(1)
 	start := time.Now()
 	ctx, span := startJobSpans(j, start)
-	res, err := safeRun(WithWide(ctx, p.cfg.Wide, p), j.req)
+	res, err := safeRun(context.WithValue(ctx, wideKey{}, p.wide), j.req)
 	elapsed := time.Since(start).Seconds()
 	endJobSpan(span, err)
 	p.running.Add(-1)

@@ -62,18 +62,21 @@ type wideCtx struct {
 // WithWide lets the jobs run with ctx borrow workers from l under cfg. The pool calls it
 // for each job it runs; without it every run uses one worker.
 func WithWide(ctx context.Context, cfg WideConfig, l WorkerLender) context.Context {
-	return context.WithValue(ctx, wideKey{}, wideCtx{cfg: cfg, lender: l})
+	return context.WithValue(ctx, wideKey{}, &wideCtx{cfg: cfg, lender: l})
 }
 
 // wideWorkers is how many workers a run of an n×n grid gets (≥ 1, its own included) and
 // the function that returns the borrowed ones.
 func wideWorkers(ctx context.Context, n int) (int, func()) {
-	w, ok := ctx.Value(wideKey{}).(wideCtx)
+	w, _ := ctx.Value(wideKey{}).(*wideCtx)
+	if w == nil || w.lender == nil {
+		return 1, func() {}
+	}
 	minGrid := w.cfg.MinGrid
 	if minGrid == 0 {
 		minGrid = DefaultWideMinGrid
 	}
-	if !ok || w.lender == nil || n < minGrid {
+	if n < minGrid {
 		return 1, func() {}
 	}
 	limit := w.cfg.MaxWorkers
