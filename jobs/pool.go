@@ -223,7 +223,8 @@ var jobPool = sync.Pool{New: func() any { return &job{done: make(chan struct{}, 
 // request beyond the per-job Limits is refused with a *ValidationError; the others
 // queue in a cheap or a costly lane, each bounded by a job count and by the estimated
 // seconds of work waiting, and all of them together by a memory budget. Do and DoWait
-// are safe for concurrent use; Run is called once.
+// are safe for concurrent use; Run is called once. A job cheaper than its own hand-off
+// (Nernst) runs on the caller's goroutine when a worker slot is free (runInline).
 type Pool struct {
 	cfg PoolConfig // effective
 	m   *metrics
@@ -250,6 +251,9 @@ type Pool struct {
 	// wide is the value WithWide would put in each job's context, made once: boxing it
 	// per job was an allocation on every call, Nernst's included.
 	wide *wideCtx
+	// inline counts the jobs running on their callers' goroutines (runInline), so that
+	// Run's drain waits for them as for its workers.
+	inline sync.WaitGroup
 }
 
 // NewPool allocates a pool and registers its metrics on reg (nil: none); it starts no
@@ -305,6 +309,7 @@ func (p *Pool) Run(ctx context.Context) error {
 	close(p.room) // wakes DoWait callers, which now see closed
 	p.mu.Unlock()
 	wg.Wait()
+	p.inline.Wait()
 	return nil
 }
 
@@ -431,6 +436,11 @@ func (p *Pool) exec(j *job) {
 		j.done <- struct{}{}
 		return
 	}
+	p.compute(j)
+}
+
+// compute runs j on the slot its runner holds, gives the slot back and signals j.done.
+func (p *Pool) compute(j *job) {
 	p.running.Add(1)
 	start := time.Now()
 	ctx, span := startJobSpans(j, start)
@@ -480,6 +490,12 @@ func (p *Pool) do(ctx context.Context, req Request, wait bool) (Result, error) {
 	if trace.SpanFromContext(ctx).IsRecording() {
 		j.queued = time.Now()
 	}
+	if cost.Work < secPerJob && p.runInline(j) {
+		res, err := j.res, j.err
+		*j = job{done: j.done}
+		jobPool.Put(j)
+		return res, err
+	}
 	if err := p.enqueue(ctx, j, wait); err != nil {
 		*j = job{done: j.done}
 		jobPool.Put(j)
@@ -496,6 +512,38 @@ func (p *Pool) do(ctx context.Context, req Request, wait bool) (Result, error) {
 		// j is left to the garbage collector.
 		return nil, ctx.Err()
 	}
+}
+
+// runInline runs a job estimated below the hand-off cost itself (secPerJob: a Nernst
+// potential, microseconds) on its caller's goroutine when a worker slot is free and no
+// cheap job waits, and reports whether it did: passing it to a worker goroutine and back
+// cost more than the job. It holds a slot and a reservation exactly as on a worker, so
+// capacity, back-pressure and the running gauge are those of a job that started at once;
+// when every slot is taken it queues as before.
+func (p *Pool) runInline(j *job) bool {
+	if !p.started.Load() || p.closing.Load() || len(p.lanes[laneCheap].q) > 0 || j.ctx.Err() != nil {
+		return false
+	}
+	select {
+	case <-p.slots:
+	default:
+		return false
+	}
+	p.mu.Lock()
+	if p.closed || (p.jobs > 0 && p.memory+j.cost.Memory > p.cfg.MemoryBudgetBytes) {
+		p.mu.Unlock()
+		p.slots <- struct{}{}
+		return false // the queue's path answers it, as it would have
+	}
+	p.jobs++
+	p.pending += j.cost.Work
+	p.memory += j.cost.Memory
+	p.inline.Add(1) // under mu while not closed: Run has not begun to wait
+	p.mu.Unlock()
+	defer p.inline.Done()
+	p.compute(j)
+	<-j.done // compute signals the buffered channel; no other goroutine is involved
+	return true
 }
 
 func (p *Pool) enqueue(ctx context.Context, j *job, wait bool) error {
