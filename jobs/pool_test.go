@@ -308,3 +308,31 @@ func TestPoolJobsBeforeRun(t *testing.T) {
 	cancel()
 	require.NoError(t, <-done)
 }
+
+// A Nernst job runs on its caller's goroutine when a slot is free (runInline), with the
+// same outcome and accounting as on a worker, and queues when every slot is taken.
+func TestPoolTrivialJobInlineKeepsCapacity(t *testing.T) {
+	p, reg, _ := startPool(t, PoolConfig{Workers: 1, QueueSize: 2})
+	require.Eventually(t, func() bool { return p.Ready() == nil }, 5*time.Second, time.Millisecond)
+	out, in := 0.005, 0.14
+	nernst := NernstRequest{ZValence: 1, ConcentrationOutMolar: &out, ConcentrationInMolar: &in, TemperatureK: 310}
+	res, err := p.Do(context.Background(), nernst)
+	require.NoError(t, err)
+	require.IsType(t, NernstResult{}, res)
+	require.Equal(t, uint64(1), histCount(t, reg, KindNernst, "ok"))
+	p.mu.Lock()
+	require.Zero(t, p.jobs, "the reservation is released")
+	p.mu.Unlock()
+	require.Zero(t, p.running.Load())
+
+	// The only slot is computing a simulation: the Nernst job waits in the queue.
+	b := newBlocker()
+	go func() { _, _ = p.Do(context.Background(), b.req()) }()
+	<-b.started
+	done := make(chan error, 1)
+	go func() { _, err := p.Do(context.Background(), nernst); done <- err }()
+	require.Eventually(t, func() bool { return p.queued() == 1 }, 5*time.Second, time.Millisecond)
+	close(b.release)
+	require.NoError(t, <-done)
+	require.Equal(t, uint64(2), histCount(t, reg, KindNernst, "ok"))
+}
