@@ -9,13 +9,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/arrow-go/v18/parquet"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/stretchr/testify/require"
 
 	"mfn/dataset"
+
+	"mfn/internal/arrowtest"
 )
 
 func runMFN(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -54,16 +52,10 @@ func TestDatasetCLIParquetReadByArrow(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "out", "bench.parquet")
 	code, _, stderr := runMFN(t, "dataset", "-p", "benchmark", "--seed", "7", "-o", path)
 	require.Equal(t, 0, code, stderr)
-	f, err := os.Open(path)
-	require.NoError(t, err)
-	defer f.Close()
-	tbl, err := pqarrow.ReadTable(context.Background(), f, parquet.NewReaderProperties(memory.DefaultAllocator),
-		pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
-	require.NoError(t, err)
-	defer tbl.Release()
+	tbl := arrowtest.ReadParquet(t, path)
 	cols := dataset.Columns(true)
-	require.Equal(t, int64(len(cols)), tbl.NumCols())
-	require.Equal(t, int64(5), tbl.NumRows())
+	require.Len(t, tbl.Schema.Fields(), len(cols))
+	require.Len(t, tbl.Rows, 5)
 	p, err := dataset.Preset("benchmark")
 	require.NoError(t, err)
 	p.BaseSeed = 7
@@ -71,19 +63,8 @@ func TestDatasetCLIParquetReadByArrow(t *testing.T) {
 		row, err := dataset.RunSample(context.Background(), s)
 		require.NoError(t, err)
 		for c, want := range row.Values(true) {
-			require.Equal(t, cols[c].Name, tbl.Schema().Field(c).Name)
-			var got any
-			switch a := tbl.Column(c).Data().Chunk(0).(type) {
-			case *array.Int64:
-				got = a.Value(i)
-			case *array.Float64:
-				got = a.Value(i)
-			case *array.Boolean:
-				got = a.Value(i)
-			case *array.String:
-				got = a.Value(i)
-			}
-			require.Equal(t, want, got, "row %d %s", i, cols[c].Name)
+			require.Equal(t, cols[c].Name, tbl.Schema.Field(c).Name)
+			require.Equal(t, want, tbl.Rows[i][c], "row %d %s", i, cols[c].Name)
 		}
 	}
 }

@@ -2,7 +2,6 @@ package dataset
 
 import (
 	"bytes"
-	"context"
 	"math"
 	"os"
 	"path/filepath"
@@ -11,11 +10,9 @@ import (
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/arrow-go/v18/parquet"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/stretchr/testify/require"
+
+	"mfn/internal/arrowtest"
 )
 
 func TestAppendPyFloat(t *testing.T) {
@@ -49,49 +46,23 @@ func TestWriteCSVBenchmark(t *testing.T) {
 	require.True(t, strings.Contains(sweep.String(), "\n0,32,32,0.15,True,42,0.0,"))
 }
 
-// readParquet reads a file with Apache Arrow's Go Parquet reader, an implementation
-// independent of the parquet-go writer.
-func readParquet(t *testing.T, path string) arrow.Table {
+// requireParquet reads path with Apache Arrow's Go Parquet reader (an implementation
+// independent of the writer) and checks it against rows: the column names, order and
+// types of Columns, and every value.
+func requireParquet(t *testing.T, path string, rows []Row, withScenario bool) {
 	t.Helper()
-	f, err := os.Open(path)
-	require.NoError(t, err)
-	defer f.Close()
-	tbl, err := pqarrow.ReadTable(context.Background(), f, parquet.NewReaderProperties(memory.DefaultAllocator),
-		pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
-	require.NoError(t, err)
-	return tbl
-}
-
-// requireTable checks an Arrow table against rows: the column names, order and types of
-// Columns, and every value.
-func requireTable(t *testing.T, tbl arrow.Table, rows []Row, withScenario bool) {
-	t.Helper()
+	tbl := arrowtest.ReadParquet(t, path)
 	cols := Columns(withScenario)
-	require.Equal(t, int64(len(cols)), tbl.NumCols())
-	require.Equal(t, int64(len(rows)), tbl.NumRows())
+	require.Len(t, tbl.Schema.Fields(), len(cols))
+	require.Len(t, tbl.Rows, len(rows))
 	want := map[reflect.Kind]arrow.DataType{reflect.Int64: arrow.PrimitiveTypes.Int64, reflect.Float64: arrow.PrimitiveTypes.Float64,
 		reflect.Bool: arrow.FixedWidthTypes.Boolean, reflect.String: arrow.BinaryTypes.String}
 	for c, col := range cols {
-		field := tbl.Schema().Field(c)
+		field := tbl.Schema.Field(c)
 		require.Equal(t, col.Name, field.Name)
 		require.True(t, arrow.TypeEqual(want[col.Kind], field.Type), "%s: %s", col.Name, field.Type)
-		chunks := tbl.Column(c).Data().Chunks()
-		require.Len(t, chunks, 1)
 		for i, r := range rows {
-			var got any
-			switch a := chunks[0].(type) {
-			case *array.Int64:
-				got = a.Value(i)
-			case *array.Float64:
-				got = a.Value(i)
-			case *array.Boolean:
-				got = a.Value(i)
-			case *array.String:
-				got = a.Value(i)
-			default:
-				t.Fatalf("%s: unexpected array %T", col.Name, a)
-			}
-			require.Equal(t, r.Values(withScenario)[c], got, "row %d %s", i, col.Name)
+			require.Equal(t, r.Values(withScenario)[c], tbl.Rows[i][c], "row %d %s", i, col.Name)
 		}
 	}
 }
@@ -102,9 +73,7 @@ func TestWriteFileParquetReadByArrow(t *testing.T) {
 	for _, withScenario := range []bool{true, false} {
 		path := filepath.Join(dir, "sub", "dataset.parquet")
 		require.NoError(t, WriteFile(path, "parquet", rows, withScenario))
-		tbl := readParquet(t, path)
-		requireTable(t, tbl, rows, withScenario)
-		tbl.Release()
+		requireParquet(t, path, rows, withScenario)
 	}
 	// Nothing but the file is left behind (no temporary files).
 	entries, err := os.ReadDir(filepath.Join(dir, "sub"))
