@@ -139,8 +139,8 @@ func (c Config) Validate() error {
 			return cfgerr.Prefix("dead_letter.", err)
 		}
 	}
-	if c.Concurrency < 0 {
-		return cfgerr.New("concurrency", "%d is negative (0 = auto)", c.Concurrency)
+	if c.Concurrency < 0 || c.Concurrency > MaxWindow {
+		return cfgerr.New("concurrency", "%d is outside [0 (auto), %d]", c.Concurrency, MaxWindow)
 	}
 	if err := c.Retry.Validate(); err != nil {
 		return cfgerr.Prefix("retry.", err)

@@ -61,6 +61,7 @@ func TestConfigValidate(t *testing.T) {
 		{"dup sink", func(c *Config) { c.Sinks = append(c.Sinks, c.Sinks[0]); c.Sinks[0].Name, c.Sinks[1].Name = "x", "x" }, "sinks[1].name: duplicate"},
 		{"dead letter", func(c *Config) { c.DeadLetter.Type = "kafka" }, "dead_letter.kafka.brokers: empty"},
 		{"concurrency", func(c *Config) { c.Concurrency = -1 }, "concurrency"},
+		{"concurrency beyond the cap", func(c *Config) { c.Concurrency = MaxWindow + 1 }, "concurrency: 16385 is outside [0 (auto), 16384]"},
 		{"retry", func(c *Config) { c.Retry.MaxAttempts = -2 }, "retry.max_attempts"},
 		{"jitter", func(c *Config) { c.Retry.Jitter = 2 }, "retry.jitter"},
 		{"no jitter, no first wait", func(c *Config) { c.Retry.Jitter, c.Retry.InitialBackoff = 0, 0 }, ""},

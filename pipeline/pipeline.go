@@ -77,6 +77,9 @@ const (
 	SlotsPerWorker = 64
 	MinWindow      = 256
 	MaxAutoWindow  = 1024
+	// MaxWindow caps an explicit concurrency: each slot is a goroutine started with the
+	// pipeline and holds one input and one result, so the cap bounds both.
+	MaxWindow = 16384
 )
 
 // windowSize resolves concurrency 0 (auto) against the runner's pool.
