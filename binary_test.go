@@ -29,7 +29,7 @@ func TestMain(m *testing.M) {
 }
 
 // mfnBinary builds the binary (CGO_ENABLED=0, as the image has it) once per test process.
-func mfnBinary(t *testing.T) string {
+func mfnBinary(t testing.TB) string {
 	t.Helper()
 	built.once.Do(func() {
 		dir, err := os.MkdirTemp("", "mfn-bin-")

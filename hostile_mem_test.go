@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -59,7 +58,7 @@ func TestHostileMemory(t *testing.T) {
 	} else {
 		poolCfg, goMemLimit = "", strconv.Itoa(hostileMemoryLimit)
 	}
-	addr := freeAddr(t)
+	addr := freePort(t)
 	cfgPath := filepath.Join(t.TempDir(), "mfn.yaml")
 	// request_timeout bounds the legal-but-long jobs (the largest validation takes
 	// minutes), so the test also shows that a timed-out job frees its worker; the memory
@@ -195,14 +194,6 @@ func gradientsBody(n, dim int, v string) []byte {
 	}
 	b.WriteString(`]}`)
 	return b.Bytes()
-}
-
-// freeAddr returns a loopback address with a port that was free a moment ago.
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // vmHWM is the peak resident set size of a process, from /proc/<pid>/status.

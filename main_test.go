@@ -172,7 +172,8 @@ func TestEnvOverrides(t *testing.T) {
 	}
 }
 
-func freePort(t *testing.T) string {
+// freePort returns a loopback address with a port that was free a moment ago.
+func freePort(t testing.TB) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer ln.Close()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -23,7 +22,7 @@ func BenchmarkRESTNernstTracing(b *testing.B) {
 	for _, on := range []bool{false, true} {
 		b.Run(map[bool]string{false: "off", true: "on"}[on], func(b *testing.B) {
 			recv := startReceiver(b)
-			addr := freePortB(b)
+			addr := freePort(b)
 			cfg := fmt.Sprintf("server:\n  addr: %s\nlog:\n  level: ERROR\ntelemetry:\n  tracing:\n    enabled: %t\n    endpoint: http://%s\n", addr, on, recv.addr)
 			path := filepath.Join(b.TempDir(), "mfn.yaml")
 			if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
@@ -60,11 +59,3 @@ func BenchmarkRESTNernstTracing(b *testing.B) {
 	}
 }
 
-func freePortB(b *testing.B) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}

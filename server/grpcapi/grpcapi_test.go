@@ -32,7 +32,7 @@ import (
 	"mfn/internal/cfgerr"
 	"mfn/jobs"
 	pb "mfn/proto"
-	"mfn/server/internal/loadtest"
+	"mfn/internal/loadtest"
 )
 
 // grpcTestAuth implements Authenticator for these tests (the REST helper owns the real one).

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"mfn/internal/loadtest"
+	pb "mfn/proto"
+)
+
+// BenchmarkServerCPU runs the release binary (embedded defaults: access logs on, auth
+// and rate limiting off, the default pool) as its own process and drives it from this
+// one over loopback, so that the CPU the server spends per request is measured apart
+// from the load generator's: server_cpu_us/req from /proc/<pid>/stat, client_cpu_us/req
+// this process's. With both on one 2-core machine, req/s is what 2 cores give server
+// and client together. Use a benchtime of seconds (the server's counter has 10 ms
+// resolution), e.g. `-bench ServerCPU -benchtime 5s -count 5`.
+func BenchmarkServerCPU(b *testing.B) {
+	addr, pid := startServerProcess(b)
+	server := map[string]loadtest.Meter{"server_cpu": loadtest.PIDCPU(pid), "client_cpu": loadtest.SelfCPU}
+
+	b.Run("RESTNernst", func(b *testing.B) {
+		loadtest.Measure(b, loadtest.HTTPLoad(b, addr, "/nernst",
+			`{"z_valence":1,"concentration_out_molar":0.005,"concentration_in_molar":0.14,"temperature_k":310.0}`, 8), server)
+	})
+	b.Run("RESTSimulate", func(b *testing.B) {
+		loadtest.Measure(b, loadtest.HTTPLoad(b, addr, "/simulate", `{}`, 8), server)
+	})
+	b.Run("GRPCNernst", func(b *testing.B) {
+		loadtest.Measure(b, grpcNernstLoad(b, addr, 4, 32), server)
+	})
+}
+
+// startServerProcess starts the binary on a free loopback port with its output
+// discarded and returns the address and the process id once /health answers.
+func startServerProcess(b *testing.B) (addr string, pid int) {
+	addr = freePort(b)
+	cfg := filepath.Join(b.TempDir(), "mfn.yaml")
+	require.NoError(b, os.WriteFile(cfg, []byte("server:\n  addr: "+addr+"\n"), 0o600))
+	cmd := exec.Command(mfnBinary(b), "serve", "--config", cfg)
+	cmd.Env = append(os.Environ(), "MFN_CONFIG=")
+	require.NoError(b, cmd.Start())
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	b.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		res, err := http.Get("http://" + addr + "/health")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return addr, cmd.Process.Pid
+			}
+		}
+		select {
+		case <-exited:
+			b.Fatal("mfn exited before serving /health")
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("mfn did not serve /health within 20 s")
+		}
+	}
+}
+
+// grpcNernstLoad opens conns client connections and returns the load for Measure: b.N
+// ComputeNernst calls from inflight goroutines sharing them.
+func grpcNernstLoad(b *testing.B, addr string, conns, inflight int) func() []time.Duration {
+	clients := make([]pb.MyceliumServiceClient, conns)
+	in := &pb.NernstRequest{ZValence: ptr[int32](1), ConcentrationOutMolar: ptr(5e-3), ConcentrationInMolar: ptr(140e-3), TemperatureK: ptr(310.0)}
+	for i := range clients {
+		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		require.NoError(b, err)
+		b.Cleanup(func() { _ = conn.Close() })
+		clients[i] = pb.NewMyceliumServiceClient(conn)
+		_, err = clients[i].ComputeNernst(context.Background(), in) // connect outside the measured run
+		require.NoError(b, err)
+	}
+	return func() []time.Duration {
+		lat := make([][]time.Duration, inflight)
+		var next, failed atomic.Int64
+		var wg sync.WaitGroup
+		for g := range inflight {
+			wg.Go(func() {
+				c := clients[g%conns]
+				l := make([]time.Duration, 0, b.N/inflight+1)
+				for next.Add(1) <= int64(b.N) {
+					t0 := time.Now()
+					if _, err := c.ComputeNernst(context.Background(), in); err != nil {
+						failed.Add(1)
+					}
+					l = append(l, time.Since(t0))
+				}
+				lat[g] = l
+			})
+		}
+		wg.Wait()
+		require.Zero(b, failed.Load(), "calls failed")
+		var all []time.Duration
+		for _, l := range lat {
+			all = append(all, l...)
+		}
+		return all
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
