@@ -58,4 +58,3 @@ func BenchmarkRESTNernstTracing(b *testing.B) {
 		})
 	}
 }
-

@@ -30,9 +30,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	"mfn/internal/cfgerr"
+	"mfn/internal/loadtest"
 	"mfn/jobs"
 	pb "mfn/proto"
-	"mfn/internal/loadtest"
 )
 
 // grpcTestAuth implements Authenticator for these tests (the REST helper owns the real one).
