@@ -62,14 +62,17 @@ func StreamFractalDimension(field []float64, n int) float64 {
 	if n <= 0 || len(field) != n*n {
 		return 0
 	}
-	binary := make([]bool, len(field))
-	for k, v := range field {
-		binary[k] = math.Abs(v) > ActiveThresholdV
+	active := newMask(n)
+	for r := range n {
+		row := active.bits[r*active.w:]
+		for c, v := range field[r*n : r*n+n] {
+			row[c>>6] |= bit(math.Abs(v) > ActiveThresholdV) << (c & 63)
+		}
 	}
 	var sizes, counts []float64
 	for s := 2; s <= 16 && s <= n; s *= 2 {
 		sizes = append(sizes, float64(s))
-		counts = append(counts, float64(countBoxes(binary, n, s, n/s)))
+		counts = append(counts, float64(countBoxes(active, s, n/s)))
 	}
 	if len(sizes) < 2 {
 		return 1.0

@@ -109,6 +109,12 @@ func BoxCountingDimension(binary []bool, n, minBox, maxBox, numScales int) (dim,
 	if numScales < 1 {
 		return 0, 0, fmt.Errorf("num_scales %d: %w", numScales, ErrScales)
 	}
+	return boxCountingDimension(maskOf(binary, n), minBox, resolveMaxBox(n, minBox, maxBox, numScales), numScales)
+}
+
+// resolveMaxBox is the largest box size BoxCountingDimension uses: maxBox, or "auto" when
+// maxBox ≤ 0 (min·2^(num−1), capped at n/2, or at n when n < 4); at least minBox.
+func resolveMaxBox(n, minBox, maxBox, numScales int) int {
 	if maxBox <= 0 {
 		maxBox = math.MaxInt // min·2^(num−1) saturates instead of overflowing
 		if numScales-1 < 62 && minBox <= math.MaxInt>>(numScales-1) {
@@ -120,11 +126,14 @@ func BoxCountingDimension(binary []bool, n, minBox, maxBox, numScales int) (dim,
 			maxBox = min(maxBox, n)
 		}
 	}
-	if maxBox < minBox {
-		maxBox = minBox
-	}
+	return max(maxBox, minBox)
+}
+
+// boxCountingDimension is BoxCountingDimension on a mask, with maxBox resolved.
+func boxCountingDimension(m mask, minBox, maxBox, numScales int) (dim, r2 float64, err error) {
+	n := m.n
 	var xs, ys [64]float64
-	m := 0
+	used := 0
 	for _, s := range BoxSizes(minBox, maxBox, numScales) {
 		if s <= 0 {
 			continue
@@ -133,42 +142,111 @@ func BoxCountingDimension(binary []bool, n, minBox, maxBox, numScales int) (dim,
 		if k == 0 {
 			continue
 		}
-		c := countBoxes(binary, n, s, k)
+		c := countBoxes(m, s, k)
 		if c == 0 {
 			continue
 		}
-		if m == len(xs) {
+		if used == len(xs) {
 			break
 		}
-		xs[m] = math.Log(1.0 / float64(s))
-		ys[m] = math.Log(float64(c))
-		m++
+		xs[used] = math.Log(1.0 / float64(s))
+		ys[used] = math.Log(float64(c))
+		used++
 	}
-	if m < 2 {
+	if used < 2 {
 		return 0, 0, nil
 	}
-	d, r := fitLine(xs[:m], ys[:m])
+	d, r := fitLine(xs[:used], ys[:used])
 	return d, r, nil
 }
 
-// countBoxes counts the s×s boxes of the k×k tiling that hold at least one true cell.
-func countBoxes(binary []bool, n, s, k int) int {
+// mask is a binary n×n field as one bitset per row (w words each): box counting ORs the
+// s rows of a box row together and tests s bits per box, instead of s² bools.
+type mask struct {
+	n, w int
+	bits []uint64
+}
+
+func newMask(n int) mask {
+	w := (n + 63) / 64
+	return mask{n: n, w: w, bits: make([]uint64, n*w)}
+}
+
+// maskOf is binary (n×n, row-major) as a mask.
+func maskOf(binary []bool, n int) mask {
+	m := newMask(n)
+	for r := range n {
+		row := m.bits[r*m.w:]
+		for c, b := range binary[r*n : r*n+n] {
+			row[c>>6] |= bit(b) << (c & 63)
+		}
+	}
+	return m
+}
+
+// maskAbove is the mask of the cells of field (n×n) above threshold.
+func maskAbove(field []float64, n int, threshold float64) mask {
+	m := newMask(n)
+	for r := range n {
+		row := m.bits[r*m.w:]
+		for c, v := range field[r*n : r*n+n] {
+			row[c>>6] |= bit(v > threshold) << (c & 63)
+		}
+	}
+	return m
+}
+
+// bit is 1 for true: a conditional move, not a branch, since a thresholded field is
+// often as unpredictable as a coin.
+func bit(b bool) uint64 {
+	var x uint64
+	if b {
+		x = 1
+	}
+	return x
+}
+
+// countBoxes counts the s×s boxes of the k×k tiling that hold at least one set cell.
+func countBoxes(m mask, s, k int) int {
 	count := 0
+	rows := make([]uint64, m.w) // the OR of one box row's s rows
 	for bi := 0; bi < k; bi++ {
-	box:
+		clear(rows)
+		any := uint64(0)
+		for r := bi * s; r < bi*s+s; r++ {
+			for i, x := range m.bits[r*m.w : r*m.w+m.w] {
+				rows[i] |= x
+				any |= x
+			}
+		}
+		if any == 0 {
+			continue
+		}
 		for bj := 0; bj < k; bj++ {
-			for r := bi * s; r < bi*s+s; r++ {
-				row := binary[r*n+bj*s : r*n+bj*s+s]
-				for _, b := range row {
-					if b {
-						count++
-						continue box
-					}
-				}
+			if anySet(rows, bj*s, s) {
+				count++
 			}
 		}
 	}
 	return count
+}
+
+// anySet reports whether any of the bits lo…lo+s−1 of bits is set.
+func anySet(bits []uint64, lo, s int) bool {
+	for s > 0 {
+		off := lo & 63
+		take := min(s, 64-off)
+		word := bits[lo>>6] >> off
+		if take < 64 {
+			word &= 1<<take - 1
+		}
+		if word != 0 {
+			return true
+		}
+		lo += take
+		s -= take
+	}
+	return false
 }
 
 // fitLine is the least-squares line y = D·x + c; it returns D and R².
@@ -207,10 +285,6 @@ func FractalDimension(field []float64, n int, thresholdV float64) float64 {
 	if n <= 0 || len(field) != n*n {
 		return 0
 	}
-	binary := make([]bool, len(field))
-	for k, v := range field {
-		binary[k] = v > thresholdV
-	}
-	d, _, _ := BoxCountingDimension(binary, n, 2, 0, 5)
+	d, _, _ := boxCountingDimension(maskAbove(field, n, thresholdV), 2, resolveMaxBox(n, 2, 0, 5), 5)
 	return d
 }

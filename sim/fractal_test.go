@@ -200,3 +200,54 @@ func TestRegimeSpread(t *testing.T) {
 	require.InDelta(t, 0.0822, Std(ds), 0.00005)
 	require.InDelta(t, 12.2250, Std(stds), 0.00005)
 }
+
+// boxesNaive counts the s×s boxes of the k×k tiling holding a true cell, cell by cell:
+// the definition countBoxes' bitset form must agree with.
+func boxesNaive(binary []bool, n, s, k int) int {
+	count := 0
+	for bi := range k {
+		for bj := range k {
+			hit := false
+			for r := bi * s; r < bi*s+s; r++ {
+				for c := bj * s; c < bj*s+s; c++ {
+					hit = hit || binary[r*n+c]
+				}
+			}
+			if hit {
+				count++
+			}
+		}
+	}
+	return count
+}
+
+// TestCountBoxesMatchesNaive checks the bitset box count against the cell-by-cell one for
+// sizes around the 64-bit word edges, densities from empty to full, and every box size.
+func TestCountBoxesMatchesNaive(t *testing.T) {
+	for _, n := range []int{1, 2, 3, 7, 63, 64, 65, 100, 128, 129, 200} {
+		for _, density := range []float64{0, 0.001, 0.05, 0.5, 1} {
+			binary := randomMask(uint64(n), n, 1-density)
+			m := maskOf(binary, n)
+			for s := 1; s <= n; s++ {
+				k := n / s
+				if got, want := countBoxes(m, s, k), boxesNaive(binary, n, s, k); got != want {
+					t.Fatalf("n=%d density=%g s=%d: %d boxes, want %d", n, density, s, got, want)
+				}
+			}
+		}
+	}
+}
+
+// TestMaskAboveMatchesThreshold checks that FractalDimension's mask is the thresholded field.
+func TestMaskAboveMatchesThreshold(t *testing.T) {
+	for _, n := range []int{5, 64, 70} {
+		field := make([]float64, n*n)
+		rng := nprand.New(uint64(n))
+		binary := make([]bool, n*n)
+		for k := range field {
+			field[k] = rng.Normal(-0.07, 0.02)
+			binary[k] = field[k] > -0.06
+		}
+		require.Equal(t, maskOf(binary, n), maskAbove(field, n, -0.06))
+	}
+}

@@ -33,9 +33,13 @@ func statePad(n int) int { return bandPad * maxBands(n) }
 // newState allocates V, A and I of an n×n grid back to back with statePad(n) cells after
 // each, the layout the vector kernels address with one stride.
 func newState(n int) (v, a, in []float64) {
+	return splitState(make([]float64, 3*(n*n+statePad(n))), n)
+}
+
+// splitState is V, A and I of a newState(n) block (V's capacity is the whole block).
+func splitState(block []float64, n int) (v, a, in []float64) {
 	nn := n * n
 	s := nn + statePad(n)
-	block := make([]float64, 3*s)
 	return block[: nn : 3*s], block[s : s+nn], block[2*s : 2*s+nn]
 }
 

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"sync"
 
 	"mfn/nprand"
 )
@@ -86,8 +88,8 @@ func New(p Params, rng *nprand.Generator) *Simulator {
 	if p.TuringEnabled {
 		// V, A and I of one state sit back to back in one block (the layout the vector
 		// kernel addresses); Step swaps the two blocks' slices together.
-		s.v, s.a, s.in = newState(n)
-		s.v2, s.a2, s.i2 = newState(n)
+		s.v, s.a, s.in = takeState(n)
+		s.v2, s.a2, s.i2 = takeState(n)
 	} else {
 		s.v, s.v2 = make([]float64, nn), make([]float64, nn)
 	}
@@ -178,10 +180,15 @@ func Run(ctx context.Context, rng *nprand.Generator, p Params, obs Observer) (fi
 		return nil, 0, err
 	}
 	s := New(p, rng)
+	if obs == nil {
+		// Nobody else has seen the states: the field is copied out and both blocks go
+		// back to the pool for the next run of this size.
+		defer s.recycle()
+	}
 	for step := 0; step < p.Steps; {
 		if step > 0 {
 			if err := ctx.Err(); err != nil {
-				return s.field(), s.events, err
+				return s.result(obs), s.events, err
 			}
 		}
 		if obs == nil {
@@ -195,7 +202,46 @@ func Run(ctx context.Context, rng *nprand.Generator, p Params, obs Observer) (fi
 		}
 		step++
 	}
-	return s.field(), s.events, nil
+	return s.result(obs), s.events, nil
+}
+
+// result is Run's field: with an observer the state's own V (the observer has seen it
+// and may keep it), else a copy, since recycle hands the state to the next run.
+func (s *Simulator) result(obs Observer) []float64 {
+	if obs != nil {
+		return s.field()
+	}
+	return slices.Clone(s.field())
+}
+
+// statePools recycles the state blocks of unobserved runs, one sync.Pool per grid size:
+// without it /simulate's default run (64²) allocates 196 KiB of states per request, most
+// of its garbage and of its GC work. A sync.Pool lets the GC free idle blocks.
+var statePools sync.Map // grid size → *sync.Pool of *[]float64 (whole newState blocks)
+
+// takeState is newState(n) from the pool when it has one. A reused block holds an old
+// run's numbers: New overwrites V, A and I, and Step and block write every cell of the
+// spare state (and the pad windows) before reading it.
+func takeState(n int) (v, a, in []float64) {
+	if p, ok := statePools.Load(n); ok {
+		if b, ok := p.(*sync.Pool).Get().(*[]float64); ok {
+			return splitState(*b, n)
+		}
+	}
+	return newState(n)
+}
+
+// recycle puts both state blocks (Turing on) into the pool; s must not be used after.
+func (s *Simulator) recycle() {
+	if !s.p.TuringEnabled {
+		return
+	}
+	p, _ := statePools.LoadOrStore(s.n, new(sync.Pool))
+	for _, v := range [][]float64{s.v, s.v2} {
+		block := v[:cap(v)]
+		p.(*sync.Pool).Put(&block)
+	}
+	s.v, s.a, s.in, s.v2, s.a2, s.i2 = nil, nil, nil, nil, nil, nil
 }
 
 // clamp is numpy's clip: min(max(x, lo), hi) with NaN kept. Go's min/max builtins agree

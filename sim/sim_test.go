@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -285,4 +286,52 @@ func TestStepAllocatesNothing(t *testing.T) {
 			require.Zero(t, testing.AllocsPerRun(20, s.Step))
 		}
 	}
+}
+
+// TestRunReusesPoisonedStates fills the state pool of a grid size with blocks of 1.0 and
+// checks that simulators that take them, stepped as an unobserved Run steps (temporal
+// blocks from 128² on, bands with two workers), end with the bits of a simulator on fresh
+// states in V, A and I: nothing of a recycled block is read before it is written. The
+// grid sizes are this test's own, so the reference (run first) gets fresh states.
+func TestRunReusesPoisonedStates(t *testing.T) {
+	for _, tc := range []struct{ n, workers int }{{61, 1}, {131, 1}, {133, 2}} {
+		p := DefaultParams()
+		p.GridSize, p.Steps, p.Workers = tc.n, 19, tc.workers
+		advance := func() (v, a, in []uint64) {
+			s := New(p, nprand.New(3))
+			for done := 0; done < p.Steps; {
+				done += s.Advance(p.Steps - done)
+			}
+			v, a, in = bitsOf(s.Field()), bitsOf(s.Activator()), bitsOf(s.Inhibitor())
+			s.recycle()
+			return v, a, in
+		}
+		wantV, wantA, wantI := advance()
+
+		pool, _ := statePools.Load(tc.n)
+		for range 4 {
+			block := make([]float64, 3*(tc.n*tc.n+statePad(tc.n)))
+			for k := range block {
+				block[k] = 1
+			}
+			pool.(*sync.Pool).Put(&block)
+		}
+		for range 3 {
+			v, a, in := advance()
+			require.Equal(t, wantV, v, "V, n=%d workers=%d", tc.n, tc.workers)
+			require.Equal(t, wantA, a, "A, n=%d workers=%d", tc.n, tc.workers)
+			require.Equal(t, wantI, in, "I, n=%d workers=%d", tc.n, tc.workers)
+			got, _, err := Run(context.Background(), nprand.New(3), p, nil)
+			require.NoError(t, err)
+			require.Equal(t, wantV, bitsOf(got), "Run, n=%d workers=%d", tc.n, tc.workers)
+		}
+	}
+}
+
+func bitsOf(x []float64) []uint64 {
+	b := make([]uint64, len(x))
+	for k, v := range x {
+		b[k] = math.Float64bits(v)
+	}
+	return b
 }
