@@ -508,3 +508,12 @@ func BenchmarkIntegers(b *testing.B) {
 		})
 	}
 }
+
+// TestNegIf checks the branch-free sign flip against x and −x, signed zeros, infinities
+// and NaN's payload included.
+func TestNegIf(t *testing.T) {
+	for _, x := range []float64{0, math.Copysign(0, -1), 1.5, -2.25, math.Inf(1), math.Inf(-1), math.NaN(), math.SmallestNonzeroFloat64} {
+		require.Equal(t, math.Float64bits(x), math.Float64bits(negIf(x, 0)))
+		require.Equal(t, math.Float64bits(-x), math.Float64bits(negIf(x, 1)))
+	}
+}
