@@ -335,3 +335,29 @@ func bitsOf(x []float64) []uint64 {
 	}
 	return b
 }
+
+// TestStdMatchesMaterialisedSquares checks Std against numpy's recipe written out: the
+// squares (x − mean)² materialised, summed pairwise per 8192-element chunk.
+func TestStdMatchesMaterialisedSquares(t *testing.T) {
+	rng := nprand.New(9)
+	for _, n := range []int{1, 2, 7, 8, 9, 127, 128, 129, 136, 255, 1000, 4096, 8192, 8193, 20000} {
+		x := make([]float64, n)
+		for k := range x {
+			x[k] = rng.Normal(-0.07, 0.005)
+		}
+		m := Mean(x)
+		acc := 0.0
+		for rest := x; len(rest) > 0; {
+			k := min(len(rest), npChunk)
+			sq := make([]float64, k)
+			for i, v := range rest[:k] {
+				d := v - m
+				sq[i] = d * d
+			}
+			acc += pairwiseSum(sq)
+			rest = rest[k:]
+		}
+		want := math.Sqrt(acc / float64(n))
+		require.Equal(t, math.Float64bits(want), math.Float64bits(Std(x)), "n=%d", n)
+	}
+}

@@ -71,21 +71,32 @@ func Std(x []float64) float64 {
 		return math.NaN()
 	}
 	m := Mean(x)
-	// numpy materialises (x − m)² and sums it in the same 8192-element chunks; a fixed
-	// stack buffer gives the same chunk boundaries without allocating.
-	var buf [npChunk]float64
+	// numpy materialises (x − m)² and sums it in the same 8192-element chunks.
 	acc := 0.0
 	for len(x) > 0 {
 		k := min(len(x), npChunk)
-		b := buf[:k]
-		for i, v := range x[:k] {
-			d := v - m
-			b[i] = d * d
-		}
-		acc += pairwiseSum(b)
+		acc += pairwiseSumSq(x[:k], m)
 		x = x[k:]
 	}
 	return math.Sqrt(acc / float64(n))
+}
+
+// pairwiseSumSq is pairwiseSum of the squares (a[i] − m)², with the same splits, each
+// leaf's squares made in a small buffer instead of all of them in a chunk-sized one (a
+// 64 KiB stack array cleared on every call, and a goroutine stack grown to hold it).
+func pairwiseSumSq(a []float64, m float64) float64 {
+	n := len(a)
+	if n <= 128 {
+		var sq [128]float64
+		for i, v := range a {
+			d := v - m
+			sq[i] = d * d
+		}
+		return pairwiseSum(sq[:n])
+	}
+	n2 := n / 2
+	n2 -= n2 % 8
+	return pairwiseSumSq(a[:n2], m) + pairwiseSumSq(a[n2:], m)
 }
 
 // Min is np.min: NaN if any element is NaN (or the slice is empty).
