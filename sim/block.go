@@ -22,9 +22,9 @@ package sim
 // (TestBlockedRunMatchesSequential).
 
 // ringSlots is how many rows a level keeps: its first two positions (the torus wrap) and
-// a ring of three. Level k+1 at position q reads level k's q, q+1, q+2; level k has just
-// written q+2 there, over q−1, which level k+1 read last time.
-const ringSlots = 5
+// a ring of four. Level k+1 at positions q, q+1 reads level k's q…q+3; level k has just
+// written q+2 and q+3 there, over q−2 and q−1, which level k+1 read last time.
+const ringSlots = 6
 
 // blockBudget is the bytes of level rings a block (or band) may use: three quarters of
 // the 2 MiB L2 of this machine's cores (1.5 MiB beat 0.5, 1 and 2 MiB at 1024² and 2048²).
@@ -128,10 +128,12 @@ func (s *Simulator) wave(sp []spike, r0, r1 int, periodic bool, rings []level, s
 		}
 		return r1 - r0 + 2*(t-k)
 	}
+	// row is the grid row of level k's position q.
+	row := func(k, q int) int { return ((r0-(t-k)+q)%n + n) % n }
 	// off is the offset of level k's position q (0 ≤ q < length(k)+2) in its block.
 	off := func(k, q int) int {
 		if k == 0 || k == t {
-			return (((r0-(t-k)+q)%n + n) % n) * n
+			return row(k, q) * n
 		}
 		if periodic && q >= n {
 			q -= n
@@ -151,29 +153,48 @@ func (s *Simulator) wave(sp []spike, r0, r1 int, periodic bool, rings []level, s
 		return &rings[k-1]
 	}
 	alpha, theta := s.p.Alpha, s.p.TuringThreshold
-	last := length(t) - 1 + 2*(t-1)
-	for p := 0; p <= last; p++ {
+	// one computes level k's position q alone.
+	one := func(in, out *level, k, q int) {
+		up, mid, down, o := off(k-1, q), off(k-1, q+1), off(k-1, q+2), off(k, q)
+		if vectorRow(in, out, up, mid, down, o, n, alpha, theta) {
+			return
+		}
+		bi, bo := in.blk, out.blk
+		si, so := in.stride, out.stride
+		turingRow(bo[o:o+n], bo[o+so:o+so+n], bo[o+2*so:o+2*so+n],
+			bi[up:up+n], bi[mid:mid+n], bi[down:down+n],
+			bi[up+si:up+si+n], bi[mid+si:mid+si+n], bi[down+si:down+si+n],
+			bi[up+2*si:up+2*si+n], bi[mid+2*si:mid+2*si+n], bi[down+2*si:down+2*si+n],
+			alpha, theta, true)
+	}
+	// Iteration p computes level k's positions q = 2(p−k+1) and q+1 (the last alone when
+	// the length is odd), after level k−1 has computed its q+2 and q+3 in the same
+	// iteration.
+	for p := 0; 2*(p-t+1) < length(t); p++ {
 		for k := 1; k <= t; k++ {
-			q := p - 2*(k-1)
+			q := 2 * (p - k + 1)
 			if q < 0 {
 				break
 			}
-			if q >= length(k) {
+			m := length(k)
+			if q >= m {
 				continue
 			}
 			in, out := at(k-1), at(k)
-			up, mid, down, o := off(k-1, q), off(k-1, q+1), off(k-1, q+2), off(k, q)
-			if !vectorRow(in, out, up, mid, down, o, n, alpha, theta) {
-				bi, bo := in.blk, out.blk
-				si, so := in.stride, out.stride
-				turingRow(bo[o:o+n], bo[o+so:o+so+n], bo[o+2*so:o+2*so+n],
-					bi[up:up+n], bi[mid:mid+n], bi[down:down+n],
-					bi[up+si:up+si+n], bi[mid+si:mid+si+n], bi[down+si:down+si+n],
-					bi[up+2*si:up+2*si+n], bi[mid+2*si:mid+2*si+n], bi[down+2*si:down+2*si+n],
-					alpha, theta, true)
+			pair := q+1 < m
+			if !pair {
+				one(in, out, k, q)
+			} else if !vectorRow2(in, out, off(k-1, q), off(k-1, q+1), off(k-1, q+2), off(k-1, q+3),
+				off(k, q), off(k, q+1), n, alpha, theta) {
+				one(in, out, k, q)
+				one(in, out, k, q+1)
 			}
-			if k < t && sp[k].fired && sp[k].row == ((r0-(t-k)+q)%n+n)%n {
-				out.blk[o+sp[k].col] += sp[k].mag
+			if k < t && sp[k].fired {
+				if r := sp[k].row; r == row(k, q) {
+					out.blk[off(k, q)+sp[k].col] += sp[k].mag
+				} else if pair && r == row(k, q+1) {
+					out.blk[off(k, q+1)+sp[k].col] += sp[k].mag
+				}
 			}
 		}
 	}

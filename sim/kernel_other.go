@@ -12,3 +12,8 @@ func vectorStep(dv, da, di, v, a, in []float64, n int, alpha, theta float64, cla
 
 // vectorRow has no vector kernel on this architecture.
 func vectorRow(in, out *level, up, mid, down, o, n int, alpha, theta float64) bool { return false }
+
+// vectorRow2 has no vector kernel on this architecture.
+func vectorRow2(in, out *level, up, mid0, mid1, down, o0, o1, n int, alpha, theta float64) bool {
+	return false
+}
