@@ -138,3 +138,44 @@ func BenchmarkStateStream(b *testing.B) {
 		src, dst = dst, src
 	}
 }
+
+// BenchmarkRowKernel is the blocked wavefront's row kernel alone, computing the same rows
+// over and over: one row per call (row1) or two (row2, AVX-512 only) from one level of
+// ringSlots rows into another. At 256 cells the rows stay in the 48 KiB L1, at 1000 and
+// beyond in the L2, so the difference is what the L2 costs the kernel; 1000 against 1024
+// shows whether rows 4 KiB apart (same L1 sets) cost more.
+func BenchmarkRowKernel(b *testing.B) {
+	for _, name := range Kernels() {
+		for _, n := range []int{256, 1000, 1024, 2048} {
+			for _, rows := range []int{1, 2} {
+				b.Run(fmt.Sprintf("%s/%d/row%d", name, n, rows), func(b *testing.B) {
+					k, err := selectKernel(name)
+					if err != nil {
+						b.Fatal(err)
+					}
+					old := kernel
+					kernel = k
+					defer func() { kernel = old }()
+					stride := ringSlots*n + bandPad
+					in := level{blk: make([]float64, 3*stride), stride: stride, pad: ringSlots * n}
+					out := level{blk: make([]float64, 3*stride), stride: stride, pad: ringSlots * n}
+					for i := range in.blk {
+						in.blk[i] = 0.5
+					}
+					if rows == 2 && !vectorRow2(&in, &out, 0, n, 2*n, 3*n, 0, n, n, 0.1, 0.5) {
+						b.Skip("no two-row kernel")
+					}
+					b.ResetTimer()
+					for range b.N {
+						if rows == 2 {
+							vectorRow2(&in, &out, 0, n, 2*n, 3*n, 0, n, n, 0.1, 0.5)
+						} else {
+							vectorRow(&in, &out, 0, n, 2*n, 0, n, 0.1, 0.5)
+						}
+					}
+					b.ReportMetric(float64(rows*n)*float64(b.N)/b.Elapsed().Seconds(), "cell-steps/s")
+				})
+			}
+		}
+	}
+}

@@ -87,6 +87,12 @@ func (s *Simulator) block(t int) {
 			s.events++
 		}
 	}
+	s.blockSpikes(sp)
+}
+
+// blockSpikes does len(sp) ≥ 2 steps with the given spikes, already drawn and counted.
+func (s *Simulator) blockSpikes(sp []spike) {
+	n, t := s.n, len(sp)
 	if sp[0].fired {
 		s.v[sp[0].row*n+sp[0].col] += sp[0].mag
 	}

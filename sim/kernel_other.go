@@ -2,6 +2,12 @@
 
 package sim
 
+import "math"
+
+// minVectorN mirrors kernel_amd64.go's table for the tests: there is no vector kernel
+// here, so no grid is vectorised.
+var minVectorN = [...]int{kernelAVX: math.MaxInt, kernelAVX512: math.MaxInt}
+
 // kernelAvailable: only the scalar kernel exists on this architecture.
 func kernelAvailable(k int) bool { return k == kernelScalar }
 
