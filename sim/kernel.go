@@ -28,9 +28,9 @@ const bandPad = 32
 func maxBands(n int) int { return min(max(n/64, 1), 64) }
 
 // statePad is the pad after each array of an n×n state, in cells: the bands' windows and
-// 11 cache lines more, so that V, A and I of a grid whose arrays are a multiple of 4 KiB
-// (n a multiple of 32) do not start at the same low address bits, where the L1 would put
-// their lines in the same sets (1024²: +9 % for Step, +5 % blocked).
+// 11 cache lines more. Without them V, A and I of 1024² or 2048² (arrays and windows
+// multiples of 4 KiB) start at the same low address bits, where the L1 puts the lines of
+// a column in one set (1024²: +9 % for Step, +5 % blocked with them).
 func statePad(n int) int { return bandPad*maxBands(n) + stateSkew }
 
 // stateSkew is the pad's part beyond the windows: 704 B, an odd number of cache lines.
