@@ -6,14 +6,15 @@ package sim
 // A step's RNG draws (the spike's u, row, column and magnitude) do not depend on the
 // field, so the draws of T steps can be made first, in the reference's order, and the T
 // steps then computed as a wavefront: level k (the state after k of the T steps) is
-// computed row by row two rows behind level k−1, whose last few rows it reads. Levels
-// 1…T−1 live in rings of a few rows that stay in the L2 cache, so the whole state is
-// read once and written once per T steps instead of per step. The spike of step k+1 is
-// added to level k's row right after that row is computed, which is before level k+1
+// computed two rows at a time, two rows behind level k−1, whose last few rows it reads.
+// Levels 1…T−1 live in rings of a few rows that stay in the L2 cache, so the whole state
+// is read once and written once per T steps instead of per step. The spike of step k+1
+// is added to level k's row right after that row is computed, which is before level k+1
 // reads it, exactly as the reference adds it to the whole field between steps.
 //
 // Level k's rows are visited in the order base_k, base_k+1, … with base_k = base_{k−1}+1,
-// so that its position q needs level k−1's positions q, q+1, q+2. On the torus (one
+// so that its positions q, q+1 need level k−1's positions q…q+3: the two-row kernel
+// reads the two rows they share once (vectorRow2). On the torus (one
 // band) every level visits all n rows and the last two positions of level k need level
 // k−1's first two again, which are kept apart from the ring for that. A row band of a
 // parallel run instead computes the trapezoid its output rows depend on: level k covers
@@ -27,7 +28,9 @@ package sim
 const ringSlots = 6
 
 // blockBudget is the bytes of level rings a block (or band) may use: three quarters of
-// the 2 MiB L2 of this machine's cores (1.5 MiB beat 0.5, 1 and 2 MiB at 1024² and 2048²).
+// the 2 MiB L2 of this machine's cores. With rings of 5 rows 1.5 MiB beat 0.5, 1 and
+// 2 MiB at 1024² and 2048²; with 6, 1, 1.5 and 2 MiB (and T up to 12) came within the
+// noise of each other (docs/performance.md).
 const blockBudget = 3 << 19
 
 // maxBlockSteps bounds T: beyond it the state's traffic is already a small part.
@@ -38,9 +41,9 @@ const maxBlockSteps = 8
 // stores. Large blocks (the states, the rings) start on page boundaries, so without it a
 // grid whose rows are a multiple of 4 KiB (n a multiple of 512) would have every row a
 // level writes at the same low address bits as the rows it reads, and the loads of a
-// two-row call would wait on its own stores: 1024² ran 10 % slower per cell than 1000².
-// Levels alternate, so each level's rows sit 2 KiB from those of the levels next to it
-// (and the last level of an even T from the state it writes).
+// two-row call would wait on its own stores (1024²: 9 % slower without it; with it as
+// fast per cell as 1000²). Levels alternate, so each level's rows sit 2 KiB from those
+// of the levels next to it (and the last level of an even T from the state it writes).
 const ringShift = 2048 / 8
 
 // blockMinN is the smallest grid that is blocked: below it the two states fit the L2.
@@ -108,19 +111,19 @@ func (s *Simulator) blockSpikes(sp []spike) {
 	}
 	nw := s.workers
 	if len(s.rings) < nw*(t-1) {
-		levels := max(t, s.blockSteps()) - 1
-		s.rings = make([]level, nw*levels)
+		per := max(t, s.blockSteps()) - 1
+		s.rings = make([]level, nw*per)
 		stride := ringSlots*n + bandPad
 		for k := range s.rings {
 			off := 0
-			if k%levels%2 == 0 {
+			if k%per%2 == 0 { // level k%per+1 is odd
 				off = ringShift
 			}
 			blk := make([]float64, off+3*stride)[off:]
 			s.rings[k] = level{blk: blk, stride: stride, pad: ringSlots * n}
 		}
 	}
-	levels := len(s.rings) / nw
+	levels := len(s.rings) / nw // each worker's rings, level 1 first
 	if nw == 1 {
 		s.wave(sp, 0, n, true, s.rings[:t-1], 0)
 	} else {
