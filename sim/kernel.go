@@ -27,8 +27,20 @@ const bandPad = 32
 // at most 64, so a small grid's state carries only one band's pad.
 func maxBands(n int) int { return min(max(n/64, 1), 64) }
 
-// statePad is the pad after each array of an n×n state, in cells.
-func statePad(n int) int { return bandPad * maxBands(n) }
+// statePad is the pad after each array of an n×n state, in cells: the bands' windows, and
+// 11 cache lines more where the arrays and windows are a multiple of 4 KiB (1024², 2048²).
+// There V, A and I would otherwise start at the same low address bits, where the L1 puts
+// the lines of a column in one set (1024²: +9 % for Step, +5 % blocked with the skew).
+func statePad(n int) int {
+	p := bandPad * maxBands(n)
+	if (n*n+p)%(4096/8) == 0 {
+		p += stateSkew
+	}
+	return p
+}
+
+// stateSkew is the skew of statePad: 704 B, an odd number of cache lines.
+const stateSkew = 88
 
 // newState allocates V, A and I of an n×n grid back to back with statePad(n) cells after
 // each, the layout the vector kernels address with one stride.

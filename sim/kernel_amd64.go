@@ -111,3 +111,36 @@ func vectorRow(in, out *level, up, mid, down, o, n int, alpha, theta float64) bo
 	}
 	return true
 }
+
+// row2Args is the argument block of the two-row kernel (the same contract as stepArgs).
+type row2Args struct {
+	up, mid0, mid1, down *float64 // V of the input rows above r, r, r+1, below r+1
+	out0, out1           *float64 // V of output rows r and r+1
+	inStride, outStride  uintptr  // bytes
+	n                    int
+	alpha, theta         float64
+	vmin, vmax           float64
+	pad                  *float64 // wrap-window scratch of the input (A's, I's at +inStride, +2·inStride)
+}
+
+//go:noescape
+func turingRow2AVX512(args *row2Args)
+
+// vectorRow2 computes two consecutive rows in one sweep with the AVX-512 kernel and
+// reports whether it did; other kernels compute them one row at a time. up, mid0, mid1,
+// down are the offsets of the input rows, o0 and o1 those of the output rows.
+func vectorRow2(in, out *level, up, mid0, mid1, down, o0, o1, n int, alpha, theta float64) bool {
+	if kernel != kernelAVX512 || n < minVectorN[kernelAVX512] {
+		return false
+	}
+	const f = unsafe.Sizeof(float64(0))
+	args := row2Args{
+		up: &in.blk[up], mid0: &in.blk[mid0], mid1: &in.blk[mid1], down: &in.blk[down],
+		out0: &out.blk[o0], out1: &out.blk[o1],
+		inStride: uintptr(in.stride) * f, outStride: uintptr(out.stride) * f,
+		n: n, alpha: alpha, theta: theta, vmin: FieldMinV, vmax: FieldMaxV,
+		pad: &in.blk[in.pad],
+	}
+	turingRow2AVX512(&args)
+	return true
+}

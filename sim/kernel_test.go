@@ -175,3 +175,62 @@ func TestScalarKernelGolden(t *testing.T) {
 	require.Equal(t, -0.07024271089420192, f[0])
 	require.Equal(t, -0.07024616855196207, f[64*64-1])
 }
+
+// The two-row kernel gives the bits of two turingRow calls on every width around its
+// vector length (n = 9…40: no interior block, a short tail, tails of every length) and a
+// few larger ones, with input rows in ring order or not and output rows adjacent or not,
+// on values that fire every clamp and the mask (NaN and Inf included). It writes nothing
+// but its two output rows and the input's pad. Other kernels decline it.
+func TestRow2MatchesRow(t *testing.T) {
+	sizes := []int{64, 65, 127, 128, 129, 1000, 1024}
+	for n := 9; n <= 40; n++ {
+		sizes = append(sizes, n)
+	}
+	for _, name := range Kernels() {
+		t.Run(name, func(t *testing.T) {
+			setKernel(t, name)
+			for _, n := range sizes {
+				stride := ringSlots*n + bandPad
+				rng := nprand.New(uint64(n))
+				in := level{blk: make([]float64, 3*stride), stride: stride, pad: ringSlots * n}
+				for k := range in.blk {
+					in.blk[k] = rng.Uniform(-0.2, 1.2)
+					if k%stride < ringSlots*n && k < stride {
+						in.blk[k] = rng.Uniform(-0.2, 0.1) // V
+					}
+				}
+				in.blk[n+3], in.blk[stride+2*n+n-1], in.blk[2*stride+4*n] = math.NaN(), math.NaN(), math.Inf(-1)
+				for _, slots := range [][6]int{{0, 1, 2, 3, 4, 5}, {4, 5, 2, 3, 0, 1}, {3, 0, 5, 1, 4, 2}} {
+					up, m0, m1, down := slots[0]*n, slots[1]*n, slots[2]*n, slots[3]*n
+					o0, o1 := slots[4]*n, slots[5]*n
+					const alpha, theta = 0.6, 0.3
+					want := level{blk: make([]float64, 3*stride), stride: stride}
+					got := level{blk: make([]float64, 3*stride), stride: stride}
+					for k := range got.blk {
+						want.blk[k], got.blk[k] = 7, 7
+					}
+					rowRef := func(o, u, c, d int) {
+						b, w, s := in.blk, want.blk, stride
+						turingRow(w[o:o+n], w[o+s:o+s+n], w[o+2*s:o+2*s+n],
+							b[u:u+n], b[c:c+n], b[d:d+n], b[u+s:u+s+n], b[c+s:c+s+n], b[d+s:d+s+n],
+							b[u+2*s:u+2*s+n], b[c+2*s:c+2*s+n], b[d+2*s:d+2*s+n], alpha, theta, true)
+					}
+					rowRef(o0, up, m0, m1)
+					rowRef(o1, m0, m1, down)
+					before := append([]float64(nil), in.blk...)
+					ok := vectorRow2(&in, &got, up, m0, m1, down, o0, o1, n, alpha, theta)
+					require.Equal(t, kernel == kernelAVX512, ok, "n=%d", n)
+					if !ok {
+						continue
+					}
+					for k := range got.blk {
+						requireSameBits(t, want.blk[k], got.blk[k], "n=%d slots=%v out k=%d", n, slots, k)
+						if k%stride < in.pad {
+							requireSameBits(t, before[k], in.blk[k], "n=%d slots=%v input k=%d", n, slots, k)
+						}
+					}
+				}
+			}
+		})
+	}
+}
