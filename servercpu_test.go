@@ -25,7 +25,8 @@ import (
 // from the load generator's: server_cpu_us/req from /proc/<pid>/stat, client_cpu_us/req
 // this process's. With both on one 2-core machine, req/s is what 2 cores give server
 // and client together. Use a benchtime of seconds (the server's counter has 10 ms
-// resolution), e.g. `-bench ServerCPU -benchtime 5s -count 5`.
+// resolution), e.g. `-bench ServerCPU -benchtime 5s -count 5`. MFN_SERVERCPU_BIN runs it
+// against another build (e.g. one from before a change) instead of this tree's.
 func BenchmarkServerCPU(b *testing.B) {
 	addr, pid := startServerProcess(b)
 	server := map[string]loadtest.Meter{"server_cpu": loadtest.PIDCPU(pid), "client_cpu": loadtest.SelfCPU}
@@ -48,7 +49,11 @@ func startServerProcess(b *testing.B) (addr string, pid int) {
 	addr = freePort(b)
 	cfg := filepath.Join(b.TempDir(), "mfn.yaml")
 	require.NoError(b, os.WriteFile(cfg, []byte("server:\n  addr: "+addr+"\n"), 0o600))
-	cmd := exec.Command(mfnBinary(b), "serve", "--config", cfg)
+	bin := os.Getenv("MFN_SERVERCPU_BIN")
+	if bin == "" {
+		bin = mfnBinary(b)
+	}
+	cmd := exec.Command(bin, "serve", "--config", cfg) // #nosec G204 -- the test's own build, or one its runner names
 	cmd.Env = append(os.Environ(), "MFN_CONFIG=")
 	require.NoError(b, cmd.Start())
 	exited := make(chan struct{})
