@@ -239,16 +239,36 @@ func (ic *interceptors) finish(ctx context.Context, method, id string, start tim
 	return st.Err()
 }
 
-func (ic *interceptors) unaryObserve(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+// unary is the whole unary chain in one frame, in the order of the stream chain
+// (observe → recover → guard → deadline): grpc.ChainUnaryInterceptor would add a
+// closure and a call level per interceptor to every call, and ComputeNernst is
+// microseconds.
+func (ic *interceptors) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	start := time.Now()
 	ctx, id := ic.begin(ctx)
 	// Sent with the response headers (or the trailers-only error response).
 	_ = grpc.SetHeader(ctx, metadata.MD{grpcRequestIDKey: {id}})
-	resp, err := handler(ctx, req)
+	resp, err := ic.unaryGuarded(ctx, req, info, handler)
 	if err = ic.finish(ctx, info.FullMethod, id, start, err); err != nil {
 		return nil, err
 	}
 	return resp, nil
+}
+
+// unaryGuarded recovers a panic of the guard, the handler or the job into an error,
+// then applies the guard and the deadline.
+func (ic *interceptors) unaryGuarded(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			resp, err = nil, ic.recovered(ctx, info.FullMethod, r)
+		}
+	}()
+	if err := ic.guard(ctx, info.FullMethod); err != nil {
+		return nil, err
+	}
+	ctx, cancel := ic.withDeadline(ctx, info.FullMethod)
+	defer cancel()
+	return handler(ctx, req)
 }
 
 // serverStream swaps the stream's context for one carrying the request id.
@@ -277,15 +297,6 @@ func (ic *interceptors) recovered(ctx context.Context, method string, r any) err
 		zap.Any("panic", r),
 		zap.StackSkip("stack", 2))
 	return fmt.Errorf("%w: %v", errGRPCPanic, r)
-}
-
-func (ic *interceptors) unaryRecover(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			resp, err = nil, ic.recovered(ctx, info.FullMethod, r)
-		}
-	}()
-	return handler(ctx, req)
 }
 
 func (ic *interceptors) streamRecover(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
@@ -341,13 +352,6 @@ func peerHost(ctx context.Context) string {
 	return addr
 }
 
-func (ic *interceptors) unaryGuard(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	if err := ic.guard(ctx, info.FullMethod); err != nil {
-		return nil, err
-	}
-	return handler(ctx, req)
-}
-
 func (ic *interceptors) streamGuard(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	if err := ic.guard(ss.Context(), info.FullMethod); err != nil {
 		return err
@@ -376,12 +380,6 @@ func (ic *interceptors) withDeadline(ctx context.Context, method string) (contex
 		return context.WithTimeout(ctx, d)
 	}
 	return ctx, func() {}
-}
-
-func (ic *interceptors) unaryDeadline(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	ctx, cancel := ic.withDeadline(ctx, info.FullMethod)
-	defer cancel()
-	return handler(ctx, req)
 }
 
 func (ic *interceptors) streamDeadline(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
