@@ -109,6 +109,7 @@ func New(p Params) (*Server, error) {
 		connM: connM,
 		http: &http.Server{
 			Handler:           bodyDeadline(p.HTTP.BodyReadTimeout, r.e),
+			ConnContext:       connContext,
 			ReadHeaderTimeout: p.HTTP.ReadHeaderTimeout,
 			MaxHeaderBytes:    p.HTTP.MaxHeaderBytes,
 			IdleTimeout:       p.HTTP.IdleTimeout,
