@@ -212,8 +212,9 @@ func (ic *interceptors) finish(ctx context.Context, method, id string, start tim
 	}
 	// Check first: the fields (peer address formatting) cost nothing when the level is off.
 	if ce := ic.log.Check(level, msg); ce != nil {
-		fields := make([]zap.Field, 0, 9)
-		fields = append(fields,
+		// Room for the peer, the common case; trace ids and an internal error's cause
+		// are rarer and grow it.
+		fields := append(make([]zap.Field, 0, 5),
 			zap.String("request_id", id),
 			zap.String("method", method),
 			zap.String("code", code),
@@ -247,12 +248,24 @@ func (ic *interceptors) unary(ctx context.Context, req any, info *grpc.UnaryServ
 	start := time.Now()
 	ctx, id := ic.begin(ctx)
 	// Sent with the response headers (or the trailers-only error response).
-	_ = grpc.SetHeader(ctx, metadata.MD{grpcRequestIDKey: {id}})
+	setRequestIDHeader(ctx, id)
 	resp, err := ic.unaryGuarded(ctx, req, info, handler)
 	if err = ic.finish(ctx, info.FullMethod, id, start, err); err != nil {
 		return nil, err
 	}
 	return resp, nil
+}
+
+// headerMDs are reused for the x-request-id header: grpc.SetHeader copies what it is
+// given into the stream's own metadata, so a map per call would be garbage at once.
+var headerMDs = sync.Pool{New: func() any { return metadata.MD{} }}
+
+func setRequestIDHeader(ctx context.Context, id string) {
+	md := headerMDs.Get().(metadata.MD)
+	md[grpcRequestIDKey] = []string{id}
+	_ = grpc.SetHeader(ctx, md)
+	delete(md, grpcRequestIDKey)
+	headerMDs.Put(md)
 }
 
 // unaryGuarded recovers a panic of the guard, the handler or the job into an error,
@@ -317,13 +330,19 @@ func (ic *interceptors) guard(ctx context.Context, method string) error {
 		return nil
 	}
 	authOn := ic.auth != nil && ic.auth.Required()
-	var key string
-	haveKey := false
-	if v := metadata.ValueFromIncomingContext(ctx, grpcAPIKeyKey); len(v) > 0 {
-		key, haveKey = v[len(v)-1], true // last value wins, as in the reference
+	limitOn := ic.limit != nil && ic.limit.Enabled()
+	if !authOn && !limitOn {
+		return nil // neither needs the key or the peer's address: skip finding them
 	}
-	valid := authOn && haveKey && ic.auth.Valid(key)
-	if ic.limit != nil {
+	var key string
+	valid := false
+	if authOn {
+		if v := metadata.ValueFromIncomingContext(ctx, grpcAPIKeyKey); len(v) > 0 {
+			key = v[len(v)-1] // last value wins, as in the reference
+			valid = ic.auth.Valid(key)
+		}
+	}
+	if limitOn {
 		bucket := peerHost(ctx)
 		if valid {
 			bucket = key
