@@ -186,7 +186,7 @@ func New(cfg Config, run Runner, auth Authenticator, limit Limiter, log *zap.Log
 		// are busy grpc-go starts a goroutine as before, so no call ever waits for one.
 		// grpc-go replaces each worker every 65536 calls, giving back a stack a deep
 		// call grew; Stop and GracefulStop end them.
-		grpc.NumStreamWorkers(uint32(16 * runtime.GOMAXPROCS(0))),
+		grpc.NumStreamWorkers(uint32(16 * runtime.GOMAXPROCS(0))), // #nosec G115 -- GOMAXPROCS is at least 1 and far below 2^28
 	}
 	if telemetry.Enabled() {
 		// A stats handler sees the call before the interceptors, so its span (continuing
