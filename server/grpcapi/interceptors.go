@@ -279,8 +279,11 @@ func (ic *interceptors) unaryGuarded(ctx context.Context, req any, info *grpc.Un
 	if err := ic.guard(ctx, info.FullMethod); err != nil {
 		return nil, err
 	}
-	ctx, cancel := ic.withDeadline(ctx, info.FullMethod)
-	defer cancel()
+	if d := ic.timeoutFor(info.FullMethod); d > 0 {
+		dl := newLazyDeadline(ctx, d)
+		defer dl.stop()
+		ctx = dl
+	}
 	return handler(ctx, req)
 }
 
@@ -391,9 +394,10 @@ func (ic *interceptors) timeoutFor(method string) time.Duration {
 	return ic.defaultTimeout
 }
 
-// withDeadline bounds ctx by the method's timeout. An earlier client deadline stays;
-// a later one, or none, is cut to the server's, as REST's request_timeout bounds every
-// request whatever the client wants.
+// withDeadline bounds a stream's ctx by the method's timeout (a unary call's gets a
+// lazyDeadline: the same bound, without a timer until one is waited on). An earlier
+// client deadline stays; a later one, or none, is cut to the server's, as REST's
+// request_timeout bounds every request whatever the client wants.
 func (ic *interceptors) withDeadline(ctx context.Context, method string) (context.Context, context.CancelFunc) {
 	if d := ic.timeoutFor(method); d > 0 {
 		return context.WithTimeout(ctx, d)
