@@ -346,7 +346,8 @@ func (c *lingerConn) Close() error {
 // The deadline is armed on the connection (lingerConn, found through ConnContext) and
 // reaches the socket only if a body read has to wait for the network: a small body
 // comes in the segment of its headers, and setting and lifting a socket deadline for it
-// was a tenth of a /nernst request's CPU. It is lifted by the next deadline net/http sets
+// (with the request copy that carried the lift) cost a few per cent of a /nernst
+// request's CPU. It is lifted by the next deadline net/http sets
 // itself, the first being the one it clears when the body has been read to its end, so
 // that a long job after the body and net/http's background read (which cancels the
 // request context on a read error) are not cut; a handler that leaves the body unread

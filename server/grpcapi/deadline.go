@@ -12,7 +12,7 @@ import (
 // registration with parent it needs, are made only when something first waits on
 // Done (a queued job, a child context, a stream). A ComputeNernst call runs inline in
 // microseconds and only ever asks Err, and the timer, its registration and their
-// garbage were a tenth of the server's CPU per call (BenchmarkServerCPU). Deadline
+// garbage were nearly a tenth of the server's CPU per call (BenchmarkServerCPU). Deadline
 // answers at once; Err answers nil without the timer while parent is live, the deadline
 // ahead and stop not called, and from the timed context otherwise, so that once the
 // context is done Err, Done and context.Cause agree.
