@@ -19,6 +19,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"gopkg.in/yaml.v3"
 
 	"mfn/config"
@@ -361,6 +362,25 @@ func TestLoggerKeys(t *testing.T) {
 	require.Equal(t, "prod", m["env"])
 	require.Equal(t, "r1", m["request_id"])
 	require.Regexp(t, `^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$`, m["timestamp"])
+}
+
+// TestConsoleTimestamp: the console format's whole-second timestamps, shared between the
+// lines of one second, are those of each line's own time.
+func TestConsoleTimestamp(t *testing.T) {
+	var buf bytes.Buffer
+	log, err := newLogger(config.LogConfig{Level: "info", Format: "console"}, "dev", &buf)
+	require.NoError(t, err)
+	t0 := time.Date(2026, 12, 5, 1, 2, 3, 900_000_000, time.FixedZone("CET", 3600))
+	for _, at := range []time.Time{t0, t0.Add(50 * time.Millisecond), t0.Add(150 * time.Millisecond), t0.Add(-time.Second), t0} {
+		require.NoError(t, log.Core().Write(zapcore.Entry{Time: at, Message: "m"}, nil))
+	}
+	var stamps []string
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		stamp, _, _ := strings.Cut(line, "\t")
+		stamps = append(stamps, stamp)
+	}
+	require.Equal(t, []string{"2026-12-05 00:02:03", "2026-12-05 00:02:03", "2026-12-05 00:02:04",
+		"2026-12-05 00:02:02", "2026-12-05 00:02:03"}, stamps)
 }
 
 // TestServeRefusesAnUnknownKernel: MFN_KERNEL is read when the process starts; a value

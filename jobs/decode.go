@@ -93,6 +93,14 @@ const jsonSpace = " \t\r\n"
 // *BodyError.
 func Decode(body []byte, dst any) error {
 	body = bytes.Trim(body, jsonSpace)
+	if decodeFlat(body, dst) {
+		return nil
+	}
+	return decodeFull(body, dst)
+}
+
+// decodeFull is Decode without the fast path: every rule, every error. body is trimmed.
+func decodeFull(body []byte, dst any) error {
 	if len(body) == 0 || bytes.Equal(body, nullToken) {
 		return bodyErr(Item{Type: "missing", Loc: []any{"body"}, Msg: "Field required"})
 	}

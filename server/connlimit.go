@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -256,6 +257,55 @@ type lingerConn struct {
 	l        *lingerListener
 	linger   atomic.Bool
 	once     sync.Once
+
+	// The armed body deadline (bodyDeadline). armed is read by every Read without
+	// the lock; mu orders arming, applying and lifting between the handler's body
+	// reads and net/http's own deadlines.
+	armed   atomic.Bool
+	mu      sync.Mutex
+	bodyDue time.Time
+	applied bool // bodyDue is on the socket
+}
+
+// armBody arms the body deadline: the next Read that reaches the socket sets it there.
+func (c *lingerConn) armBody(due time.Time) {
+	c.mu.Lock()
+	c.bodyDue, c.applied = due, false
+	c.armed.Store(true)
+	c.mu.Unlock()
+}
+
+func (c *lingerConn) Read(p []byte) (int, error) {
+	if c.armed.Load() {
+		c.mu.Lock()
+		if c.armed.Load() && !c.applied {
+			c.applied = true
+			_ = c.Conn.SetReadDeadline(c.bodyDue)
+		}
+		c.mu.Unlock()
+	}
+	return c.Conn.Read(p)
+}
+
+// SetReadDeadline disarms the body deadline: a deadline net/http sets (the clear when
+// the body has been read, the next request's idle and header timeouts) replaces it.
+func (c *lingerConn) SetReadDeadline(t time.Time) error {
+	if c.armed.Load() {
+		c.mu.Lock()
+		c.armed.Store(false)
+		c.mu.Unlock()
+	}
+	return c.Conn.SetReadDeadline(t)
+}
+
+// SetDeadline disarms the body deadline as SetReadDeadline does.
+func (c *lingerConn) SetDeadline(t time.Time) error {
+	if c.armed.Load() {
+		c.mu.Lock()
+		c.armed.Store(false)
+		c.mu.Unlock()
+	}
+	return c.Conn.SetDeadline(t)
 }
 
 // CloseWrite half-closes the TCP connection under cmux's wrapper and marks this
@@ -289,41 +339,38 @@ func (c *lingerConn) Close() error {
 // bodyDeadline gives every request body a read deadline of d from the end of its headers,
 // with or without a key (nginx's client_body_timeout, but for the whole body, so that a
 // client sending a byte a second cannot keep a connection either): a body still arriving
-// then fails its read, and the handler answers 408. The deadline is lifted once the body
-// has been read to its end, so that a long job after it and net/http's background read
-// (which cancels the request context on a read error) are not cut. Only the body is
-// covered: a hijacked WebSocket (a GET without body) and streamed responses are not
-// (http.Server.ReadTimeout would cut them, PITFALLS §1.14).
+// then fails its read, and the handler answers 408. Only the body is covered: a hijacked
+// WebSocket (a GET without body) and streamed responses are not (http.Server.ReadTimeout
+// would cut them, PITFALLS §1.14).
+//
+// The deadline is armed on the connection (lingerConn, found through ConnContext) and
+// reaches the socket only if a body read has to wait for the network: a small body
+// comes in the segment of its headers, and setting and lifting a socket deadline for it
+// (with the request copy that carried the lift) cost a few per cent of a /nernst
+// request's CPU. It is lifted by the next deadline net/http sets
+// itself, the first being the one it clears when the body has been read to its end, so
+// that a long job after the body and net/http's background read (which cancels the
+// request context on a read error) are not cut; a handler that leaves the body unread
+// leaves it armed for net/http's discard of the rest after the answer.
 func bodyDeadline(d time.Duration, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Body == nil || r.Body == http.NoBody {
-			next.ServeHTTP(w, r)
-			return
+		if r.Body != nil && r.Body != http.NoBody {
+			if c, ok := r.Context().Value(lingerConnKey{}).(*lingerConn); ok {
+				c.armBody(time.Now().Add(d))
+			}
 		}
-		rc := http.NewResponseController(w)
-		if err := rc.SetReadDeadline(time.Now().Add(d)); err != nil {
-			next.ServeHTTP(w, r)
-			return
-		}
-		// A copy: net/http recognises its own body on the original request to decide a
-		// lingering close, so that one must stay as it is.
-		r2 := r.WithContext(r.Context())
-		r2.Body = &deadlineBody{ReadCloser: r.Body, rc: rc}
-		next.ServeHTTP(w, r2)
+		next.ServeHTTP(w, r)
 	})
 }
 
-type deadlineBody struct {
-	io.ReadCloser
-	rc   *http.ResponseController
-	done bool
-}
+// lingerConnKey is the request context key of the request's *lingerConn.
+type lingerConnKey struct{}
 
-func (b *deadlineBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	if err == io.EOF && !b.done {
-		b.done = true
-		_ = b.rc.SetReadDeadline(time.Time{})
+// connContext puts an HTTP/1 connection's *lingerConn in the context of its requests
+// (http.Server.ConnContext: once per connection).
+func connContext(ctx context.Context, c net.Conn) context.Context {
+	if lc, ok := c.(*lingerConn); ok {
+		return context.WithValue(ctx, lingerConnKey{}, lc)
 	}
-	return n, err
+	return ctx
 }

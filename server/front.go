@@ -83,7 +83,7 @@ func newFront(cfg Config, run Runner, auth *keyAuth, lim *tokenLimiter, checks [
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
-	e.Use(s.observe, s.cors, s.rateLimit, s.authenticate)
+	e.Use(s.chain)
 
 	e.GET("/health", s.health)
 	e.GET("/ready", s.ready)

@@ -82,6 +82,7 @@ var (
 
 func (l livePolicy) Required() bool        { return l.p.Load().auth.Required() }
 func (l livePolicy) Valid(key string) bool { return l.p.Load().auth.Valid(key) }
+func (l livePolicy) Enabled() bool         { return l.p.Load().limiter != nil }
 func (l livePolicy) Allow(key string) bool {
 	lim := l.p.Load().limiter
 	return lim == nil || lim.Allow(key)

@@ -91,10 +91,12 @@ func New(p Params) (*Server, error) {
 	}
 	hub, err := ws.NewHub(p.WS, p.Runner, live, log, reg)
 	if err != nil {
+		gs.Stop() // ends grpc-go's stream workers
 		return nil, err
 	}
 	connM, err := newConnMetrics(reg)
 	if err != nil {
+		gs.Stop()
 		return nil, err
 	}
 	r.mount(hub, web.Handler())
@@ -109,6 +111,7 @@ func New(p Params) (*Server, error) {
 		connM: connM,
 		http: &http.Server{
 			Handler:           bodyDeadline(p.HTTP.BodyReadTimeout, r.e),
+			ConnContext:       connContext,
 			ReadHeaderTimeout: p.HTTP.ReadHeaderTimeout,
 			MaxHeaderBytes:    p.HTTP.MaxHeaderBytes,
 			IdleTimeout:       p.HTTP.IdleTimeout,

@@ -22,8 +22,10 @@ type Authenticator interface {
 }
 
 // Limiter is the token bucket shared with REST, keyed on client and method; false
-// answers RESOURCE_EXHAUSTED.
+// answers RESOURCE_EXHAUSTED. Enabled reports whether calls are limited at all; when
+// it is false, Allow is not asked (nor the bucket's key worked out).
 type Limiter interface {
+	Enabled() bool
 	Allow(key string) bool
 }
 

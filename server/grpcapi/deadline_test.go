@@ -2,6 +2,7 @@ package grpcapi
 
 import (
 	"context"
+	"errors"
 	"io"
 	"mfn/jobs"
 	pb "mfn/proto"
@@ -90,4 +91,82 @@ type runnerFunc func(context.Context, jobs.Request) (jobs.Result, error)
 
 func (f runnerFunc) Do(ctx context.Context, req jobs.Request) (jobs.Result, error) {
 	return f(ctx, req)
+}
+
+// lazyDeadline behaves as context.WithDeadline: the deadline at once; Err nil while
+// live; DeadlineExceeded (and context.Cause) once past, whether or not Done was asked;
+// the parent's error when the parent ends; Canceled after stop; children are cancelled.
+func TestLazyDeadline(t *testing.T) {
+	t.Run("live", func(t *testing.T) {
+		dl := newLazyDeadline(context.Background(), time.Hour)
+		defer dl.stop()
+		d, ok := dl.Deadline()
+		require.True(t, ok)
+		require.InDelta(t, time.Hour.Seconds(), time.Until(d).Seconds(), 5)
+		require.NoError(t, dl.Err())
+		require.Nil(t, dl.timed.Load(), "Err alone starts no timer")
+		select {
+		case <-dl.Done():
+			t.Fatal("done while live")
+		default:
+		}
+		require.NoError(t, dl.Err())
+	})
+	t.Run("earlier parent deadline stays", func(t *testing.T) {
+		parent, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		dl := newLazyDeadline(parent, time.Hour)
+		defer dl.stop()
+		pd, _ := parent.Deadline()
+		d, _ := dl.Deadline()
+		require.Equal(t, pd, d)
+	})
+	t.Run("expires without Done", func(t *testing.T) {
+		dl := newLazyDeadline(context.Background(), time.Millisecond)
+		defer dl.stop()
+		require.Eventually(t, func() bool { return dl.Err() != nil }, 5*time.Second, time.Millisecond)
+		require.ErrorIs(t, dl.Err(), context.DeadlineExceeded)
+		require.ErrorIs(t, context.Cause(dl), context.DeadlineExceeded)
+		<-dl.Done()
+	})
+	t.Run("expires while waited on", func(t *testing.T) {
+		dl := newLazyDeadline(context.Background(), 20*time.Millisecond)
+		defer dl.stop()
+		child, cancel := context.WithCancel(dl)
+		defer cancel()
+		<-child.Done()
+		require.ErrorIs(t, dl.Err(), context.DeadlineExceeded)
+		require.ErrorIs(t, child.Err(), context.DeadlineExceeded)
+	})
+	t.Run("parent cancelled", func(t *testing.T) {
+		parent, cancel := context.WithCancelCause(context.Background())
+		dl := newLazyDeadline(parent, time.Hour)
+		defer dl.stop()
+		why := errors.New("client went away")
+		cancel(why)
+		require.ErrorIs(t, dl.Err(), context.Canceled)
+		require.ErrorIs(t, context.Cause(dl), why)
+		<-dl.Done()
+	})
+	t.Run("stop", func(t *testing.T) {
+		dl := newLazyDeadline(context.Background(), time.Hour)
+		done := dl.Done()
+		dl.stop()
+		<-done
+		require.ErrorIs(t, dl.Err(), context.Canceled)
+
+		dl = newLazyDeadline(context.Background(), time.Hour)
+		dl.stop()
+		require.ErrorIs(t, dl.Err(), context.Canceled)
+		<-dl.Done()
+	})
+	t.Run("values", func(t *testing.T) {
+		type key struct{}
+		parent := context.WithValue(context.Background(), key{}, "v")
+		dl := newLazyDeadline(parent, time.Hour)
+		defer dl.stop()
+		require.Equal(t, "v", dl.Value(key{}))
+		_ = dl.Done()
+		require.Equal(t, "v", dl.Value(key{}))
+	})
 }

@@ -60,6 +60,8 @@ type grpcTestLimiter struct {
 	seen map[string]int
 }
 
+func (l *grpcTestLimiter) Enabled() bool { return true }
+
 func (l *grpcTestLimiter) Allow(key string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -212,8 +212,9 @@ func (ic *interceptors) finish(ctx context.Context, method, id string, start tim
 	}
 	// Check first: the fields (peer address formatting) cost nothing when the level is off.
 	if ce := ic.log.Check(level, msg); ce != nil {
-		fields := make([]zap.Field, 0, 9)
-		fields = append(fields,
+		// Room for the peer, the common case; trace ids and an internal error's cause
+		// are rarer and grow it.
+		fields := append(make([]zap.Field, 0, 5),
 			zap.String("request_id", id),
 			zap.String("method", method),
 			zap.String("code", code),
@@ -239,16 +240,51 @@ func (ic *interceptors) finish(ctx context.Context, method, id string, start tim
 	return st.Err()
 }
 
-func (ic *interceptors) unaryObserve(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+// unary is the whole unary chain in one frame, in the order of the stream chain
+// (observe → recover → guard → deadline): grpc.ChainUnaryInterceptor would add a
+// closure and a call level per interceptor to every call, and ComputeNernst is
+// microseconds.
+func (ic *interceptors) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	start := time.Now()
 	ctx, id := ic.begin(ctx)
 	// Sent with the response headers (or the trailers-only error response).
-	_ = grpc.SetHeader(ctx, metadata.MD{grpcRequestIDKey: {id}})
-	resp, err := handler(ctx, req)
+	setRequestIDHeader(ctx, id)
+	resp, err := ic.unaryGuarded(ctx, req, info, handler)
 	if err = ic.finish(ctx, info.FullMethod, id, start, err); err != nil {
 		return nil, err
 	}
 	return resp, nil
+}
+
+// headerMDs are reused for the x-request-id header: grpc.SetHeader copies what it is
+// given into the stream's own metadata, so a map per call would be garbage at once.
+var headerMDs = sync.Pool{New: func() any { return metadata.MD{} }}
+
+func setRequestIDHeader(ctx context.Context, id string) {
+	md := headerMDs.Get().(metadata.MD)
+	md[grpcRequestIDKey] = []string{id}
+	_ = grpc.SetHeader(ctx, md)
+	delete(md, grpcRequestIDKey)
+	headerMDs.Put(md)
+}
+
+// unaryGuarded recovers a panic of the guard, the handler or the job into an error,
+// then applies the guard and the deadline.
+func (ic *interceptors) unaryGuarded(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			resp, err = nil, ic.recovered(ctx, info.FullMethod, r)
+		}
+	}()
+	if err := ic.guard(ctx, info.FullMethod); err != nil {
+		return nil, err
+	}
+	if d := ic.timeoutFor(info.FullMethod); d > 0 {
+		dl := newLazyDeadline(ctx, d)
+		defer dl.stop()
+		ctx = dl
+	}
+	return handler(ctx, req)
 }
 
 // serverStream swaps the stream's context for one carrying the request id.
@@ -279,15 +315,6 @@ func (ic *interceptors) recovered(ctx context.Context, method string, r any) err
 	return fmt.Errorf("%w: %v", errGRPCPanic, r)
 }
 
-func (ic *interceptors) unaryRecover(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			resp, err = nil, ic.recovered(ctx, info.FullMethod, r)
-		}
-	}()
-	return handler(ctx, req)
-}
-
 func (ic *interceptors) streamRecover(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -306,13 +333,19 @@ func (ic *interceptors) guard(ctx context.Context, method string) error {
 		return nil
 	}
 	authOn := ic.auth != nil && ic.auth.Required()
-	var key string
-	haveKey := false
-	if v := metadata.ValueFromIncomingContext(ctx, grpcAPIKeyKey); len(v) > 0 {
-		key, haveKey = v[len(v)-1], true // last value wins, as in the reference
+	limitOn := ic.limit != nil && ic.limit.Enabled()
+	if !authOn && !limitOn {
+		return nil // neither needs the key or the peer's address: skip finding them
 	}
-	valid := authOn && haveKey && ic.auth.Valid(key)
-	if ic.limit != nil {
+	var key string
+	valid := false
+	if authOn {
+		if v := metadata.ValueFromIncomingContext(ctx, grpcAPIKeyKey); len(v) > 0 {
+			key = v[len(v)-1] // last value wins, as in the reference
+			valid = ic.auth.Valid(key)
+		}
+	}
+	if limitOn {
 		bucket := peerHost(ctx)
 		if valid {
 			bucket = key
@@ -341,13 +374,6 @@ func peerHost(ctx context.Context) string {
 	return addr
 }
 
-func (ic *interceptors) unaryGuard(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	if err := ic.guard(ctx, info.FullMethod); err != nil {
-		return nil, err
-	}
-	return handler(ctx, req)
-}
-
 func (ic *interceptors) streamGuard(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	if err := ic.guard(ss.Context(), info.FullMethod); err != nil {
 		return err
@@ -368,20 +394,15 @@ func (ic *interceptors) timeoutFor(method string) time.Duration {
 	return ic.defaultTimeout
 }
 
-// withDeadline bounds ctx by the method's timeout. An earlier client deadline stays;
-// a later one, or none, is cut to the server's, as REST's request_timeout bounds every
-// request whatever the client wants.
+// withDeadline bounds a stream's ctx by the method's timeout (a unary call's gets a
+// lazyDeadline: the same bound, without a timer until one is waited on). An earlier
+// client deadline stays; a later one, or none, is cut to the server's, as REST's
+// request_timeout bounds every request whatever the client wants.
 func (ic *interceptors) withDeadline(ctx context.Context, method string) (context.Context, context.CancelFunc) {
 	if d := ic.timeoutFor(method); d > 0 {
 		return context.WithTimeout(ctx, d)
 	}
 	return ctx, func() {}
-}
-
-func (ic *interceptors) unaryDeadline(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	ctx, cancel := ic.withDeadline(ctx, info.FullMethod)
-	defer cancel()
-	return handler(ctx, req)
 }
 
 func (ic *interceptors) streamDeadline(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {

@@ -3,6 +3,7 @@ package grpcapi
 import (
 	"errors"
 	"math"
+	"runtime"
 	"strings"
 	"time"
 
@@ -176,8 +177,16 @@ func New(cfg Config, run Runner, auth Authenticator, limit Limiter, log *zap.Log
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: cfg.KeepaliveMinTime, PermitWithoutStream: true}),
 		// Outermost first: the request id, log line and metrics see the final code,
 		// including a rejected key or a recovered panic.
-		grpc.ChainUnaryInterceptor(ic.unaryObserve, ic.unaryRecover, ic.unaryGuard, ic.unaryDeadline),
+		grpc.UnaryInterceptor(ic.unary),
 		grpc.ChainStreamInterceptor(ic.streamObserve, ic.streamRecover, ic.streamGuard, ic.streamDeadline),
+		// Calls run on long-lived worker goroutines rather than on one new goroutine
+		// each: a new goroutine's stack grows (is copied) through grpc-go's and our
+		// frames on every call, a tenth of a ComputeNernst call's CPU. 16 per core keep
+		// 128 concurrent ComputeNernst streams on workers (BenchmarkServerCPU); when all
+		// are busy grpc-go starts a goroutine as before, so no call ever waits for one.
+		// grpc-go replaces each worker every 65536 calls, giving back a stack a deep
+		// call grew; Stop and GracefulStop end them.
+		grpc.NumStreamWorkers(uint32(16 * runtime.GOMAXPROCS(0))), // #nosec G115 -- GOMAXPROCS is at least 1 and far below 2^28
 	}
 	if telemetry.Enabled() {
 		// A stats handler sees the call before the interceptors, so its span (continuing

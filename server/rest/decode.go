@@ -19,7 +19,14 @@ import (
 // REST bodies: one Content-Type rule and one size limit here, then jobs.Decode, the
 // decoder every transport shares (its rules are on jobs.Decode).
 
-var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+// bodyBuf is a pooled body buffer with the limit reader that fills it, pooled with it
+// because io.LimitReader would allocate one per request.
+type bodyBuf struct {
+	bytes.Buffer
+	lr io.LimitedReader
+}
+
+var bufPool = sync.Pool{New: func() any { return new(bodyBuf) }}
 
 // maxPooledBuf keeps the occasional huge body from pinning memory in the pool.
 const maxPooledBuf = 1 << 20
@@ -32,7 +39,7 @@ type jsonBody struct {
 
 // read checks the Content-Type, then reads the whole body within maxBytes (413 beyond).
 // Call release(buf) when done with the bytes.
-func (j jsonBody) read(c echo.Context) (*bytes.Buffer, error) {
+func (j jsonBody) read(c echo.Context) (*bodyBuf, error) {
 	req := c.Request()
 	if req.ContentLength != 0 && !isJSONMediaType(req.Header.Get(echo.HeaderContentType)) {
 		return nil, unsupportedMediaType(req.Header.Get(echo.HeaderContentType))
@@ -40,9 +47,11 @@ func (j jsonBody) read(c echo.Context) (*bytes.Buffer, error) {
 	if req.ContentLength > j.maxBytes {
 		return nil, &http.MaxBytesError{Limit: j.maxBytes}
 	}
-	buf := bufPool.Get().(*bytes.Buffer)
+	buf := bufPool.Get().(*bodyBuf)
 	buf.Reset()
-	_, err := buf.ReadFrom(io.LimitReader(req.Body, j.maxBytes+1))
+	buf.lr = io.LimitedReader{R: req.Body, N: j.maxBytes + 1}
+	_, err := buf.ReadFrom(&buf.lr)
+	buf.lr.R = nil // the pool must not keep the request alive
 	if err != nil {
 		release(buf)
 		return nil, bodyReadErr(err)
@@ -109,7 +118,7 @@ func bodyReadErr(err error) error {
 	return &envelope.Error{Status: http.StatusBadRequest, Code: envelope.CodeInvalid, Message: "Request body could not be read"}
 }
 
-func release(buf *bytes.Buffer) {
+func release(buf *bodyBuf) {
 	if buf.Cap() <= maxPooledBuf {
 		bufPool.Put(buf)
 	}
