@@ -212,6 +212,9 @@ type job struct {
 	res  Result
 	err  error
 	done chan struct{}
+	// parent is the caller's span (a no-op one without tracing), looked up once in ctx's
+	// chain for the job's spans and its duration's exemplar.
+	parent trace.Span
 	// queued is when the job entered its lane; set only when the caller's span is
 	// recording (tracing on and sampled), for the queue-wait span.
 	queued time.Time
@@ -444,12 +447,16 @@ func (p *Pool) compute(j *job) {
 	p.running.Add(1)
 	start := time.Now()
 	ctx, span := startJobSpans(j, start)
-	res, err := safeRun(context.WithValue(ctx, wideKey{}, p.wide), j.req)
+	runCtx := ctx
+	if mayRunWide(j.req) { // a context value costs an allocation: only where it is read
+		runCtx = context.WithValue(ctx, wideKey{}, p.wide)
+	}
+	res, err := safeRun(runCtx, j.req)
 	elapsed := time.Since(start).Seconds()
 	endJobSpan(span, err)
 	p.running.Add(-1)
 	p.slots <- struct{}{}
-	p.m.observeTraced(ctx, j.req.Kind(), outcomeIndex(err), elapsed)
+	p.m.observeTraced(j.parent, j.req.Kind(), outcomeIndex(err), elapsed)
 	p.finished(j.cost)
 	j.res, j.err = res, err
 	j.done <- struct{}{} // the worker's last touch of j: the caller may recycle it now
@@ -487,7 +494,8 @@ func (p *Pool) do(ctx context.Context, req Request, wait bool) (Result, error) {
 	if cost.Work <= p.cfg.CheapJobSeconds {
 		j.lane = laneCheap
 	}
-	if trace.SpanFromContext(ctx).IsRecording() {
+	j.parent = trace.SpanFromContext(ctx)
+	if j.parent.IsRecording() {
 		j.queued = time.Now()
 	}
 	if cost.Work < secPerJob && p.runInline(j) {

@@ -20,8 +20,8 @@ const tracerName = "mfn/jobs"
 // enqueue to the worker taking it) and starts its "job.run <kind>" span; both are
 // children of the caller's span. It returns j.ctx and nil when that span is not recording.
 func startJobSpans(j *job, start time.Time) (context.Context, trace.Span) {
-	parent := trace.SpanFromContext(j.ctx)
-	if j.queued.IsZero() || !parent.IsRecording() {
+	parent := j.parent
+	if j.queued.IsZero() || parent == nil || !parent.IsRecording() {
 		return j.ctx, nil
 	}
 	tr := parent.TracerProvider().Tracer(tracerName)
@@ -45,11 +45,10 @@ func endJobSpan(span trace.Span, err error) {
 	span.End()
 }
 
-// observeTraced is observe with the trace id as exemplar when ctx's span is sampled,
+// observeTraced is observe with the trace id as exemplar when the caller's span is sampled,
 // so that a slow bucket of mfn_job_duration_seconds links to a trace.
-func (m *metrics) observeTraced(ctx context.Context, k Kind, outcome int, seconds float64) {
-	sc := trace.SpanContextFromContext(ctx)
-	if !sc.IsSampled() {
+func (m *metrics) observeTraced(parent trace.Span, k Kind, outcome int, seconds float64) {
+	if parent == nil || !parent.SpanContext().IsSampled() {
 		m.observe(k, outcome, seconds)
 		return
 	}
@@ -63,7 +62,7 @@ func (m *metrics) observeTraced(ctx context.Context, k Kind, outcome int, second
 		o = m.duration.WithLabelValues(string(k), outcomes[outcome])
 	}
 	if eo, ok := o.(prometheus.ExemplarObserver); ok {
-		eo.ObserveWithExemplar(seconds, prometheus.Labels{"trace_id": sc.TraceID().String()})
+		eo.ObserveWithExemplar(seconds, prometheus.Labels{"trace_id": parent.SpanContext().TraceID().String()})
 		return
 	}
 	o.Observe(seconds)

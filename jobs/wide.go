@@ -65,6 +65,16 @@ func WithWide(ctx context.Context, cfg WideConfig, l WorkerLender) context.Conte
 	return context.WithValue(ctx, wideKey{}, &wideCtx{cfg: cfg, lender: l})
 }
 
+// mayRunWide reports whether req's run reads the wide context (wideWorkers): only
+// simulations do.
+func mayRunWide(req Request) bool {
+	switch req.(type) {
+	case SimulateRequest, ObservedSimulation:
+		return true
+	}
+	return false
+}
+
 // wideWorkers is how many workers a run of an n×n grid gets (≥ 1, its own included) and
 // the function that returns the borrowed ones.
 func wideWorkers(ctx context.Context, n int) (int, func()) {
