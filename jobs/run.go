@@ -116,21 +116,38 @@ func runSimulate(ctx context.Context, r SimulateRequest, obs sim.Observer) (Simu
 	workers, release := wideWorkers(ctx, r.GridSize)
 	defer release()
 	p.Workers = workers
-	field, growth, err := sim.Run(ctx, rng, p, obs)
+	summary := func(field []float64) SimulateResult {
+		lo, hi := sim.MinMax(field)
+		mean, std := sim.MeanStd(field)
+		return SimulateResult{
+			PotMinMV:         lo * 1000,
+			PotMaxMV:         hi * 1000,
+			PotMeanMV:        mean * 1000,
+			PotStdMV:         std * 1000,
+			FractalDimension: sim.FractalDimension(field, r.GridSize, r.ThresholdMV/1000),
+		}
+	}
+	var (
+		res    SimulateResult
+		growth int
+		err    error
+	)
+	if obs == nil {
+		// The statistics are taken before the run's states are recycled: no copy.
+		growth, err = sim.RunThen(ctx, rng, p, func(field []float64) { res = summary(field) })
+	} else {
+		var field []float64
+		field, growth, err = sim.Run(ctx, rng, p, obs)
+		res = summary(field)
+	}
 	if err != nil {
 		return SimulateResult{}, fmt.Errorf("simulate: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return SimulateResult{}, err
 	}
-	return SimulateResult{
-		GrowthEvents:     growth,
-		PotMinMV:         sim.Min(field) * 1000,
-		PotMaxMV:         sim.Max(field) * 1000,
-		PotMeanMV:        sim.Mean(field) * 1000,
-		PotStdMV:         sim.Std(field) * 1000,
-		FractalDimension: sim.FractalDimension(field, r.GridSize, r.ThresholdMV/1000),
-	}, nil
+	res.GrowthEvents = growth
+	return res, nil
 }
 
 // runObserved is runSimulate with stats reported on every Every-th step (1-based count)
@@ -143,7 +160,8 @@ func runObserved(ctx context.Context, o ObservedSimulation) (SimulateResult, err
 			return true
 		}
 		field := s.Field()
-		mean, std, lo, hi := sim.Mean(field), sim.Std(field), sim.Min(field), sim.Max(field)
+		mean, std := sim.MeanStd(field)
+		lo, hi := sim.MinMax(field)
 		keep := o.Observe(Snapshot{
 			Step:         step,
 			TotalSteps:   o.Steps,

@@ -170,25 +170,48 @@ var ErrParams = errors.New("sim: invalid parameters")
 // With p.Steps = 0 it returns the initial field. When ctx ends it returns the field and
 // events so far together with ctx.Err(). The returned field is owned by the caller.
 func Run(ctx context.Context, rng *nprand.Generator, p Params, obs Observer) (field []float64, growthEvents int, err error) {
-	if p.GridSize < 1 {
-		return nil, 0, fmt.Errorf("grid_size %d: %w", p.GridSize, ErrParams)
+	if obs == nil {
+		growthEvents, err = RunThen(ctx, rng, p, func(f []float64) { field = slices.Clone(f) })
+		return field, growthEvents, err
 	}
-	if p.Steps < 0 {
-		return nil, 0, fmt.Errorf("steps %d: %w", p.Steps, ErrParams)
-	}
-	if err := ctx.Err(); err != nil {
+	s, err := runSteps(ctx, rng, p, obs)
+	if s == nil {
 		return nil, 0, err
 	}
-	s := New(p, rng)
-	if obs == nil {
-		// Nobody else has seen the states: the field is copied out and both blocks go
-		// back to the pool for the next run of this size.
-		defer s.recycle()
+	// The observer has seen the states and may keep them: they are not recycled.
+	return s.field(), s.events, err
+}
+
+// RunThen is Run without an observer for callers that need the final field only for a
+// moment (statistics): then gets it (also when ctx ended the run early, as Run returns
+// it) and must not keep it, because the run's states go back to the pool afterwards.
+func RunThen(ctx context.Context, rng *nprand.Generator, p Params, then func(field []float64)) (growthEvents int, err error) {
+	s, err := runSteps(ctx, rng, p, nil)
+	if s == nil {
+		return 0, err
 	}
+	then(s.field())
+	s.recycle()
+	return s.events, err
+}
+
+// runSteps is Run's loop: the simulator after the steps (nil when none was made) and ctx's
+// error if it ended the run early.
+func runSteps(ctx context.Context, rng *nprand.Generator, p Params, obs Observer) (*Simulator, error) {
+	if p.GridSize < 1 {
+		return nil, fmt.Errorf("grid_size %d: %w", p.GridSize, ErrParams)
+	}
+	if p.Steps < 0 {
+		return nil, fmt.Errorf("steps %d: %w", p.Steps, ErrParams)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s := New(p, rng)
 	for step := 0; step < p.Steps; {
 		if step > 0 {
 			if err := ctx.Err(); err != nil {
-				return s.result(obs), s.events, err
+				return s, err
 			}
 		}
 		if obs == nil {
@@ -202,16 +225,7 @@ func Run(ctx context.Context, rng *nprand.Generator, p Params, obs Observer) (fi
 		}
 		step++
 	}
-	return s.result(obs), s.events, nil
-}
-
-// result is Run's field: with an observer the state's own V (the observer has seen it
-// and may keep it), else a copy, since recycle hands the state to the next run.
-func (s *Simulator) result(obs Observer) []float64 {
-	if obs != nil {
-		return s.field()
-	}
-	return slices.Clone(s.field())
+	return s, nil
 }
 
 // statePools recycles the state blocks of unobserved runs, one sync.Pool per grid size:

@@ -361,3 +361,25 @@ func TestStdMatchesMaterialisedSquares(t *testing.T) {
 		require.Equal(t, math.Float64bits(want), math.Float64bits(Std(x)), "n=%d", n)
 	}
 }
+
+// TestFusedStatsMatch checks MinMax and MeanStd against Min, Max, Mean and Std, bit for
+// bit, on random fields, signed zeros, NaN anywhere, and empty input.
+func TestFusedStatsMatch(t *testing.T) {
+	rng := nprand.New(5)
+	cases := [][]float64{nil, {0, math.Copysign(0, -1)}, {math.Copysign(0, -1), 0}, {1}, {3, math.NaN(), -2}, {math.NaN()}, {-1, 2, math.NaN()}}
+	for _, n := range []int{2, 100, 4096, 9000} {
+		x := make([]float64, n)
+		for k := range x {
+			x[k] = rng.Normal(-0.07, 0.01)
+		}
+		cases = append(cases, x)
+	}
+	for i, x := range cases {
+		lo, hi := MinMax(x)
+		mean, std := MeanStd(x)
+		require.Equal(t, math.Float64bits(Min(x)), math.Float64bits(lo), "case %d min", i)
+		require.Equal(t, math.Float64bits(Max(x)), math.Float64bits(hi), "case %d max", i)
+		require.Equal(t, math.Float64bits(Mean(x)), math.Float64bits(mean), "case %d mean", i)
+		require.Equal(t, math.Float64bits(Std(x)), math.Float64bits(std), "case %d std", i)
+	}
+}

@@ -66,11 +66,17 @@ func Mean(x []float64) float64 {
 // Std is np.std with ddof = 0: sqrt(mean((x − mean)²)) with numpy's summation order.
 // An empty slice gives NaN.
 func Std(x []float64) float64 {
+	_, std := MeanStd(x)
+	return std
+}
+
+// MeanStd is Mean(x) and Std(x), the mean computed once.
+func MeanStd(x []float64) (mean, std float64) {
+	m := Mean(x)
 	n := len(x)
 	if n == 0 {
-		return math.NaN()
+		return m, math.NaN()
 	}
-	m := Mean(x)
 	// numpy materialises (x − m)² and sums it in the same 8192-element chunks.
 	acc := 0.0
 	for len(x) > 0 {
@@ -78,7 +84,7 @@ func Std(x []float64) float64 {
 		acc += pairwiseSumSq(x[:k], m)
 		x = x[k:]
 	}
-	return math.Sqrt(acc / float64(n))
+	return m, math.Sqrt(acc / float64(n))
 }
 
 // pairwiseSumSq is pairwiseSum of the squares (a[i] − m)², with the same splits, each
@@ -113,6 +119,24 @@ func Min(x []float64) float64 {
 		}
 	}
 	return m
+}
+
+// MinMax is Min(x) and Max(x) in one pass.
+func MinMax(x []float64) (lo, hi float64) {
+	if len(x) == 0 {
+		return math.NaN(), math.NaN()
+	}
+	lo, hi = x[0], x[0]
+	for _, v := range x {
+		if v < lo {
+			lo = v
+		} else if v > hi {
+			hi = v
+		} else if v != v {
+			return v, v
+		}
+	}
+	return lo, hi
 }
 
 // Max is np.max: NaN if any element is NaN (or the slice is empty).
