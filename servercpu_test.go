@@ -1,22 +1,16 @@
 package main
 
 import (
-	"context"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"mfn/internal/loadtest"
-	pb "mfn/proto"
 )
 
 // BenchmarkServerCPU runs the release binary (embedded defaults: access logs on, auth
@@ -39,7 +33,7 @@ func BenchmarkServerCPU(b *testing.B) {
 		loadtest.Measure(b, loadtest.HTTPLoad(b, addr, "/simulate", `{}`, 8), server)
 	})
 	b.Run("GRPCNernst", func(b *testing.B) {
-		loadtest.Measure(b, grpcNernstLoad(b, addr, 4, 32), server)
+		loadtest.Measure(b, loadtest.GRPCNernst(b, addr, 4, 32), server)
 	})
 }
 
@@ -78,46 +72,3 @@ func startServerProcess(b *testing.B) (addr string, pid int) {
 		}
 	}
 }
-
-// grpcNernstLoad opens conns client connections and returns the load for Measure: b.N
-// ComputeNernst calls from inflight goroutines sharing them.
-func grpcNernstLoad(b *testing.B, addr string, conns, inflight int) func() []time.Duration {
-	clients := make([]pb.MyceliumServiceClient, conns)
-	in := &pb.NernstRequest{ZValence: ptr[int32](1), ConcentrationOutMolar: ptr(5e-3), ConcentrationInMolar: ptr(140e-3), TemperatureK: ptr(310.0)}
-	for i := range clients {
-		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		require.NoError(b, err)
-		b.Cleanup(func() { _ = conn.Close() })
-		clients[i] = pb.NewMyceliumServiceClient(conn)
-		_, err = clients[i].ComputeNernst(context.Background(), in) // connect outside the measured run
-		require.NoError(b, err)
-	}
-	return func() []time.Duration {
-		lat := make([][]time.Duration, inflight)
-		var next, failed atomic.Int64
-		var wg sync.WaitGroup
-		for g := range inflight {
-			wg.Go(func() {
-				c := clients[g%conns]
-				l := make([]time.Duration, 0, b.N/inflight+1)
-				for next.Add(1) <= int64(b.N) {
-					t0 := time.Now()
-					if _, err := c.ComputeNernst(context.Background(), in); err != nil {
-						failed.Add(1)
-					}
-					l = append(l, time.Since(t0))
-				}
-				lat[g] = l
-			})
-		}
-		wg.Wait()
-		require.Zero(b, failed.Load(), "calls failed")
-		var all []time.Duration
-		for _, l := range lat {
-			all = append(all, l...)
-		}
-		return all
-	}
-}
-
-func ptr[T any](v T) *T { return &v }

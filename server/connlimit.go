@@ -290,22 +290,22 @@ func (c *lingerConn) Read(p []byte) (int, error) {
 // SetReadDeadline disarms the body deadline: a deadline net/http sets (the clear when
 // the body has been read, the next request's idle and header timeouts) replaces it.
 func (c *lingerConn) SetReadDeadline(t time.Time) error {
-	if c.armed.Load() {
-		c.mu.Lock()
-		c.armed.Store(false)
-		c.mu.Unlock()
-	}
+	c.disarm()
 	return c.Conn.SetReadDeadline(t)
 }
 
 // SetDeadline disarms the body deadline as SetReadDeadline does.
 func (c *lingerConn) SetDeadline(t time.Time) error {
+	c.disarm()
+	return c.Conn.SetDeadline(t)
+}
+
+func (c *lingerConn) disarm() {
 	if c.armed.Load() {
 		c.mu.Lock()
 		c.armed.Store(false)
 		c.mu.Unlock()
 	}
-	return c.Conn.SetDeadline(t)
 }
 
 // CloseWrite half-closes the TCP connection under cmux's wrapper and marks this

@@ -38,13 +38,7 @@ func benchKernels(b *testing.B, advance func(s *Simulator, steps int)) {
 	for _, name := range Kernels() {
 		for _, n := range []int{64, 256, 1024, 2048} {
 			b.Run(fmt.Sprintf("%s/%dx%d", name, n, n), func(b *testing.B) {
-				k, err := selectKernel(name)
-				if err != nil {
-					b.Fatal(err)
-				}
-				old := kernel
-				kernel = k
-				defer func() { kernel = old }()
+				useKernel(b, name)
 				p := DefaultParams()
 				p.GridSize = n
 				s := New(p, nprand.New(42))
@@ -165,13 +159,7 @@ func BenchmarkRowKernel(b *testing.B) {
 		for _, n := range []int{256, 1000, 1024, 2048} {
 			for _, rows := range []int{1, 2} {
 				b.Run(fmt.Sprintf("%s/%d/row%d", name, n, rows), func(b *testing.B) {
-					k, err := selectKernel(name)
-					if err != nil {
-						b.Fatal(err)
-					}
-					old := kernel
-					kernel = k
-					defer func() { kernel = old }()
+					useKernel(b, name)
 					stride := ringSlots*n + bandPad
 					in := level{blk: make([]float64, 3*stride), stride: stride, pad: ringSlots * n}
 					out := level{blk: make([]float64, 3*stride), stride: stride, pad: ringSlots * n}
@@ -194,4 +182,15 @@ func BenchmarkRowKernel(b *testing.B) {
 			}
 		}
 	}
+}
+
+// useKernel puts kernel name in use until b ends.
+func useKernel(b *testing.B, name string) {
+	k, err := selectKernel(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	old := kernel
+	kernel = k
+	b.Cleanup(func() { kernel = old })
 }

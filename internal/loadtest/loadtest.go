@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -114,5 +116,34 @@ func PIDCPU(pid int) Meter {
 			ticks += t
 		}
 		return time.Duration(ticks) * time.Second / clockTicks, nil
+	}
+}
+
+// Calls is a load for Measure: b.N calls of call, spread over inflight goroutines
+// (call's argument is the goroutine's number), their latencies returned; b fails if any
+// call returned an error.
+func Calls(b *testing.B, inflight int, call func(worker int) error) func() []time.Duration {
+	return func() []time.Duration {
+		lat := make([][]time.Duration, inflight)
+		var next, failed atomic.Int64
+		var wg sync.WaitGroup
+		for w := range inflight {
+			wg.Go(func() {
+				l := make([]time.Duration, 0, b.N/inflight+1)
+				for next.Add(1) <= int64(b.N) {
+					t0 := time.Now()
+					if call(w) != nil {
+						failed.Add(1)
+					}
+					l = append(l, time.Since(t0))
+				}
+				lat[w] = l
+			})
+		}
+		wg.Wait()
+		if f := failed.Load(); f > 0 {
+			b.Fatalf("%d calls failed", f)
+		}
+		return slices.Concat(lat...)
 	}
 }

@@ -4,16 +4,12 @@ import (
 	"context"
 	"io"
 	"net"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"mfn/internal/loadtest"
 	"mfn/jobs"
@@ -60,41 +56,5 @@ func BenchmarkGRPCNernstFloor(b *testing.B) {
 // nernstCPU sends b.N ComputeNernst calls to addr from 32 goroutines over 4
 // connections and reports the process's CPU per call.
 func nernstCPU(b *testing.B, addr string) {
-	const conns, inflight = 4, 32
-	in := &pb.NernstRequest{ZValence: gptr[int32](1), ConcentrationOutMolar: gptr(5e-3), ConcentrationInMolar: gptr(140e-3), TemperatureK: gptr(310.0)}
-	clients := make([]pb.MyceliumServiceClient, conns)
-	for i := range clients {
-		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		require.NoError(b, err)
-		b.Cleanup(func() { _ = conn.Close() })
-		clients[i] = pb.NewMyceliumServiceClient(conn)
-		_, err = clients[i].ComputeNernst(context.Background(), in) // connect outside the measured run
-		require.NoError(b, err)
-	}
-	loadtest.Measure(b, func() []time.Duration {
-		lat := make([][]time.Duration, inflight)
-		var next, failed atomic.Int64
-		var wg sync.WaitGroup
-		for g := range inflight {
-			wg.Go(func() {
-				c := clients[g%conns]
-				l := make([]time.Duration, 0, b.N/inflight+1)
-				for next.Add(1) <= int64(b.N) {
-					t0 := time.Now()
-					if _, err := c.ComputeNernst(context.Background(), in); err != nil {
-						failed.Add(1)
-					}
-					l = append(l, time.Since(t0))
-				}
-				lat[g] = l
-			})
-		}
-		wg.Wait()
-		require.Zero(b, failed.Load(), "calls failed")
-		var all []time.Duration
-		for _, l := range lat {
-			all = append(all, l...)
-		}
-		return all
-	}, map[string]loadtest.Meter{"cpu": loadtest.SelfCPU})
+	loadtest.Measure(b, loadtest.GRPCNernst(b, addr, 4, 32), map[string]loadtest.Meter{"cpu": loadtest.SelfCPU})
 }
