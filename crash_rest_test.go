@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -25,17 +24,7 @@ func TestRESTPollerSIGKILLAfterLastAck(t *testing.T) {
 	up := &upstream{pages: pages, size: size, served: map[int]int{}}
 	srv := httptest.NewServer(up)
 	defer srv.Close()
-	dir := t.TempDir()
-	out, state := filepath.Join(dir, "out"), filepath.Join(dir, "rest.state")
-	cfg := writeConfig(t, fmt.Sprintf(`  - name: poller
-    source:
-      type: rest
-      rest: {url: %q, interval: 50ms, max_backoff: 1s, state_file: %q}
-    sinks:
-      - type: file
-        file: {dir: %q, flush_interval: 1h}
-    grace_period: 5s
-`, srv.URL, state, out))
+	cfg, out, state := pollerConfig(t, srv.URL, "flush_interval: 1h", "")
 
 	p := startMFN(t, cfg)
 	eventually(t, 20*time.Second, "every page acknowledged", func() bool {

@@ -286,18 +286,7 @@ func TestRESTPollerSIGKILLMidRun(t *testing.T) {
 	up := &upstream{pages: pages, size: size, served: map[int]int{}}
 	srv := httptest.NewServer(up)
 	defer srv.Close()
-	dir := t.TempDir()
-	out, state := filepath.Join(dir, "out"), filepath.Join(dir, "rest.state")
-	cfg := writeConfig(t, fmt.Sprintf(`  - name: poller
-    source:
-      type: rest
-      rest: {url: %q, interval: 50ms, max_backoff: 1s, state_file: %q}
-    sinks:
-      - type: file
-        file: {dir: %q, flush_interval: 20ms}
-    concurrency: %d
-    grace_period: 5s
-`, srv.URL, state, out, window))
+	cfg, out, state := pollerConfig(t, srv.URL, "flush_interval: 20ms", fmt.Sprintf("concurrency: %d", window))
 
 	p := startMFN(t, cfg)
 	eventually(t, 20*time.Second, "a third of the pages acknowledged", func() bool {
@@ -327,4 +316,25 @@ func TestRESTPollerSIGKILLMidRun(t *testing.T) {
 	up.mu.Lock()
 	defer up.mu.Unlock()
 	require.Equal(t, 1, up.served[0], "the first page is not fetched again after the restart")
+}
+
+// pollerConfig writes the config of a REST poller of url into a file sink: the sink's
+// options after its dir (sinkOpts) and one more pipeline line (extra, may be empty). It
+// returns the config, the sink's directory and the poller's state file.
+func pollerConfig(t *testing.T, url, sinkOpts, extra string) (cfg mfnConfig, out, state string) {
+	dir := t.TempDir()
+	out, state = filepath.Join(dir, "out"), filepath.Join(dir, "rest.state")
+	if extra != "" {
+		extra = "    " + extra + "\n"
+	}
+	cfg = writeConfig(t, fmt.Sprintf(`  - name: poller
+    source:
+      type: rest
+      rest: {url: %q, interval: 50ms, max_backoff: 1s, state_file: %q}
+    sinks:
+      - type: file
+        file: {dir: %q, %s}
+%s    grace_period: 5s
+`, url, state, out, sinkOpts, extra))
+	return cfg, out, state
 }

@@ -30,17 +30,7 @@ import (
 func TestFileSinkParquetReadByArrow(t *testing.T) {
 	in, outJSON, outPQ := t.TempDir(), t.TempDir(), t.TempDir()
 	pool := newPool(t, 2)
-	cfg := set(DefaultConfig(), func(c *Config) {
-		c.Name = "pq"
-		c.Source = connectors.Config{Type: "file", File: set(connectors.DefaultFileConfig(), func(c *connectors.FileConfig) { c.Dir = in; c.PollInterval = 20 * time.Millisecond })}
-		c.Sinks = []publishers.Config{
-			{Type: "file", File: set(publishers.DefaultFileConfig(), func(c *publishers.FileConfig) { c.Dir = outJSON; c.MaxAge = time.Hour })},
-			{Type: "file", File: set(publishers.DefaultFileConfig(), func(c *publishers.FileConfig) {
-				c.Dir, c.MaxAge, c.Format = outPQ, time.Hour, publishers.FormatParquet
-			})},
-		}
-		c.GracePeriod = 5 * time.Second
-	})
+	cfg := jsonAndParquetConfig("pq", in, outJSON, outPQ)
 	writeFile(t, in, "jobs.jsonl", strings.Join([]string{
 		string(simJob("sim", 3)),
 		`{"request_id":"nernst","correlation_id":"c-1","type":"nernst","params":{"concentration_out_molar":5e-3,"concentration_in_molar":140e-3}}`,
@@ -158,17 +148,7 @@ func checkOptString(t *testing.T, a arrow.Array, i int, want any) {
 func TestDatasetJobToSinks(t *testing.T) {
 	in, outJSON, outPQ := t.TempDir(), t.TempDir(), t.TempDir()
 	pool := newPool(t, 2)
-	cfg := set(DefaultConfig(), func(c *Config) {
-		c.Name = "ds"
-		c.Source = connectors.Config{Type: "file", File: set(connectors.DefaultFileConfig(), func(c *connectors.FileConfig) { c.Dir = in; c.PollInterval = 20 * time.Millisecond })}
-		c.Sinks = []publishers.Config{
-			{Type: "file", File: set(publishers.DefaultFileConfig(), func(c *publishers.FileConfig) { c.Dir = outJSON; c.MaxAge = time.Hour })},
-			{Type: "file", File: set(publishers.DefaultFileConfig(), func(c *publishers.FileConfig) {
-				c.Dir, c.MaxAge, c.Format = outPQ, time.Hour, publishers.FormatParquet
-			})},
-		}
-		c.GracePeriod = 5 * time.Second
-	})
+	cfg := jsonAndParquetConfig("ds", in, outJSON, outPQ)
 	writeFile(t, in, "jobs.jsonl", `{"request_id":"ds","type":"dataset","params":{"preset":"benchmark","seed":7}}
 {"request_id":"bad","type":"dataset","sweep":{"grid_sizes":[4]}}
 `)
@@ -222,4 +202,20 @@ func TestDatasetJobToSinks(t *testing.T) {
 			require.Equal(t, res, back)
 		}
 	}
+}
+
+// jsonAndParquetConfig is a pipeline from a file feed in dir in to two file sinks, JSON
+// lines in outJSON and Parquet in outPQ.
+func jsonAndParquetConfig(name, in, outJSON, outPQ string) Config {
+	return set(DefaultConfig(), func(c *Config) {
+		c.Name = name
+		c.Source = connectors.Config{Type: "file", File: set(connectors.DefaultFileConfig(), func(c *connectors.FileConfig) { c.Dir = in; c.PollInterval = 20 * time.Millisecond })}
+		c.Sinks = []publishers.Config{
+			{Type: "file", File: set(publishers.DefaultFileConfig(), func(c *publishers.FileConfig) { c.Dir = outJSON; c.MaxAge = time.Hour })},
+			{Type: "file", File: set(publishers.DefaultFileConfig(), func(c *publishers.FileConfig) {
+				c.Dir, c.MaxAge, c.Format = outPQ, time.Hour, publishers.FormatParquet
+			})},
+		}
+		c.GracePeriod = 5 * time.Second
+	})
 }
