@@ -230,15 +230,7 @@ func TestFileSinkSIGKILLMidRun(t *testing.T) {
 	})
 	p.kill(t)
 
-	p = startMFN(t, cfg)
-	eventually(t, 30*time.Second, "every result", func() bool { return len(resultIDs(t, out)) == files*per })
-	p.stop(t)
-	ids := resultIDs(t, out)
-	dups := 0
-	for id, c := range ids {
-		require.GreaterOrEqual(t, c, 1, id)
-		dups += c - 1
-	}
+	ids, dups := restartUntilAll(t, cfg, out, files*per)
 	t.Logf("%d results, %d delivered twice", len(ids), dups)
 }
 
@@ -303,14 +295,7 @@ func TestRESTPollerSIGKILLMidRun(t *testing.T) {
 	})
 	p.kill(t)
 
-	p = startMFN(t, cfg)
-	eventually(t, 30*time.Second, "every result", func() bool { return len(resultIDs(t, out)) == pages*size })
-	p.stop(t)
-	ids := resultIDs(t, out)
-	replayed := 0
-	for _, c := range ids {
-		replayed += c - 1
-	}
+	ids, replayed := restartUntilAll(t, cfg, out, pages*size)
 	t.Logf("%d results, %d delivered twice (window %d)", len(ids), replayed, window)
 	require.LessOrEqual(t, replayed, window, "replays are bounded by the in-flight window")
 	up.mu.Lock()
@@ -337,4 +322,20 @@ func pollerConfig(t *testing.T, url, sinkOpts, extra string) (cfg mfnConfig, out
 %s    grace_period: 5s
 `, url, state, out, sinkOpts, extra))
 	return cfg, out, state
+}
+
+// restartUntilAll starts mfn again on cfg after a kill, waits until out holds want
+// distinct results, stops it, and returns the results (id → copies) and how many copies
+// beyond the first were delivered.
+func restartUntilAll(t *testing.T, cfg mfnConfig, out string, want int) (ids map[string]int, dups int) {
+	t.Helper()
+	p := startMFN(t, cfg)
+	eventually(t, 30*time.Second, "every result", func() bool { return len(resultIDs(t, out)) == want })
+	p.stop(t)
+	ids = resultIDs(t, out)
+	for id, c := range ids {
+		require.GreaterOrEqual(t, c, 1, id)
+		dups += c - 1
+	}
+	return ids, dups
 }
