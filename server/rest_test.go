@@ -71,6 +71,12 @@ func call(t testing.TB, method, url, body string, hdr ...string) resp {
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	return send(t, req, hdr...)
+}
+
+// send sets the header pairs hdr (name, value, …) on req, sends it and reads the answer.
+func send(t testing.TB, req *http.Request, hdr ...string) resp {
+	t.Helper()
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -55,15 +54,7 @@ func postCT(t *testing.T, url, contentType, body string, hdr ...string) resp {
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	res, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	require.NoError(t, err)
-	return resp{res.StatusCode, res.Header, b}
+	return send(t, req, hdr...)
 }
 
 // A browser's cross-site "simple request" (text/plain, form types, or an untyped Blob
