@@ -41,6 +41,8 @@ func TestWideConfigValidate(t *testing.T) {
 	require.Equal(t, "min_grid", ve.Field)
 	require.ErrorAs(t, WideConfig{MinGrid: 512, MaxWorkers: -1}.Validate(), &ve)
 	require.Equal(t, "max_workers", ve.Field)
+	require.ErrorAs(t, WideConfig{MinGrid: 512, MaxWorkers: 10001}.Validate(), &ve)
+	require.Equal(t, "max_workers", ve.Field)
 }
 
 // A run from MinGrid on borrows idle workers, returns them all, and gives the same

@@ -174,6 +174,7 @@ func TestGRPCConfigValidate(t *testing.T) {
 		{"keepalive timeout", func(c *Config) { c.KeepaliveTimeout = -time.Second }, "keepalive_timeout"},
 		{"min time", func(c *Config) { c.KeepaliveMinTime = 0 }, "keepalive_min_time"},
 		{"buffer", func(c *Config) { c.StreamBuffer = 0 }, "stream_buffer"},
+		{"huge buffer", func(c *Config) { c.StreamBuffer = 1 << 15 }, "stream_buffer"},
 		{"stall", func(c *Config) { c.StreamStallTimeout = 0 }, "stream_stall_timeout"},
 		{"no deadlines", func(c *Config) { c.DefaultTimeout, c.StreamTimeout = 0, 0 }, ""},
 		{"default timeout", func(c *Config) { c.DefaultTimeout = -time.Second }, "default_timeout"},

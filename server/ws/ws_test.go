@@ -241,6 +241,7 @@ func TestWSConfigValidate(t *testing.T) {
 		{"heartbeat", func(c *Config) { c.HeartbeatInterval = 0 }, "heartbeat_interval"},
 		{"chunk", func(c *Config) { c.FeatureChunkSteps = 2000 }, "feature_chunk_steps"},
 		{"run", func(c *Config) { c.FeatureRunSteps = 10 }, "feature_run_steps"},
+		{"long run", func(c *Config) { c.FeatureRunSteps = 1001 }, "feature_run_steps"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
